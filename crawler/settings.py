@@ -1,0 +1,26 @@
+"""Crawl settings: the `crawl:` block of config.yaml, validated once at load time."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CrawlSettings(BaseModel):
+    """Politeness, limits and retries for one crawl run. Defaults are sane for a real site."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_agent: str = Field("sieve/0.1 (+https://github.com/sieve-project/sieve)", min_length=1)
+    concurrency: int = Field(8, ge=1, le=512, description="global in-flight requests")
+    per_host_concurrency: int = Field(2, ge=1, le=64, description="in-flight requests per host")
+    delay_seconds: float = Field(0.5, ge=0, le=3600, description="minimum gap between requests to one host")
+    timeout_seconds: float = Field(15.0, gt=0, le=600, description="per request (connect, read, write, pool)")
+    retries: int = Field(3, ge=0, le=20, description="extra attempts for transient failures")
+    backoff_base_seconds: float = Field(0.5, ge=0, le=60)
+    backoff_max_seconds: float = Field(30.0, ge=0, le=3600)
+    retry_after_cap_seconds: float = Field(60.0, ge=0, le=86400, description="longest Retry-After honoured")
+    max_bytes: int = Field(5_000_000, ge=1024, description="bodies larger than this are aborted while streaming")
+    max_redirects: int = Field(5, ge=0, le=30)
+    respect_robots: bool = True
+    revisit_after_hours: float = Field(
+        168.0, ge=0, description="an article page is refetched (conditionally) this long after its last fetch"
+    )

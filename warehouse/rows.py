@@ -1,0 +1,94 @@
+"""Rows the warehouse accepts and returns. Plain data: the warehouse knows nothing of HTTP or HTML parsing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    source_id: str
+    config_hash: str
+    config_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierRow:
+    url: str                        # canonical URL (the key)
+    source_id: str
+    kind: str                       # "list" | "article" | "feed" | "sitemap"
+    discovered_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierItem:
+    url: str
+    source_id: str
+    kind: str
+    etag: str | None
+    last_modified: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRow:
+    run_id: str | None
+    source_id: str
+    url: str
+    kind: str
+    final_url: str
+    status: int | None
+    error: str | None               # error kind, None when the fetch succeeded (2xx or 304)
+    detail: str
+    content_type: str | None
+    nbytes: int
+    elapsed_ms: int
+    encoding: str | None
+    replaced: bool
+    attempts: int
+    etag: str | None
+    last_modified: str | None
+    fetched_at: datetime
+    html: str | None                # decoded HTML to keep in `pages` (None for failures, 304 and non-HTML)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    url: str
+    source_id: str
+    html: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRow:
+    article_id: str                 # hash of the canonical URL
+    source_id: str
+    url: str
+    title: str | None
+    author: str | None
+    account: str | None
+    published_at: datetime | None
+    text: str
+    content_hash: str
+    simhash: int                    # unsigned 64-bit
+    flags: str                      # comma-separated
+    extractor_version: str
+    rules_version: str
+    extracted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    url: str
+    source_id: str
+    reason: str
+    extractor_version: str
+    rules_version: str
+    extracted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
