@@ -1,0 +1,171 @@
+"""Load config.yaml once, at the top, into typed objects.
+
+Bad config is refused here, at load time, with the file, the key and the reason (ConfigError), so
+no run ever starts half-configured. Nothing below `flows` reads YAML or environment variables.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crawler.settings import CrawlSettings
+from extractors.model import Rules
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used. The message names the file, the key and the reason."""
+
+
+class WarehouseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Path("data/sieve.duckdb")
+
+
+class SourceConfig(BaseModel):
+    """One aggregator: where to start, which links to follow, how to clean its pages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_urls: tuple[str, ...] = Field(min_length=1)
+    allowed_hosts: tuple[str, ...] = Field(min_length=1)
+    list_url_pattern: str | None = None      # regex searched in a URL: list pages (pagination) to follow
+    article_url_pattern: str | None = None   # regex searched in a URL: article pages to extract
+    schedule: str | None = None              # cron, for `sieve serve`
+    max_pages: int | None = Field(None, ge=1)  # per run; None = until the frontier is empty
+    crawl: dict[str, Any] = Field(default_factory=dict)  # overrides of the global `crawl:` keys for this source
+    rules: Rules = Rules()
+
+    @field_validator("start_urls")
+    @classmethod
+    def _http_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"not an absolute http(s) URL: {url!r}")
+        return urls
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lowercase_hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in hosts)
+
+    @field_validator("list_url_pattern", "article_url_pattern")
+    @classmethod
+    def _regex_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+        return pattern
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_parses(cls, cron: str | None) -> str | None:
+        if cron is not None:
+            from cronsim import CronSim, CronSimError
+
+            try:
+                CronSim(cron, datetime(2026, 1, 1))
+            except CronSimError as exc:
+                raise ValueError(f"invalid cron expression {cron!r}: {exc}") from None
+        return cron
+
+    @model_validator(mode="after")
+    def _start_urls_on_allowed_hosts(self) -> "SourceConfig":
+        for url in self.start_urls:
+            host = (urlsplit(url).hostname or "").lower()
+            if host not in self.allowed_hosts:
+                raise ValueError(f"start URL {url!r} is not on allowed_hosts {list(self.allowed_hosts)}")
+        return self
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    warehouse: WarehouseSettings = WarehouseSettings()
+    crawl: CrawlSettings = CrawlSettings()
+    sources: dict[str, SourceConfig] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for name in sources:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+                raise ValueError(f"source name {name!r} must be lowercase letters, digits, '-' or '_'")
+        return sources
+
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> "Config":
+        for name, source in self.sources.items():
+            try:
+                CrawlSettings.model_validate({**self.crawl.model_dump(), **source.crawl})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                key = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"sources.{name}.crawl.{key}: {first['msg']}") from None
+        return self
+
+    def crawl_settings(self, name: str) -> CrawlSettings:
+        """The global crawl settings with the source's own overrides applied."""
+        source = self.source(name)
+        if not source.crawl:
+            return self.crawl
+        return CrawlSettings.model_validate({**self.crawl.model_dump(), **source.crawl})
+
+    def source(self, name: str) -> SourceConfig:
+        try:
+            return self.sources[name]
+        except KeyError:
+            known = ", ".join(sorted(self.sources))
+            raise ConfigError(f"unknown source {name!r}; configured sources: {known}") from None
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
+    """Read and validate a config file. Relative warehouse paths are resolved against the file's folder."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping with a 'sources' key")
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc)) from None
+    if not config.warehouse.path.is_absolute():
+        resolved = (path.resolve().parent / config.warehouse.path).resolve()
+        config = config.model_copy(update={"warehouse": WarehouseSettings(path=resolved)})
+    return config
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        reason = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {key}: {reason}")
+    return "\n".join(lines)

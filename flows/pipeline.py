@@ -1,0 +1,381 @@
+"""The crawl, backfill and re-extraction loops, without Prefect.
+
+Prefect flows (flows/crawl.py) wrap these so each batch is one task run; tests and benchmarks can
+drive them directly. Data moves one way: frontier (warehouse) -> fetch (crawler) -> pages and fetch
+log (warehouse) -> extract (extractors, in worker processes) -> articles (warehouse). Every batch is
+committed before the next one is claimed, so a crash loses at most the batch in flight, and the
+next run resumes from the frontier.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import multiprocessing
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from crawler import Fetcher, FetchResult, LinkRules, discover, normalize_url
+from extractors import EXTRACTOR_VERSION, Article, Rules, extract, rules_version
+from flows.config import Config, SourceConfig
+from warehouse import ArticleRow, FetchRow, FrontierItem, FrontierRow, PageRow, Rejection, SourceRow, Warehouse
+
+LIST_KINDS = ("list", "feed", "sitemap")
+
+
+class TransientError(Exception):
+    """A batch failed for a reason that may pass (a locked warehouse file, a dying worker): retry the batch."""
+
+
+@dataclass
+class RunCounts:
+    """What a run did. Failed pages are counted here and stored as rows; they never fail the run."""
+
+    fetched: int = 0
+    unchanged: int = 0              # 304 Not Modified
+    failed: int = 0
+    failures: Counter = field(default_factory=Counter)   # error kind -> count
+    discovered: int = 0             # new URLs added to the frontier
+    articles_new: int = 0
+    articles_updated: int = 0
+    articles_unchanged: int = 0
+    duplicates: int = 0
+    rejected: int = 0               # pages that held no article
+    extracted: int = 0
+
+    def add_extraction(self, counts: Any) -> None:
+        self.articles_new += counts.new
+        self.articles_updated += counts.updated
+        self.articles_unchanged += counts.unchanged
+        self.duplicates += counts.duplicates
+        self.rejected += counts.rejected
+
+    def as_dict(self) -> dict[str, int]:
+        flat = {k: v for k, v in self.__dict__.items() if k != "failures"}
+        flat.update({f"failed_{kind}": n for kind, n in sorted(self.failures.items())})
+        return flat
+
+
+ProgressFn = Callable[[str, int, int | None], None]   # (what, advance, total or None)
+
+
+def _no_progress(what: str, advance: int, total: int | None) -> None:
+    pass
+
+
+@dataclass
+class PipelineOptions:
+    batch_size: int = 100
+    extract_workers: int = 0        # 0: one per core (at least 1); 1: extract in this process
+    batches_in_flight: int = 2      # fetch one batch while the previous one is being extracted
+
+
+class Pipeline:
+    """Everything one run needs: config, warehouse, one Fetcher, one extraction pool, counts."""
+
+    def __init__(
+        self,
+        config: Config,
+        source: str,
+        *,
+        kind: str = "crawl",
+        params: dict[str, Any] | None = None,
+        options: PipelineOptions | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.config = config
+        self.source_name = source
+        self.source: SourceConfig = config.source(source)
+        self.kind = kind
+        self.params = params or {}
+        self.options = options or PipelineOptions()
+        self.progress = progress or _no_progress
+        self.warehouse = Warehouse(config.warehouse.path)
+        self.crawl_settings = config.crawl_settings(source)
+        self.rules: Rules = self.source.rules
+        self.rules_version = rules_version(self.rules)
+        self.link_rules = LinkRules(
+            allowed_hosts=self.source.allowed_hosts,
+            list_url_pattern=self.source.list_url_pattern,
+            article_url_pattern=self.source.article_url_pattern,
+        )
+        self.counts = RunCounts()
+        self.run_id: str | None = None
+        self.started_at = datetime.now(timezone.utc)
+        self._fetcher: Fetcher | None = None
+        self._pool: Executor | None = None
+        self._article_re = re.compile(self.source.article_url_pattern) if self.source.article_url_pattern else None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def __aenter__(self) -> "Pipeline":
+        self.warehouse.migrate()
+        await asyncio.to_thread(
+            self.warehouse.upsert_sources,
+            [SourceRow(self.source_name, self.source.config_hash, self.source.to_json())],
+        )
+        self.run_id = await asyncio.to_thread(self.warehouse.start_run, self.kind, self.source_name, self.params)
+        return self
+
+    async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if self._fetcher is not None:
+            await self._fetcher.__aexit__(None, None, None)
+            self._fetcher = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if exc_type is None:
+            status, error = "completed", None
+        elif issubclass(exc_type, (KeyboardInterrupt, asyncio.CancelledError)):
+            status, error = "cancelled", "interrupted"
+        else:
+            status, error = "failed", f"{exc_type.__name__}: {exc}"
+        assert self.run_id is not None
+        self.warehouse.finish_run(self.run_id, status, self.counts.as_dict(), error)
+
+    async def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            self._fetcher = Fetcher(self.crawl_settings, self.source.allowed_hosts)
+            await self._fetcher.__aenter__()
+        return self._fetcher
+
+    def pool(self) -> Executor | None:
+        """Worker processes for extraction (CPU-bound); None means extract in this process."""
+        workers = self.options.extract_workers or max(1, os.cpu_count() or 1)
+        if workers <= 1:
+            return None
+        if self._pool is None:
+            # spawn, not fork: the parent runs threads (Prefect, httpx) that a fork would copy mid-state.
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    # ---- frontier -------------------------------------------------------------------------
+    def kind_of(self, url: str) -> str:
+        if self._article_re is not None and self._article_re.search(url):
+            return "article"
+        lowered = url.lower()
+        if "sitemap" in lowered and lowered.endswith((".xml", ".xml.gz")):
+            return "sitemap"
+        if lowered.endswith((".rss", ".atom", "/feed", "/rss", ".xml")):
+            return "feed"
+        return "list"
+
+    async def seed(self, urls: Sequence[str], kind: str | None = None) -> int:
+        rows = []
+        for url in urls:
+            canonical = normalize_url(url)
+            if canonical:
+                rows.append(FrontierRow(canonical, self.source_name, kind or self.kind_of(canonical), None))
+        return await asyncio.to_thread(self.warehouse.add_frontier, rows)
+
+    # ---- one batch: fetch, store, extract, store -----------------------------------------------
+    async def process_batch(self, items: Sequence[FrontierItem]) -> None:
+        fetcher = await self.fetcher()
+        results: list[FetchResult] = await asyncio.gather(
+            *(fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified) for item in items)
+        )
+        rows: list[FetchRow] = []
+        discovered: list[FrontierRow] = []
+        to_extract: list[tuple[str, str, datetime]] = []
+        for item, result in zip(items, results):
+            keep_html = result.ok and result.text is not None and item.kind == "article"
+            rows.append(_fetch_row(self.run_id, self.source_name, item.kind, result, keep_html))
+            if result.error:
+                self.counts.failed += 1
+                self.counts.failures[result.error] += 1
+            elif result.not_modified:
+                self.counts.unchanged += 1
+            else:
+                self.counts.fetched += 1
+            if result.ok and result.text is not None:
+                if item.kind in LIST_KINDS:
+                    found = discover(result.text, result.final_url, result.content_type, self.link_rules)
+                    discovered += [FrontierRow(u, self.source_name, "list", item.url) for u in found.list_urls]
+                    discovered += [FrontierRow(u, self.source_name, "article", item.url) for u in found.article_urls]
+                elif keep_html:
+                    to_extract.append((item.url, result.text, result.fetched_at))
+        revisit = timedelta(hours=self.crawl_settings.revisit_after_hours)
+        try:
+            await asyncio.to_thread(self.warehouse.record_fetches, rows, revisit_after=revisit, discovered=discovered)
+        except Exception as exc:  # the file is locked or the disk hiccuped: the batch may be retried whole
+            raise TransientError(f"storing fetched batch failed: {exc}") from exc
+        self.progress("fetched", len(items), None)
+        if to_extract:
+            await self.extract_and_store(to_extract)
+
+    def _frontier_size(self) -> int:
+        result = self.warehouse.query("SELECT count(*) FROM frontier WHERE source_id = ?", [self.source_name])
+        return int(result.rows[0][0])
+
+    async def extract_and_store(self, pages: Sequence[tuple[str, str, datetime]]) -> None:
+        """Extract (url, html, fetched_at) pages in the worker pool and store articles and rejections."""
+        pool = self.pool()
+        loop = asyncio.get_running_loop()
+        chunks = _chunks(list(pages), max(1, len(pages) // (4 * (os.cpu_count() or 1)) or 1))
+        if pool is None:
+            outputs = [extract_chunk(chunk, self.rules) for chunk in chunks]
+        else:
+            outputs = await asyncio.gather(*(loop.run_in_executor(pool, extract_chunk, chunk, self.rules) for chunk in chunks))
+        now = datetime.now(timezone.utc)
+        articles: list[ArticleRow] = []
+        rejections: list[Rejection] = []
+        for output in outputs:
+            for url, result in output:
+                if isinstance(result, Article):
+                    articles.append(_article_row(self.source_name, url, result, now))
+                else:
+                    rejections.append(
+                        Rejection(url, self.source_name, result.reason, result.extractor_version or EXTRACTOR_VERSION,
+                                  result.rules_version or self.rules_version, now)
+                    )
+        try:
+            counts = await asyncio.to_thread(self.warehouse.record_extractions, articles, rejections)
+        except Exception as exc:
+            raise TransientError(f"storing extracted batch failed: {exc}") from exc
+        self.counts.extracted += len(pages)
+        self.counts.add_extraction(counts)
+        self.progress("extracted", len(pages), None)
+
+    # ---- loops -----------------------------------------------------------------------------
+    async def crawl(
+        self,
+        *,
+        max_pages: int | None = None,
+        run_batch: Callable[[Sequence[FrontierItem]], Awaitable[None]] | None = None,
+    ) -> RunCounts:
+        """Fetch what the frontier holds due until it is empty or max_pages have been fetched."""
+        run_batch = run_batch or self.process_batch
+        max_pages = max_pages or self.source.max_pages
+        await self.extract_pending(run_batch=None)   # finish what a crashed run stored but did not extract
+        await self.seed(self.source.start_urls)
+        now = datetime.now(timezone.utc)
+        await asyncio.to_thread(self.warehouse.make_due, self.source_name, LIST_KINDS, now)
+        frontier_before = await asyncio.to_thread(self._frontier_size)
+        claimed = 0
+        in_flight: dict[asyncio.Task, set[str]] = {}
+        while True:
+            busy = set().union(*in_flight.values()) if in_flight else set()
+            room = self.options.batches_in_flight - len(in_flight)
+            items: list[FrontierItem] = []
+            if room > 0 and (max_pages is None or claimed < max_pages):
+                limit = self.options.batch_size
+                if max_pages is not None:
+                    limit = min(limit, max_pages - claimed)
+                due = await asyncio.to_thread(self.warehouse.due, self.source_name, now, limit + len(busy))
+                items = [item for item in due if item.url not in busy][:limit]
+            if items:
+                claimed += len(items)
+                task = asyncio.create_task(run_batch(items))
+                in_flight[task] = {item.url for item in items}
+                continue
+            if not in_flight:
+                break
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                in_flight.pop(task)
+                task.result()   # a batch that failed after its retries fails the run
+        self.counts.discovered = await asyncio.to_thread(self._frontier_size) - frontier_before
+        return self.counts
+
+    async def fetch_urls(self, urls: Sequence[str], *, run_batch: Callable[[Sequence[FrontierItem]], Awaitable[None]] | None = None) -> RunCounts:
+        """Backfill: fetch the given URLs now (adding them to the frontier), whatever their schedule."""
+        run_batch = run_batch or self.process_batch
+        canonical = [u for u in (normalize_url(url) for url in urls) if u]
+        await self.seed(canonical)
+        items = [FrontierItem(u, self.source_name, self.kind_of(u), None, None, 0) for u in dict.fromkeys(canonical)]
+        for start in range(0, len(items), self.options.batch_size):
+            await run_batch(items[start : start + self.options.batch_size])
+        return self.counts
+
+    async def extract_pending(
+        self,
+        *,
+        only_stale: bool = True,
+        source_id: str | None = None,
+        run_batch: Callable[[Sequence[PageRow]], Awaitable[None]] | None = None,
+    ) -> RunCounts:
+        """Re-extract stored pages (no network) whose extractor or rules version is stale."""
+        source_id = source_id or self.source_name
+        after: str | None = None
+        while True:
+            pages = await asyncio.to_thread(
+                self.warehouse.pages_to_extract,
+                source_id=source_id,
+                extractor_version=EXTRACTOR_VERSION,
+                rules_versions={self.source_name: self.rules_version},
+                only_stale=only_stale,
+                limit=self.options.batch_size,
+                after_url=after,
+            )
+            if not pages:
+                return self.counts
+            after = pages[-1].url
+            batch = [(p.url, p.html, p.fetched_at) for p in pages]
+            if run_batch is None:
+                await self.extract_and_store(batch)
+            else:
+                await run_batch(pages)
+
+
+def extract_chunk(pages: Sequence[tuple[str, str, datetime]], rules: Rules) -> list[tuple[str, Any]]:
+    """Runs in a worker process: a chunk of pages per call keeps pickling overhead small."""
+    return [(url, extract(html, url, rules, fetched_at=fetched_at)) for url, html, fetched_at in pages]
+
+
+def article_id(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:20]
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or []
+
+
+def _fetch_row(run_id: str | None, source_id: str, kind: str, r: FetchResult, keep_html: bool) -> FetchRow:
+    return FetchRow(
+        run_id=run_id,
+        source_id=source_id,
+        url=r.url,
+        kind=kind,
+        final_url=r.final_url,
+        status=r.status,
+        error=r.error,
+        detail=r.detail,
+        content_type=r.content_type,
+        nbytes=r.nbytes,
+        elapsed_ms=r.elapsed_ms,
+        encoding=r.encoding,
+        replaced=r.replaced,
+        attempts=r.attempts,
+        etag=r.etag,
+        last_modified=r.last_modified,
+        fetched_at=r.fetched_at,
+        html=r.text if keep_html else None,
+    )
+
+
+def _article_row(source_id: str, url: str, a: Article, now: datetime) -> ArticleRow:
+    return ArticleRow(
+        article_id=article_id(url),
+        source_id=source_id,
+        url=url,
+        title=a.title,
+        author=a.author,
+        account=a.account,
+        published_at=a.published_at,
+        text=a.text,
+        content_hash=a.content_hash,
+        simhash=a.simhash,
+        flags=",".join(a.flags),
+        extractor_version=a.extractor_version or EXTRACTOR_VERSION,
+        rules_version=a.rules_version,
+        extracted_at=now,
+    )
+
+
+def elapsed_since(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
