@@ -392,11 +392,11 @@ def _print_query(cfg: "Config", query: str, fmt: OutputFormat) -> None:
 @app.command()
 def stats(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Per source: articles, duplicates, pages, fetches, failures, last good crawl."""
+    cfg = _load(config)
     from rich.table import Table
 
     from warehouse import Warehouse
 
-    cfg = _load(config)
     if not Path(cfg.warehouse.path).exists():
         err.print(f"no warehouse at {cfg.warehouse.path}: run `sieve demo` or `sieve crawl SOURCE` first")
         raise typer.Exit(1)
@@ -416,9 +416,9 @@ def export(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Export articles (Parquet partitioned by source and month, CSV or JSON lines)."""
+    cfg = _load(config)
     from warehouse import Warehouse
 
-    cfg = _load(config)
     if not Path(cfg.warehouse.path).exists():
         err.print(f"no warehouse at {cfg.warehouse.path}: run `sieve demo` or `sieve crawl SOURCE` first")
         raise typer.Exit(1)

@@ -370,6 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))  # type: ignore[attr-defined]
         status, body, content_type = self.site.render(self.path)
         if status == 301:
             self.send_response(301)
@@ -403,6 +404,7 @@ class DemoServer:
         handler = type("DemoHandler", (_Handler,), {"site": site})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
+        self.httpd.request_log = []  # type: ignore[attr-defined]  # (path, user agent), for tests
         self.site = site
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="demo-site", daemon=True)
 
@@ -410,6 +412,11 @@ class DemoServer:
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """Every request served so far: (path with query, User-Agent). list.append is atomic in CPython."""
+        return self.httpd.request_log  # type: ignore[attr-defined]
 
     def __enter__(self) -> "DemoServer":
         self._thread.start()
