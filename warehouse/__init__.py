@@ -1,0 +1,35 @@
+"""The DuckDB warehouse: schema and migrations, the single batched writer, read-only queries, export.
+
+It knows nothing of HTTP or HTML: it stores rows (`warehouse.rows`) and answers SQL.
+"""
+from __future__ import annotations
+
+from .errors import QueryError, SchemaTooNew, WarehouseBusy, WarehouseError
+from .frontier import LIST_KINDS, TRANSIENT_ERRORS
+from .migrations import LATEST_VERSION
+from .reports import EXPORT_FORMATS
+from .rows import (ArticleRow, ExtractionCounts, FetchRow, FrontierItem, FrontierRow, PageRow, QueryResult,
+                   Rejection, SourceRow)
+from .store import RUN_STATUSES, Warehouse
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "LATEST_VERSION",
+    "LIST_KINDS",
+    "RUN_STATUSES",
+    "TRANSIENT_ERRORS",
+    "ArticleRow",
+    "ExtractionCounts",
+    "FetchRow",
+    "FrontierItem",
+    "FrontierRow",
+    "PageRow",
+    "QueryError",
+    "QueryResult",
+    "Rejection",
+    "SchemaTooNew",
+    "SourceRow",
+    "Warehouse",
+    "WarehouseBusy",
+    "WarehouseError",
+]

@@ -58,6 +58,10 @@ class PageRow:
     source_id: str
     html: str
     fetched_at: datetime
+    html_hash: str = ""             # hash of `html`; pass it back on ArticleRow/Rejection to pin what was extracted
+    encoding: str | None = None
+    final_url: str | None = None
+    kind: str = "article"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +80,47 @@ class ArticleRow:
     extractor_version: str
     rules_version: str
     extracted_at: datetime
+    page_url: str | None = None     # the `pages` URL it came from, when it differs from `url`
+    html_hash: str | None = None    # PageRow.html_hash it was extracted from (None: the page's current hash)
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    url: str
+    url: str                        # the page URL
     source_id: str
     reason: str
     extractor_version: str
     rules_version: str
     extracted_at: datetime
+    detail: str = ""
+    html_hash: str | None = None    # PageRow.html_hash it was extracted from (None: the page's current hash)
 
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
     columns: list[str]
     rows: list[tuple]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionCounts:
+    """What one `record_extractions` call did.
+
+    `duplicates` counts the new or changed articles of the batch that were folded into an earlier one
+    (`dup_of` set); unchanged articles are not counted again.
+    """
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }

@@ -1,0 +1,264 @@
+"""Articles and extraction outcomes: idempotent upserts, duplicate folding, staleness.
+
+Duplicate rule: an article that is new or whose content changed gets `dup_of` = the root of the
+earliest-seen other article (by `seen_seq`, batch order inside a batch) with the same `content_hash`;
+failing that, of the nearest earlier distinct article whose 64-bit simhash is within Hamming distance
+`NEAR_DISTANCE`. Roots are distinct articles (`dup_of` NULL), so `dup_of` never chains. Near
+candidates are found with four 16-bit band joins: two hashes within distance 3 share a band exactly.
+Unchanged articles keep their `dup_of`.
+
+Every page processed leaves one row in `extractions` (article or rejection, with the versions and
+the HTML hash used), which is what `pages_to_extract` compares against.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from .batches import TS, UINT64_MASK, arrow_table, last_per_key, utc
+from .rows import ArticleRow, ExtractionCounts, PageRow, Rejection
+
+NEAR_DISTANCE = 3
+_BANDS = (0, 16, 32, 48)
+_CONTENT_CHANGED = " OR ".join(
+    f"a.{col} IS DISTINCT FROM b.{col}"
+    for col in ("source_id", "url", "page_url", "title", "author", "account", "published_at", "text",
+                "content_hash", "simhash", "flags")
+)
+
+
+def _article_batch(rows: Sequence[ArticleRow]) -> pa.Table:
+    return arrow_table({
+        "idx": (pa.int64(), range(len(rows))),
+        "article_id": (pa.string(), [r.article_id for r in rows]),
+        "source_id": (pa.string(), [r.source_id for r in rows]),
+        "url": (pa.string(), [r.url for r in rows]),
+        "page_url": (pa.string(), [r.page_url or r.url for r in rows]),
+        "title": (pa.string(), [r.title for r in rows]),
+        "author": (pa.string(), [r.author for r in rows]),
+        "account": (pa.string(), [r.account for r in rows]),
+        "published_at": (TS, [utc(r.published_at) for r in rows]),
+        "text": (pa.string(), [r.text for r in rows]),
+        "content_hash": (pa.string(), [r.content_hash or None for r in rows]),
+        "simhash": (pa.uint64(), [r.simhash & UINT64_MASK for r in rows]),
+        "flags": (pa.string(), [r.flags for r in rows]),
+        "extractor_version": (pa.string(), [r.extractor_version for r in rows]),
+        "rules_version": (pa.string(), [r.rules_version for r in rows]),
+        "extracted_at": (TS, [utc(r.extracted_at) for r in rows]),
+        "html_hash": (pa.string(), [r.html_hash for r in rows]),
+    })
+
+
+def _stage(con: duckdb.DuckDBPyConnection) -> None:
+    """`_stage`: the batch joined to what is stored, with its first-seen order and a changed flag."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stage AS
+        SELECT b.*,
+               a.article_id IS NOT NULL AS existed,
+               (a.article_id IS NULL OR {_CONTENT_CHANGED}) AS changed,
+               coalesce(a.seen_seq, (SELECT coalesce(max(seen_seq), 0) FROM articles) + b.idx + 1) AS seen_seq,
+               coalesce(a.first_seen, b.extracted_at) AS first_seen,
+               a.dup_of AS old_dup_of
+        FROM _article_batch b LEFT JOIN articles a USING (article_id)
+        """
+    )
+
+
+def _candidates(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """For each new or changed article: its earliest exact twin and its nearest earlier near-twin."""
+    near_joins = " UNION ALL ".join(
+        f"""SELECT t.article_id, p.article_id AS cand, p.seen_seq, p.dup_of,
+                   bit_count(xor(t.simhash, p.simhash)) AS dist
+            FROM _targets t JOIN _pool p
+              ON (t.simhash >> {shift}) & 65535 = (p.simhash >> {shift}) & 65535
+             AND p.seen_seq < t.seen_seq AND p.simhash <> 0 AND t.simhash <> 0
+             AND (p.is_target OR p.dup_of IS NULL)"""
+        for shift in _BANDS
+    )
+    return con.execute(
+        f"""
+        WITH _targets AS (SELECT article_id, content_hash, simhash, seen_seq FROM _stage WHERE changed),
+        _pool AS (
+            SELECT article_id, content_hash, simhash, seen_seq, dup_of, false AS is_target FROM articles
+            WHERE article_id NOT IN (SELECT article_id FROM _targets)
+            UNION ALL
+            SELECT article_id, content_hash, simhash, seen_seq, NULL, true FROM _targets
+        ),
+        exact AS (
+            SELECT t.article_id, arg_min(p.article_id, p.seen_seq) AS cand, arg_min(p.dup_of, p.seen_seq) AS cand_dup
+            FROM _targets t JOIN _pool p ON p.content_hash = t.content_hash AND p.seen_seq < t.seen_seq
+            GROUP BY t.article_id
+        ),
+        near AS (
+            SELECT article_id, arg_min(cand, (dist, seen_seq)) AS cand, arg_min(dup_of, (dist, seen_seq)) AS cand_dup
+            FROM ({near_joins}) WHERE dist <= {NEAR_DISTANCE}
+            GROUP BY article_id
+        )
+        SELECT t.article_id, coalesce(e.cand, n.cand) AS cand,
+               CASE WHEN e.cand IS NOT NULL THEN e.cand_dup ELSE n.cand_dup END AS cand_dup
+        FROM _targets t LEFT JOIN exact e USING (article_id) LEFT JOIN near n USING (article_id)
+        ORDER BY t.seen_seq
+        """
+    ).fetchall()
+
+
+def _resolve_roots(candidates: list[tuple]) -> dict[str, str | None]:
+    """dup_of per target, in first-seen order, so a twin inside the batch is resolved before its copies."""
+    resolved: dict[str, str | None] = {}
+    for article_id, cand, cand_dup in candidates:
+        if cand is None:
+            resolved[article_id] = None
+        elif cand in resolved:
+            resolved[article_id] = resolved[cand] or cand
+        else:
+            resolved[article_id] = cand_dup or cand
+    return resolved
+
+
+def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]) -> None:
+    con.register("_roots", arrow_table({
+        "article_id": (pa.string(), list(roots)),
+        "dup_of": (pa.string(), list(roots.values())),
+    }))
+    try:
+        con.execute(
+            """
+            INSERT INTO articles (article_id, source_id, url, page_url, title, author, account, published_at,
+                                  text, content_hash, simhash, dup_of, flags, extractor_version, rules_version,
+                                  extracted_at, first_seen, updated_at, seen_seq)
+            SELECT s.article_id, s.source_id, s.url, s.page_url, s.title, s.author, s.account, s.published_at,
+                   s.text, s.content_hash, s.simhash, r.dup_of, s.flags, s.extractor_version, s.rules_version,
+                   s.extracted_at, s.first_seen, s.first_seen, s.seen_seq
+            FROM _stage s LEFT JOIN _roots r USING (article_id)
+            WHERE NOT s.existed
+            ORDER BY s.seen_seq
+            """
+        )
+        con.execute(
+            """
+            UPDATE articles SET
+                source_id = s.source_id, url = s.url, page_url = s.page_url, title = s.title, author = s.author,
+                account = s.account, published_at = s.published_at, text = s.text, content_hash = s.content_hash,
+                simhash = s.simhash, flags = s.flags, dup_of = s.new_dup_of,
+                extractor_version = s.extractor_version, rules_version = s.rules_version,
+                extracted_at = s.extracted_at,
+                updated_at = CASE WHEN s.changed THEN greatest(s.extracted_at, articles.first_seen)
+                                  ELSE articles.updated_at END
+            FROM (SELECT _stage.*, CASE WHEN changed THEN r.dup_of ELSE old_dup_of END AS new_dup_of
+                  FROM _stage LEFT JOIN _roots r USING (article_id) WHERE existed) s
+            WHERE articles.article_id = s.article_id
+              AND (s.changed OR articles.extractor_version IS DISTINCT FROM s.extractor_version
+                   OR articles.rules_version IS DISTINCT FROM s.rules_version
+                   OR articles.extracted_at IS DISTINCT FROM s.extracted_at)
+            """
+        )
+        if any(r is not None for r in roots.values()):
+            # An updated article that became a copy takes its own copies with it to its root.
+            con.execute(
+                """
+                UPDATE articles SET dup_of = r.dup_of FROM articles r
+                WHERE articles.dup_of = r.article_id AND r.dup_of IS NOT NULL
+                """
+            )
+    finally:
+        con.unregister("_roots")
+
+
+def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
+                       rejections: Sequence[Rejection]) -> None:
+    outcomes = last_per_key(
+        [("article", a.page_url or a.url, a) for a in articles] + [("rejected", r.url, r) for r in rejections],
+        lambda o: o[1],
+    )
+    if not outcomes:
+        return
+    con.register("_outcomes", arrow_table({
+        "url": (pa.string(), [url for _, url, _ in outcomes]),
+        "source_id": (pa.string(), [o.source_id for _, _, o in outcomes]),
+        "outcome": (pa.string(), [kind for kind, _, _ in outcomes]),
+        "article_id": (pa.string(), [o.article_id if kind == "article" else None for kind, _, o in outcomes]),
+        "reason": (pa.string(), [o.reason if kind == "rejected" else None for kind, _, o in outcomes]),
+        "detail": (pa.string(), [o.detail if kind == "rejected" else None for kind, _, o in outcomes]),
+        "extractor_version": (pa.string(), [o.extractor_version for _, _, o in outcomes]),
+        "rules_version": (pa.string(), [o.rules_version for _, _, o in outcomes]),
+        "html_hash": (pa.string(), [o.html_hash for _, _, o in outcomes]),
+        "extracted_at": (TS, [utc(o.extracted_at) for _, _, o in outcomes]),
+    }))
+    try:
+        con.execute(
+            """
+            INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
+                                     rules_version, html_hash, extracted_at)
+            SELECT o.url, o.source_id, o.outcome, o.article_id, o.reason, o.detail, o.extractor_version,
+                   o.rules_version, coalesce(o.html_hash, p.html_hash), o.extracted_at
+            FROM _outcomes o LEFT JOIN pages p USING (url)
+            ON CONFLICT (url) DO UPDATE SET
+                source_id = excluded.source_id, outcome = excluded.outcome, article_id = excluded.article_id,
+                reason = excluded.reason, detail = excluded.detail,
+                extractor_version = excluded.extractor_version, rules_version = excluded.rules_version,
+                html_hash = excluded.html_hash, extracted_at = excluded.extracted_at
+            """
+        )
+    finally:
+        con.unregister("_outcomes")
+
+
+def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
+                       rejections: Sequence[Rejection]) -> ExtractionCounts:
+    """Upsert one batch of articles and rejections (call inside a transaction)."""
+    articles = last_per_key(articles, lambda a: a.article_id)
+    rejections = last_per_key(rejections, lambda r: r.url)
+    counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
+    if articles:
+        con.register("_article_batch", _article_batch(articles))
+        try:
+            _stage(con)
+            roots = _resolve_roots(_candidates(con))
+            _write_articles(con, roots)
+            new, updated, unchanged = con.execute(
+                """SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed AND changed),
+                          count(*) FILTER (WHERE existed AND NOT changed) FROM _stage"""
+            ).fetchall()[0]
+            counts.update(new=new, updated=updated, unchanged=unchanged,
+                          duplicates=sum(1 for root in roots.values() if root is not None))
+            con.execute("DROP TABLE _stage")
+        finally:
+            con.unregister("_article_batch")
+    _write_extractions(con, articles, rejections)
+    return ExtractionCounts(rejected=len(rejections), **counts)
+
+
+def pages_to_extract(con: duckdb.DuckDBPyConnection, *, source_id: str | None, extractor_version: str,
+                     rules_versions: Mapping[str, str], only_stale: bool, limit: int,
+                     after_url: str | None) -> list[PageRow]:
+    """Article pages never extracted, or last extracted from other HTML or by other versions.
+
+    A source missing from `rules_versions` is compared on the extractor version and HTML only.
+    """
+    rows = con.execute(
+        """
+        WITH rv AS (SELECT unnest($rv_sources::VARCHAR[]) AS source_id, unnest($rv_versions::VARCHAR[]) AS rules_version)
+        SELECT p.url, p.source_id, p.html, p.fetched_at, p.html_hash, p.encoding, p.final_url, p.kind
+        FROM pages p
+        LEFT JOIN extractions e USING (url)
+        LEFT JOIN rv ON rv.source_id = p.source_id
+        WHERE p.kind = 'article'
+          AND ($source IS NULL OR p.source_id = $source)
+          AND ($after IS NULL OR p.url > $after)
+          AND (NOT $only_stale
+               OR e.url IS NULL
+               OR e.extractor_version IS DISTINCT FROM $extractor_version
+               OR (rv.rules_version IS NOT NULL AND e.rules_version IS DISTINCT FROM rv.rules_version)
+               OR e.html_hash IS DISTINCT FROM p.html_hash)
+        ORDER BY p.url
+        LIMIT $limit
+        """,
+        {"rv_sources": list(rules_versions.keys()), "rv_versions": list(rules_versions.values()),
+         "source": source_id, "after": after_url, "only_stale": only_stale,
+         "extractor_version": extractor_version, "limit": limit},
+    ).fetchall()
+    return [PageRow(url=u, source_id=s, html=h, fetched_at=f, html_hash=hh, encoding=enc, final_url=fu, kind=k)
+            for u, s, h, f, hh, enc, fu, k in rows]

@@ -1,0 +1,85 @@
+"""Opening the DuckDB file: briefly, with the right mode, retrying while another process holds it.
+
+DuckDB lets exactly one process hold a file read-write, and while it does no other process may open
+it at all (not even read-only); read-only openers in turn block a writer. So sieve never keeps the
+file open: every call opens it, does one transaction, and closes it, and an opener that finds the
+file locked retries with jittered backoff until its timeout, then raises `WarehouseBusy`.
+
+Inside one process DuckDB refuses a read-only and a read-write connection to the same file at the
+same time, so all opens of one path in a process are serialised by a per-path lock (`path_lock`).
+"""
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from .errors import WarehouseBusy, WarehouseError
+
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+_HOLDER_PID = re.compile(r"PID (\d+)")
+
+
+def path_lock(path: Path) -> threading.RLock:
+    """The process-wide lock for one warehouse file (shared by every Warehouse object on that path)."""
+    key = str(path.resolve())
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.RLock())
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+@contextmanager
+def open_connection(path: Path, *, read_only: bool, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a connection in UTC, closing it afterwards; retry a held file lock up to `timeout_s`."""
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run a crawl (or `sieve demo`) first")
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            if not is_lock_conflict(exc):
+                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                holder = _HOLDER_PID.search(str(exc))
+                who = f"process {holder.group(1)}" if holder else "another process"
+                mode = "read" if read_only else "write to"
+                raise WarehouseBusy(
+                    f"cannot {mode} warehouse {path}: {who} has held it for {timeout_s:.1f}s "
+                    f"(a crawl writing a batch, or a long query). Try again in a moment, or raise the lock timeout."
+                ) from exc
+            time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
+            delay = min(delay * 1.6, 0.2)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception: a batch is written whole or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        raise
+    con.execute("COMMIT")
