@@ -1,0 +1,156 @@
+"""Tree helpers on selectolax (lexbor) nodes: pruning genre chrome and turning a node into text.
+
+Everything here is iterative (explicit stacks), never recursive: pages nested thousands of levels
+deep must not hit Python's recursion limit.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+__all__ = ["BLOCK_TAGS", "node_text", "prune", "class_words", "iter_elements", "text_len"]
+
+BLOCK_TAGS = frozenset(
+    "address article aside blockquote body center dd details dialog dir div dl dt fieldset "
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main menu nav ol p "
+    "pre section summary table tbody thead tfoot tr td th ul caption legend".split()
+)
+_SKIP_TAGS = frozenset("script style noscript template head title meta link".split())
+_WORD_SPLIT = re.compile(r"[\s_\-:.]+|(?<=[a-z])(?=[A-Z])")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
+
+
+def iter_elements(root: LexborNode) -> Iterator[LexborNode]:
+    """Element descendants of root in document order (root included), iteratively."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if not node.is_element_node:
+            continue
+        yield node
+        children = list(node.iter(include_text=False))
+        stack.extend(reversed(children))
+
+
+def node_text(root: LexborNode) -> str:
+    """Visible text of a node, one line per block element or <br>, inline runs joined.
+
+    Whitespace inside a line collapses to one space (U+00A0 included); empty lines are dropped.
+    """
+    lines: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            line = _SPACES.sub(" ", "".join(current)).strip()
+            if line:
+                lines.append(line)
+            current.clear()
+
+    # stack items: a node to enter, or None meaning "a block ended here"
+    stack: list[LexborNode | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            flush()
+            continue
+        if node.is_text_node:
+            text = node.text_content
+            if text:
+                current.append(text.replace("\n", " "))
+            continue
+        if not node.is_element_node:
+            continue
+        tag = node.tag
+        if tag in _SKIP_TAGS:
+            continue
+        if tag == "br":
+            flush()
+            continue
+        if tag == "img":
+            continue
+        block = tag in BLOCK_TAGS
+        if block:
+            flush()
+            stack.append(None)
+        elif tag in ("td", "th"):
+            current.append(" ")
+        stack.extend(reversed(list(node.iter(include_text=True))))
+    flush()
+    return "\n".join(lines)
+
+
+def text_len(node: LexborNode) -> int:
+    """Length of the node's text without whitespace (cheap: lexbor does the walk)."""
+    return len("".join(node.text(deep=True).split()))
+
+
+def class_words(node: LexborNode) -> set[str]:
+    """Lower-cased words of the node's class and id attributes (split on - _ space, camelCase)."""
+    attrs = node.attributes
+    raw = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
+    if not raw.strip():
+        return set()
+    return {w.lower() for w in _WORD_SPLIT.split(raw) if w}
+
+
+def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
+    """Drop nodes that sit inside another node of the list (decomposing both would free twice)."""
+    ids = {n.mem_id for n in nodes}
+    keep: list[LexborNode] = []
+    seen: set[int] = set()
+    for node in nodes:
+        if node.mem_id in seen:
+            continue
+        seen.add(node.mem_id)
+        parent = node.parent
+        nested = False
+        while parent is not None:
+            if parent.mem_id in ids:
+                nested = True
+                break
+            parent = parent.parent
+        if not nested:
+            keep.append(node)
+    return keep
+
+
+def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[str]) -> int:
+    """Remove genre chrome in place: nodes matching selectors, and nodes whose class/id words
+    name chrome (GNE's list) unless they hold the <h1>, a WeChat body, or most of the page's text
+    (a layout wrapper, not chrome).
+
+    Returns how many nodes were removed.
+    """
+    matched: list[LexborNode] = []
+    for selector in selectors:
+        try:
+            matched.extend(tree.css(selector))
+        except Exception:  # a bad selector from config must not stop extraction
+            continue
+    doomed = _outermost(matched)
+    for node in doomed:
+        node.decompose()
+    body = tree.body
+    if body is None:
+        return len(doomed)
+    total = text_len(body) or 1
+    chrome: list[LexborNode] = []
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if node.tag not in ("body", "html") and class_words(node) & words:
+            protected = (
+                node.css_first("h1") is not None
+                or node.css_first("#js_content") is not None
+                or text_len(node) > 0.6 * total
+            )
+            if not protected:
+                chrome.append(node)
+                continue
+        stack.extend(node.iter(include_text=False))
+    for node in chrome:
+        node.decompose()
+    return len(doomed) + len(chrome)

@@ -1,0 +1,64 @@
+"""Global genre rules (genre.yaml) merged with a source's Rules, compiled once per rules version.
+
+Why a YAML file: the rules are data that a reader should be able to review line by line, and the
+hash of their content is part of `rules_version`, so editing them marks stored articles stale.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from extractors.model import Rules
+
+__all__ = ["CompiledRules", "compiled", "genre_digest", "GENRE_PATH"]
+
+GENRE_PATH = Path(__file__).with_name("genre.yaml")
+_GENRE_TEXT = GENRE_PATH.read_text(encoding="utf-8")
+_GENRE = yaml.safe_load(_GENRE_TEXT)
+_EMPTY_RULES = Rules()
+
+
+def genre_digest() -> str:
+    """Hash of the global rule file's content."""
+    return hashlib.sha256(_GENRE_TEXT.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRules:
+    """Everything extraction needs, ready to run: selectors, class words, compiled regexes."""
+
+    drop_selectors: tuple[str, ...]
+    class_words: frozenset[str]
+    content_selector: str | None
+    cut_at: tuple[re.Pattern[str], ...]
+    drop_lines: tuple[re.Pattern[str], ...]
+    strip_prefix: tuple[re.Pattern[str], ...]
+    timezone: str
+
+
+def _compile(patterns: list[str] | tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+
+
+@lru_cache(maxsize=64)
+def _compiled_cached(rules: Rules) -> CompiledRules:
+    return CompiledRules(
+        drop_selectors=tuple(_GENRE["drop_selectors"]) + tuple(rules.drop_selectors),
+        class_words=frozenset(w.lower() for w in _GENRE["drop_class_words"]),
+        content_selector=rules.content_selector,
+        # source rules first: a site's own marker is the most precise one
+        cut_at=_compile(list(rules.cut_at) + _GENRE["cut_at"]),
+        drop_lines=_compile(list(rules.drop_lines) + _GENRE["drop_lines"]),
+        strip_prefix=_compile(list(rules.strip_prefix) + _GENRE["strip_prefix"]),
+        timezone=rules.timezone,
+    )
+
+
+def compiled(rules: Rules | None) -> CompiledRules:
+    """Global genre rules plus the source's rules (None: global rules only)."""
+    return _compiled_cached(rules or _EMPTY_RULES)

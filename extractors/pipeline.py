@@ -1,0 +1,196 @@
+"""extract(): one page in, one Article or Rejection out. Reads top to bottom as the cascade runs.
+
+    parse once (lexbor) → metadata from the whole page → prune genre chrome + source selectors
+    → main text: known container (source content_selector, WeChat #js_content)
+                 else trafilatura on the pruned tree, checked against a text-density choice
+    → text rules at head and tail (capped) → normalise → reject list pages / empty pages
+    → hashes
+
+Pure and deterministic: no I/O, no clock (relative dates need `fetched_at`), never raises.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from datetime import datetime
+
+import trafilatura
+from selectolax.lexbor import LexborHTMLParser
+
+from extractors.dedup import content_hash, simhash
+from extractors.density import PUNCTUATION, best_container
+from extractors.dom import node_text, prune, text_len
+from extractors.genre import CompiledRules, compiled, genre_digest
+from extractors.metadata import date_from_lines, read_meta
+from extractors.model import Article, Rejection, Rules
+from extractors.textrules import apply_text_rules
+
+__all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
+
+EXTRACTOR_VERSION = "2026.11.27-1"
+
+MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
+_KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
+_PAGINATION = re.compile(r"(上一页|下一页|尾页|首页\s*上一页|Next page|Older posts)", re.IGNORECASE)
+
+
+def rules_version(rules: Rules | None) -> str:
+    """Hash of the global genre rules plus the source's rules."""
+    own = rules.version if rules is not None else "none"
+    return f"{genre_digest()}-{own}"
+
+
+def extract(html: str, url: str, rules: Rules | None = None, *,
+            fetched_at: datetime | None = None) -> Article | Rejection:
+    """Clean one decoded page. Never raises: failures come back as Rejection(reason="error")."""
+    try:
+        return _extract(html, url, rules, fetched_at)
+    except Exception as exc:  # robustness contract: a bad page is a row, not a crash
+        return Rejection(url=url, reason="error", detail=f"{type(exc).__name__}: {exc}"[:300],
+                         extractor_version=EXTRACTOR_VERSION, rules_version=_safe_rules_version(rules))
+
+
+def _safe_rules_version(rules: Rules | None) -> str:
+    try:
+        return rules_version(rules)
+    except Exception:
+        return ""
+
+
+def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | None) -> Article | Rejection:
+    versions = {"extractor_version": EXTRACTOR_VERSION, "rules_version": rules_version(rules)}
+    if not isinstance(html, str) or not html.strip():
+        return Rejection(url=url, reason="empty", **versions)
+    html = html.replace("\x00", "")
+    cr = compiled(rules)
+
+    # 1. parse once; metadata reads the whole page before anything is removed
+    tree = LexborHTMLParser(html)
+    if tree.body is None:
+        return Rejection(url=url, reason="empty", detail="no body", **versions)
+    meta = read_meta(tree, html, tz_name=cr.timezone, fetched_at=fetched_at)
+
+    # 2. prune genre chrome and the source's drop_selectors
+    prune(tree, cr.drop_selectors, cr.class_words)
+    body = tree.body
+    if body is None:
+        return Rejection(url=url, reason="empty", detail="nothing left after pruning", **versions)
+
+    # 3. main text
+    lines, method = _main_text(tree, html, url, cr)
+
+    # 4. text rules at head and tail
+    trimmed = apply_text_rules(lines, cr, meta.title)
+    text = "\n".join(trimmed.lines)
+    flags = list(trimmed.flags)
+    if method != "trafilatura":
+        flags.append(f"via_{method}")
+
+    # 5. reject what is not an article
+    content_chars = len("".join(text.split()))
+    if content_chars < MIN_ARTICLE_CHARS:
+        return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
+                         meta={"title": meta.title})
+    if _looks_like_list(tree, trimmed.lines, html):
+        return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
+
+    published = meta.published_at
+    if published is None:
+        published = date_from_lines(trimmed.head_removed + trimmed.lines[:1], cr.timezone, fetched_at)
+
+    return Article(
+        url=url,
+        title=meta.title,
+        text=text,
+        author=meta.author,
+        account=meta.account,
+        published_at=published,
+        site_name=meta.site_name,
+        lang=meta.lang,
+        content_hash=content_hash(text),
+        simhash=simhash(text),
+        flags=tuple(sorted(set(flags))),
+        **versions,
+    )
+
+
+def _normalise_lines(text: str) -> list[str]:
+    """NBSP and other odd spaces to one space, lines trimmed, empty lines gone; punctuation kept."""
+    out = []
+    for line in text.splitlines():
+        line = _SPACES.sub(" ", line).strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules) -> tuple[list[str], str]:
+    """The article's lines and how they were found."""
+    selectors = ((cr.content_selector,) if cr.content_selector else ()) + _KNOWN_CONTAINERS
+    for selector in selectors:
+        try:
+            node = tree.css_first(selector)
+        except Exception:
+            node = None
+        if node is not None and text_len(node) >= MIN_ARTICLE_CHARS:
+            return _normalise_lines(node_text(node)), "selector"
+
+    body = tree.body
+    candidate = best_container(body)
+    dense_lines = _normalise_lines(node_text(candidate.node)) if candidate else []
+    try:
+        extracted = trafilatura.extract(
+            tree.html, url=url or None, favor_recall=True, fast=True, include_comments=False,
+            include_tables=True, include_images=False, include_links=False, with_metadata=False,
+            deduplicate=False, output_format="txt",
+        )
+    except Exception:
+        extracted = None
+    traf_lines = _normalise_lines(extracted or "")
+    choice = _choose(traf_lines, dense_lines)
+    return (traf_lines, "trafilatura") if choice == "trafilatura" else (dense_lines, "density")
+
+
+def _bag(lines: list[str]) -> Counter[str]:
+    return Counter(ch for line in lines for ch in line if not ch.isspace())
+
+
+def _punct_ratio(lines: list[str]) -> float:
+    total = sum(len(line) for line in lines) or 1
+    return sum(1 for line in lines for ch in line if ch in PUNCTUATION) / total
+
+
+def _choose(traf: list[str], dense: list[str]) -> str:
+    """trafilatura unless it found too little, or a different block than the density choice
+    and a less article-like one."""
+    if not dense:
+        return "trafilatura"
+    if not traf:
+        return "density"
+    traf_bag, dense_bag = _bag(traf), _bag(dense)
+    traf_n, dense_n = sum(traf_bag.values()), sum(dense_bag.values())
+    if traf_n < 0.4 * dense_n:
+        return "density"
+    overlap = sum((traf_bag & dense_bag).values())
+    if overlap < 0.5 * traf_n and _punct_ratio(dense) > _punct_ratio(traf):
+        return "density"
+    return "trafilatura"
+
+
+def _looks_like_list(tree: LexborHTMLParser, lines: list[str], html: str) -> bool:
+    """A page of headlines: many of the text's lines are whole link texts."""
+    if len(lines) < 5:
+        return False
+    anchors = set()
+    for node in tree.css("a"):
+        text = " ".join(node.text(deep=True).split())
+        if len(text) >= 6:
+            anchors.add(unicodedata.normalize("NFKC", text))
+    if not anchors:
+        return False
+    linked = sum(1 for line in lines if unicodedata.normalize("NFKC", line) in anchors)
+    ratio = linked / len(lines)
+    threshold = 0.25 if _PAGINATION.search(html) else 0.4
+    return ratio >= threshold
