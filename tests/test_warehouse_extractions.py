@@ -1,0 +1,119 @@
+"""Articles: duplicate folding (exact and near), updates, and which pages need extracting again."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from warehouse import Warehouse
+
+from .test_warehouse_support import T0, article, fetch, rejection
+
+BASE = 0x0123_4567_89AB_CDEF
+
+
+@pytest.fixture
+def wh(tmp_path) -> Warehouse:
+    return Warehouse(tmp_path / "w.duckdb")
+
+
+def _dup_of(wh: Warehouse) -> dict[str, str | None]:
+    return dict(wh.query("SELECT article_id, dup_of FROM articles").rows)
+
+
+def test_exact_and_near_duplicates_fold_into_the_first_seen(wh) -> None:
+    same = "同一篇文章被转载。" * 30
+    batch = [
+        article(1, text=same, simhash=BASE),
+        article(2, text=same, simhash=BASE),                       # exact copy of 1
+        article(3, text="改了一个字。" + same, simhash=BASE ^ 0b111),  # near: 3 bits away
+        article(4, text="别的文章。" * 30, simhash=BASE ^ 0xF0F0),   # 8 bits away: distinct
+        article(5, text="又一篇。" * 30, simhash=BASE ^ 0xFF << 40),  # far
+    ]
+    counts = wh.record_extractions(batch, [])
+    assert (counts.new, counts.duplicates) == (5, 2)
+    assert _dup_of(wh) == {"a0000001": None, "a0000002": "a0000001", "a0000003": "a0000001",
+                           "a0000004": None, "a0000005": None}
+
+    # A later batch: an exact copy of 4, a near copy of 5, and a copy of a copy still points at the root.
+    later = [
+        article(6, text=batch[3].text, simhash=0),
+        article(7, text="第七篇。" * 30, simhash=(BASE ^ 0xFF << 40) ^ 1),
+        article(8, text=batch[1].text, simhash=BASE ^ 1),
+    ]
+    counts = wh.record_extractions(later, [])
+    assert (counts.new, counts.duplicates) == (3, 3)
+    assert {k: v for k, v in _dup_of(wh).items() if k >= "a0000006"} == {
+        "a0000006": "a0000004", "a0000007": "a0000005", "a0000008": "a0000001"}
+    rows = wh.query("SELECT article_id, copies FROM v_articles ORDER BY article_id").rows
+    assert rows == [("a0000001", 4), ("a0000004", 2), ("a0000005", 2)]
+
+
+def test_batch_order_decides_which_copy_is_first(wh) -> None:
+    text = "顺序决定谁是原文。" * 20
+    wh.record_extractions([article(9, text=text), article(3, text=text), article(5, text=text)], [])
+    assert _dup_of(wh) == {"a0000009": None, "a0000003": "a0000009", "a0000005": "a0000009"}
+
+
+def test_updates_change_updated_at_only_when_content_changes(wh) -> None:
+    wh.record_extractions([article(1), article(2)], [])
+    before = dict((r[0], r[1:]) for r in wh.query("SELECT article_id, first_seen, updated_at FROM articles").rows)
+    later = T0 + timedelta(hours=2)
+    counts = wh.record_extractions([
+        article(1, title="新标题", extracted_at=later, extractor_version="x2"),
+        article(2, extracted_at=later, extractor_version="x2"),
+    ], [])
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 1, 1)
+    after = dict((r[0], r[1:]) for r in wh.query(
+        "SELECT article_id, first_seen, updated_at, title, extractor_version FROM articles").rows)
+    assert after["a0000001"] == (before["a0000001"][0], later, "新标题", "x2")
+    assert after["a0000002"] == (*before["a0000002"], "标题 2", "x2")
+
+
+def test_an_original_that_becomes_a_copy_takes_its_copies_along(wh) -> None:
+    wh.record_extractions([article(1), article(2, text="独立的文章。" * 30), article(3, text="独立的文章。" * 30)], [])
+    assert _dup_of(wh)["a0000003"] == "a0000002"
+    wh.record_extractions([article(2, text=article(1).text)], [])        # 2 now repeats 1
+    assert _dup_of(wh) == {"a0000001": None, "a0000002": "a0000001", "a0000003": "a0000001"}
+
+
+def _pages(wh: Warehouse, **kw) -> list[str]:
+    args = {"source_id": None, "extractor_version": "x1", "rules_versions": {"demo": "r1", "other": "q1"}}
+    args.update(kw)
+    return [p.url for p in wh.pages_to_extract(**args)]
+
+
+def test_pages_to_extract_follows_versions_and_html(wh) -> None:
+    urls = [f"https://demo.example/a/{n}" for n in range(1, 5)]
+    wh.record_fetches([fetch(u, html=f"<p>{u}</p>") for u in urls]
+                      + [fetch("https://demo.example/list/1", kind="list"),
+                         fetch("https://other.example/a/1", source="other")], revisit_after=timedelta(days=1))
+    assert _pages(wh) == sorted(urls + ["https://other.example/a/1"])
+    assert _pages(wh, source_id="demo", limit=2) == urls[:2]
+    assert _pages(wh, source_id="demo", after_url=urls[1]) == urls[2:]
+    page = wh.pages_to_extract(source_id="demo", extractor_version="x1", rules_versions={}, limit=1)[0]
+    assert (page.url, page.html, page.source_id, page.kind) == (urls[0], f"<p>{urls[0]}</p>", "demo", "article")
+    assert len(page.html_hash) == 32 and page.fetched_at == T0
+
+    # Extracting (article or rejection) makes a page current.
+    wh.record_extractions([_from_page(article(1), urls[0]), _from_page(article(2), urls[1])],
+                          [rejection(urls[2])])
+    assert _pages(wh, source_id="demo") == [urls[3]]
+    assert _pages(wh, source_id="demo", only_stale=False) == urls
+
+    # New extractor version: all stale. New rules for one source: only that source's pages.
+    assert _pages(wh, source_id="demo", extractor_version="x2") == urls
+    assert _pages(wh, rules_versions={"demo": "r2"}) == urls + ["https://other.example/a/1"]
+    wh.record_extractions([], [rejection("https://other.example/a/1", source="other", rules_version="q1")])
+    assert _pages(wh, rules_versions={"demo": "r1", "other": "q2"}) == [urls[3], "https://other.example/a/1"]
+
+    # The page changed on a later fetch: stale again.
+    wh.record_fetches([fetch(urls[0], html="<p>edited</p>", fetched_at=T0 + timedelta(days=1))],
+                      revisit_after=timedelta(days=1))
+    assert _pages(wh, source_id="demo") == [urls[0], urls[3]]
+
+
+def _from_page(row, page_url):
+    from dataclasses import replace
+
+    return replace(row, page_url=page_url)

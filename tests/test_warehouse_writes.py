@@ -1,0 +1,139 @@
+"""Idempotent batched writes: fetch log, pages, frontier scheduling, sources, runs."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from warehouse import FrontierItem, SourceRow, Warehouse, WarehouseError
+
+from .test_warehouse_support import T0, article, dump, fetch, frontier_row, rejection
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def wh(tmp_path) -> Warehouse:
+    w = Warehouse(tmp_path / "w.duckdb")
+    w.migrate()
+    return w
+
+
+def _mixed_batch():
+    fetches = [
+        fetch("https://demo.example/list/1", kind="list", html="<html>list 1</html>", etag='"l1"'),
+        fetch("https://demo.example/a/1", html="<html>one</html>", etag='"e1"', last_modified="Mon"),
+        fetch("https://demo.example/a/2", status=503, error="http_5xx"),
+        fetch("https://demo.example/a/3", status=None, error="timeout"),
+    ]
+    discovered = [frontier_row(f"https://demo.example/a/{n}", parent="https://demo.example/list/1") for n in range(1, 8)]
+    return fetches, discovered
+
+
+def test_loading_the_same_batches_twice_changes_nothing(wh) -> None:
+    fetches, discovered = _mixed_batch()
+    articles = [article(n) for n in range(1, 6)] + [article(9, text=article(1).text)]
+    rejections = [rejection("https://demo.example/a/7")]
+
+    def load() -> None:
+        wh.upsert_sources([SourceRow("demo", "h1", '{"start_urls": []}')])
+        wh.add_frontier([frontier_row("https://demo.example/list/1", kind="list")])
+        wh.record_fetches(fetches, revisit_after=DAY, discovered=discovered)
+        wh.record_extractions(articles, rejections)
+
+    load()
+    first = dump(wh.path)
+    assert len(first["fetches"]) == 4 and len(first["pages"]) == 2 and len(first["frontier"]) == 8
+    assert len(first["articles"]) == 6 and len(first["extractions"]) == 7
+    load()
+    second = dump(wh.path)
+    assert second == first
+    counts = wh.record_extractions(articles, rejections)
+    assert (counts.new, counts.updated, counts.unchanged, counts.duplicates, counts.rejected) == (0, 0, 6, 0, 1)
+
+
+def test_a_batch_with_duplicate_keys_keeps_the_last_row_once(wh) -> None:
+    old, new = article(1, title="first"), article(1, title="second")
+    counts = wh.record_extractions([old, article(2), new], [rejection("u"), rejection("u", reason="empty")])
+    assert (counts.new, counts.rejected) == (2, 1)
+    assert wh.query("SELECT title FROM articles WHERE article_id = 'a0000001'").rows == [("second",)]
+    assert wh.query("SELECT reason FROM extractions WHERE url = 'u'").rows == [("empty",)]
+
+    url = "https://demo.example/a/1"
+    wh.record_fetches([fetch(url, html="<p>old</p>"), fetch(url, html="<p>new</p>", fetched_at=T0 + timedelta(minutes=1))],
+                      revisit_after=DAY, discovered=[frontier_row("https://x/1"), frontier_row("https://x/1", kind="list")])
+    assert wh.query("SELECT html FROM pages").rows == [("<p>new</p>",)]
+    assert wh.query("SELECT count(*) FROM fetches").rows == [(2,)]
+    assert wh.query("SELECT url, kind FROM frontier ORDER BY url").rows == [
+        (url, "article"), ("https://x/1", "list")]
+    assert wh.add_frontier([frontier_row("https://x/2"), frontier_row("https://x/2"), frontier_row("https://x/1")]) == 1
+
+
+def test_frontier_due_order_and_schedule(wh) -> None:
+    assert wh.add_frontier([frontier_row("https://d/a/1"), frontier_row("https://d/a/2"),
+                            frontier_row("https://d/list/1", kind="list"), frontier_row("https://o/a/1", source="other")]) == 4
+    due = wh.due("demo", T0, limit=10)
+    assert [d.url for d in due] == ["https://d/list/1", "https://d/a/1", "https://d/a/2"]
+    assert due[0] == FrontierItem("https://d/list/1", "demo", "list", None, None, 0)
+    assert [d.url for d in wh.due("demo", T0, limit=1, kinds=["article"])] == ["https://d/a/1"]
+
+    wh.record_fetches([
+        fetch("https://d/list/1", kind="list", etag='"L"'),
+        fetch("https://d/a/1", etag='"A"', last_modified="Mon, 05 Jan 2026"),
+        fetch("https://d/a/2", status=404, error="http_4xx"),
+    ], revisit_after=DAY, discovered=[frontier_row("https://d/a/3", parent="https://d/list/1")])
+    assert [d.url for d in wh.due("demo", T0 + timedelta(minutes=1), limit=10)] == ["https://d/a/3"]
+    # A day later everything is due again, list pages first; make_due brings list pages forward early.
+    assert [d.url for d in wh.due("demo", T0 + DAY, limit=10)][:1] == ["https://d/list/1"]
+    assert wh.make_due("demo", ["list"], T0 + timedelta(hours=1)) == 1
+    assert [d.url for d in wh.due("demo", T0 + timedelta(hours=1), limit=10)] == ["https://d/list/1", "https://d/a/3"]
+
+    # A failed refetch keeps the validators; a 304 keeps them too and resets the failure count.
+    later = T0 + DAY
+    wh.record_fetches([fetch("https://d/a/1", status=None, error="timeout", fetched_at=later)], revisit_after=DAY)
+    row = wh.query("SELECT etag, last_modified, attempts, last_error, next_fetch_at FROM frontier WHERE url = 'https://d/a/1'").rows[0]
+    assert row[:4] == ('"A"', "Mon, 05 Jan 2026", 1, "timeout")
+    assert row[4] == later + wh.retry_backoff           # transient: short back-off, not a whole revisit
+    assert [d.etag for d in wh.due("demo", later + wh.retry_backoff, limit=10, kinds=["article"]) if d.url.endswith("/a/1")] == ['"A"']
+    wh.record_fetches([fetch("https://d/a/1", status=304, fetched_at=later + timedelta(hours=1))], revisit_after=DAY)
+    assert wh.query("SELECT etag, attempts, last_status, next_fetch_at FROM frontier WHERE url = 'https://d/a/1'").rows == [
+        ('"A"', 0, 304, later + timedelta(hours=1) + DAY)]
+    # A 304 stores no page; the page kept is the first fetch's.
+    assert wh.query("SELECT count(*) FROM pages WHERE url = 'https://d/a/1'").rows == [(1,)]
+
+
+def test_transient_failures_back_off_then_give_up(tmp_path) -> None:
+    wh = Warehouse(tmp_path / "w.duckdb", max_failures=3, retry_backoff=timedelta(minutes=10))
+    url = "https://d/a/1"
+    wh.add_frontier([frontier_row(url)])
+    at = T0
+    gaps = []
+    for _ in range(3):
+        wh.record_fetches([fetch(url, status=500, error="http_5xx", fetched_at=at)], revisit_after=DAY)
+        next_at = wh.query("SELECT next_fetch_at FROM frontier").rows[0][0]
+        gaps.append(next_at - at)
+        assert wh.due("demo", next_at - timedelta(seconds=1), limit=5) == []
+        at = next_at
+    assert gaps == [timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40)]
+    assert wh.due("demo", at + 2 * DAY, limit=5) == []              # given up after 3 failures
+    assert wh.make_due("demo", ["article"], at + 2 * DAY) == 0
+
+
+def test_runs_are_recorded(wh) -> None:
+    run_id = wh.start_run("crawl", "demo", {"limit": 5})
+    assert wh.query("SELECT status, params->>'limit' FROM crawl_runs").rows == [("running", "5")]
+    wh.finish_run(run_id, "completed", {"fetched": 3})
+    rows = wh.query("SELECT status, CAST(counts->>'fetched' AS INT), finished_at >= started_at FROM crawl_runs").rows
+    assert rows == [("completed", 3, True)]
+    with pytest.raises(WarehouseError, match="no crawl run"):
+        wh.finish_run("nope", "failed", {})
+
+
+def test_sources_upsert_keeps_first_seen(wh) -> None:
+    wh.upsert_sources([SourceRow("demo", "h1", "{}")])
+    first = wh.query("SELECT first_seen, updated_at FROM sources").rows[0]
+    wh.upsert_sources([SourceRow("demo", "h1", "{}")])
+    assert wh.query("SELECT first_seen, updated_at FROM sources").rows[0] == first
+    wh.upsert_sources([SourceRow("demo", "h2", '{"a": 1}')])
+    seen, updated, hash_ = wh.query("SELECT first_seen, updated_at, config_hash FROM sources").rows[0]
+    assert seen == first[0] and updated > first[1] and hash_ == "h2"
