@@ -16,8 +16,18 @@ __all__ = ["best_container", "Candidate", "PUNCTUATION"]
 
 PUNCTUATION = frozenset("，。！？；：、“”‘’《》（）…,.!?;:\"'()")
 _LINK_WEIGHT = 3.0
-_PUNCT_WEIGHT = 6.0
+_PUNCT_WEIGHT = 30.0
 _NEAR_BEST = 0.93
+
+
+def _score(chars: int, links: int, puncts: int) -> float:
+    """Punctuated text outside links, minus link text. Text without punctuation (keyword
+    clouds, menus) counts for little: prose carries about one mark per 10-30 characters."""
+    own = chars - links
+    if own <= 0:
+        return -_LINK_WEIGHT * links
+    prose = min(1.0, _PUNCT_WEIGHT * puncts / own)
+    return own * prose - _LINK_WEIGHT * links
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +84,7 @@ def best_container(root: LexborNode) -> Candidate | None:
             chars[parent] += chars[index]
             links[parent] += links[index]
             puncts[parent] += puncts[index]
-    scores = [
-        (chars[i] - links[i]) - _LINK_WEIGHT * links[i] + _PUNCT_WEIGHT * puncts[i]
-        for i in range(len(elements))
-    ]
+    scores = [_score(chars[i], links[i], puncts[i]) for i in range(len(elements))]
     best = max(range(len(elements)), key=lambda i: scores[i])
     if scores[best] <= 0:
         return None

@@ -6,7 +6,7 @@ deep must not hit Python's recursion limit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -117,40 +117,63 @@ def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
     return keep
 
 
-def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[str]) -> int:
-    """Remove genre chrome in place: nodes matching selectors, and nodes whose class/id words
-    name chrome (GNE's list) unless they hold the <h1>, a WeChat body, or most of the page's text
-    (a layout wrapper, not chrome).
+ALWAYS_DROP = frozenset("script style noscript template iframe svg canvas object embed".split())
 
+
+def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[str],
+          keep: Callable[[LexborHTMLParser], LexborNode | None] | None = None) -> int:
+    """Remove genre chrome in place.
+
+    Non-content tags (script, style, ...) always go. Other selector matches and nodes whose
+    class/id words name chrome (GNE's list) go unless they are a layout wrapper rather than
+    chrome: they hold the <h1>, a WeChat body, most of the page's text, or the node `keep`
+    picks (the densest text block, computed after the non-content tags are gone).
     Returns how many nodes were removed.
     """
+    plain = [tree.css(tag) for tag in ALWAYS_DROP]
+    removed = _outermost([node for nodes in plain for node in nodes])
+    for node in removed:
+        node.decompose()
+    count = len(removed)
+    body = tree.body
+    if body is None:
+        return count
+    total = text_len(body) or 1
+    anchor = keep(tree) if keep is not None else None
+    protected_ids: set[int] = set()
+    while anchor is not None:
+        protected_ids.add(anchor.mem_id)
+        anchor = anchor.parent
+
+    def is_wrapper(node: LexborNode) -> bool:
+        return (
+            node.mem_id in protected_ids
+            or node.tag in ("html", "body")
+            or node.css_first("h1") is not None
+            or node.css_first("#js_content") is not None
+            or text_len(node) > 0.6 * total
+        )
+
     matched: list[LexborNode] = []
     for selector in selectors:
+        if selector in ALWAYS_DROP:
+            continue
         try:
             matched.extend(tree.css(selector))
         except Exception:  # a bad selector from config must not stop extraction
             continue
-    doomed = _outermost(matched)
+    doomed = [node for node in _outermost(matched) if not is_wrapper(node)]
     for node in doomed:
         node.decompose()
-    body = tree.body
-    if body is None:
-        return len(doomed)
-    total = text_len(body) or 1
+    count += len(doomed)
     chrome: list[LexborNode] = []
     stack = [body]
     while stack:
         node = stack.pop()
-        if node.tag not in ("body", "html") and class_words(node) & words:
-            protected = (
-                node.css_first("h1") is not None
-                or node.css_first("#js_content") is not None
-                or text_len(node) > 0.6 * total
-            )
-            if not protected:
-                chrome.append(node)
-                continue
+        if class_words(node) & words and not is_wrapper(node):
+            chrome.append(node)
+            continue
         stack.extend(node.iter(include_text=False))
     for node in chrome:
         node.decompose()
-    return len(doomed) + len(chrome)
+    return count + len(chrome)

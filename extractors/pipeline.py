@@ -19,11 +19,12 @@ import trafilatura
 from selectolax.lexbor import LexborHTMLParser
 
 from extractors.dedup import content_hash, simhash
-from extractors.density import PUNCTUATION, best_container
+from extractors.density import PUNCTUATION, Candidate, best_container
 from extractors.dom import node_text, prune, text_len
 from extractors.genre import CompiledRules, compiled, genre_digest
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
+from extractors.scoring import tokens
 from extractors.textrules import apply_text_rules
 
 __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
@@ -33,6 +34,7 @@ EXTRACTOR_VERSION = "2026.11.27-1"
 MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
+_URLISH = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
 _PAGINATION = re.compile(r"(上一页|下一页|尾页|首页\s*上一页|Next page|Older posts)", re.IGNORECASE)
 
 
@@ -73,13 +75,20 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     meta = read_meta(tree, html, tz_name=cr.timezone, fetched_at=fetched_at)
 
     # 2. prune genre chrome and the source's drop_selectors
-    prune(tree, cr.drop_selectors, cr.class_words)
+    densest: list = []
+
+    def keep_densest(pruned: LexborHTMLParser):
+        candidate = best_container(pruned.body) if pruned.body is not None else None
+        densest.append(candidate)
+        return candidate.node if candidate else None
+
+    prune(tree, cr.drop_selectors, cr.class_words, keep=keep_densest)
     body = tree.body
     if body is None:
         return Rejection(url=url, reason="empty", detail="nothing left after pruning", **versions)
 
     # 3. main text
-    lines, method = _main_text(tree, html, url, cr)
+    lines, method = _main_text(tree, html, url, cr, densest[0] if densest else None)
 
     # 4. text rules at head and tail
     trimmed = apply_text_rules(lines, cr, meta.title)
@@ -126,7 +135,8 @@ def _normalise_lines(text: str) -> list[str]:
     return out
 
 
-def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules) -> tuple[list[str], str]:
+def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules,
+               candidate: Candidate | None) -> tuple[list[str], str]:
     """The article's lines and how they were found."""
     selectors = ((cr.content_selector,) if cr.content_selector else ()) + _KNOWN_CONTAINERS
     for selector in selectors:
@@ -137,8 +147,6 @@ def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules) -
         if node is not None and text_len(node) >= MIN_ARTICLE_CHARS:
             return _normalise_lines(node_text(node)), "selector"
 
-    body = tree.body
-    candidate = best_container(body)
     dense_lines = _normalise_lines(node_text(candidate.node)) if candidate else []
     try:
         extracted = trafilatura.extract(
@@ -149,12 +157,8 @@ def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules) -
     except Exception:
         extracted = None
     traf_lines = _normalise_lines(extracted or "")
-    choice = _choose(traf_lines, dense_lines)
+    choice = _choose(traf_lines, dense_lines, _anchor_tokens(tree))
     return (traf_lines, "trafilatura") if choice == "trafilatura" else (dense_lines, "density")
-
-
-def _bag(lines: list[str]) -> Counter[str]:
-    return Counter(ch for line in lines for ch in line if not ch.isspace())
 
 
 def _punct_ratio(lines: list[str]) -> float:
@@ -162,21 +166,36 @@ def _punct_ratio(lines: list[str]) -> float:
     return sum(1 for line in lines for ch in line if ch in PUNCTUATION) / total
 
 
-def _choose(traf: list[str], dense: list[str]) -> str:
-    """trafilatura unless it found too little, or a different block than the density choice
-    and a less article-like one."""
+def _choose(traf: list[str], dense: list[str], anchor_tokens: Counter[str]) -> str:
+    """trafilatura, unless it found too little, or another block than the density choice and a
+    less article-like one, or the density block plus a pile of link texts (a headline list)."""
     if not dense:
         return "trafilatura"
     if not traf:
         return "density"
-    traf_bag, dense_bag = _bag(traf), _bag(dense)
+    if _punct_ratio(dense) < 0.01:
+        return "trafilatura"
+    traf_bag, dense_bag = tokens("\n".join(traf)), tokens("\n".join(dense))
     traf_n, dense_n = sum(traf_bag.values()), sum(dense_bag.values())
     if traf_n < 0.4 * dense_n:
         return "density"
     overlap = sum((traf_bag & dense_bag).values())
-    if overlap < 0.5 * traf_n and _punct_ratio(dense) > _punct_ratio(traf):
-        return "density"
+    if overlap < 0.5 * min(traf_n, dense_n):
+        # two different blocks: the more punctuated, if it is not a scrap
+        if dense_n >= 0.5 * traf_n and _punct_ratio(dense) > _punct_ratio(traf):
+            return "density"
+        return "trafilatura"
+    if overlap >= 0.8 * dense_n and traf_n > 1.3 * dense_n:
+        extra = traf_bag - dense_bag
+        extra_n = sum(extra.values())
+        linkish = sum((extra & anchor_tokens).values()) / extra_n if extra_n else 0.0
+        if linkish > 0.5:
+            return "density"
     return "trafilatura"
+
+
+def _anchor_tokens(tree: LexborHTMLParser) -> Counter[str]:
+    return tokens(" ".join(node.text(deep=True) for node in tree.css("a")))
 
 
 def _looks_like_list(tree: LexborHTMLParser, lines: list[str], html: str) -> bool:
@@ -186,7 +205,7 @@ def _looks_like_list(tree: LexborHTMLParser, lines: list[str], html: str) -> boo
     anchors = set()
     for node in tree.css("a"):
         text = " ".join(node.text(deep=True).split())
-        if len(text) >= 6:
+        if len(text) >= 6 and not _URLISH.match(text):
             anchors.add(unicodedata.normalize("NFKC", text))
     if not anchors:
         return False
