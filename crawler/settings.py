@@ -21,6 +21,10 @@ class CrawlSettings(BaseModel):
     max_bytes: int = Field(5_000_000, ge=1024, description="bodies larger than this are aborted while streaming")
     max_redirects: int = Field(5, ge=0, le=30)
     respect_robots: bool = True
+    max_crawl_delay_seconds: float = Field(
+        60.0, ge=0, le=3600, description="a robots.txt Crawl-delay above this is clamped to it"
+    )
+    trust_env: bool = Field(False, description="use HTTP(S)_PROXY / NO_PROXY / .netrc from the environment")
     revisit_after_hours: float = Field(
         168.0, ge=0, description="an article page is refetched (conditionally) this long after its last fetch"
     )
