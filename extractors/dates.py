@@ -22,6 +22,13 @@ _ABS_NUM = re.compile(
     r"(?<![\d/.\-])(?P<y>(?:19|20)\d{2})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})(?![\d/.\-])"
     r"(?:[T\s]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
 )
+_MONTHS = {m: i for i, m in enumerate(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_ABS_EN = re.compile(
+    r"\b(?:(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>(?:19|20)\d{2})"
+    r"|(?P<d2>\d{1,2})\s+(?P<mon2>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+(?P<y2>(?:19|20)\d{2}))\b",
+    re.IGNORECASE,
+)
 _AGO = re.compile(r"(?P<n>\d{1,3})\s*(?P<unit>秒|分钟|分|小时|个小时|天|日|周|个月)前")
 _DAY_WORD = re.compile(r"(?P<word>今天|昨天|前天)\s*(?:(?P<H>\d{1,2})\s*[:：]\s*(?P<M>\d{2}))?")
 _JUST_NOW = re.compile(r"刚刚")
@@ -70,6 +77,16 @@ def parse_date(text: str, *, tz_name: str = "Asia/Shanghai", fetched_at: datetim
             value = _build(match, tz)
             if value is not None and _plausible(value, fetched_at):
                 candidates.append((match.start(), value))
+    match = _ABS_EN.search(text)
+    if match:
+        month = _MONTHS.get((match.group("mon") or match.group("mon2"))[:3].lower())
+        try:
+            value = datetime(int(match.group("y") or match.group("y2")), month or 0,
+                             int(match.group("d") or match.group("d2")), tzinfo=tz)
+        except (ValueError, TypeError):
+            value = None
+        if value is not None and _plausible(value, fetched_at):
+            candidates.append((match.start(), value))
     if candidates:
         return min(candidates, key=lambda c: c[0])[1]
     if not allow_relative or fetched_at is None:

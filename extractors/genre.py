@@ -37,6 +37,7 @@ class CompiledRules:
     content_selector: str | None
     cut_at: tuple[re.Pattern[str], ...]
     drop_lines: tuple[re.Pattern[str], ...]
+    teaser_lines: tuple[re.Pattern[str], ...]
     strip_prefix: tuple[re.Pattern[str], ...]
     timezone: str
 
@@ -54,6 +55,7 @@ def _compiled_cached(rules: Rules) -> CompiledRules:
         # source rules first: a site's own marker is the most precise one
         cut_at=_compile(list(rules.cut_at) + _GENRE["cut_at"]),
         drop_lines=_compile(list(rules.drop_lines) + _GENRE["drop_lines"]),
+        teaser_lines=_compile(_GENRE["teaser_lines"]),
         strip_prefix=_compile(list(rules.strip_prefix) + _GENRE["strip_prefix"]),
         timezone=rules.timezone,
     )

@@ -33,7 +33,7 @@ _ACCOUNT = re.compile(r"(?:来源|公众号|转载自|来自)\s*[:：|]\s*([^\s|
 _WX_CT = re.compile(r"""var\s+ct\s*=\s*["'](\d{9,11})["']""")
 _WX_TITLE = re.compile(r"""var\s+msg_title\s*=\s*["'](.{1,200}?)["']""")
 _WX_NICK = re.compile(r"""var\s+nickname\s*=\s*(?:htmlDecode\()?["'](.{1,60}?)["']""")
-_INFO_HINT = re.compile(r"(来源|作者|发布|时间|日期|编辑|浏览|阅读|原创)")
+_INFO_HINT = re.compile(r"(来源|作者|发布|时间|日期|编辑|浏览|阅读|原创|Published|Updated|Posted|\bBy\b)", re.IGNORECASE)
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from extractors.genre import CompiledRules, compiled, genre_digest
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
 from extractors.scoring import tokens
-from extractors.textrules import apply_text_rules
+from extractors.textrules import apply_text_rules, link_key
 
 __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
 
@@ -90,20 +90,24 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     # 3. main text
     lines, method = _main_text(tree, html, url, cr, densest[0] if densest else None)
 
-    # 4. text rules at head and tail
-    trimmed = apply_text_rules(lines, cr, meta.title)
+    # 4. not an article: a page of headlines
+    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a")]
+    if _looks_like_list(link_texts, lines, html):
+        return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
+
+    # 5. text rules at head and tail
+    link_keys = frozenset(key for key in map(link_key, link_texts) if len(key) >= 4)
+    trimmed = apply_text_rules(lines, cr, meta.title, link_keys)
     text = "\n".join(trimmed.lines)
     flags = list(trimmed.flags)
     if method != "trafilatura":
         flags.append(f"via_{method}")
 
-    # 5. reject what is not an article
+    # 6. too little left to be an article
     content_chars = len("".join(text.split()))
     if content_chars < MIN_ARTICLE_CHARS:
         return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
                          meta={"title": meta.title})
-    if _looks_like_list(tree, trimmed.lines, html):
-        return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
     published = meta.published_at
     if published is None:
@@ -130,6 +134,8 @@ def _normalise_lines(text: str) -> list[str]:
     out = []
     for line in text.splitlines():
         line = _SPACES.sub(" ", line).strip()
+        if line.startswith("|") and line.endswith("|") and len(line) > 1:  # trafilatura's table rows
+            line = " ".join(cell.strip() for cell in line.strip("|").split("|") if cell.strip())
         if line:
             out.append(line)
     return out
@@ -198,18 +204,13 @@ def _anchor_tokens(tree: LexborHTMLParser) -> Counter[str]:
     return tokens(" ".join(node.text(deep=True) for node in tree.css("a")))
 
 
-def _looks_like_list(tree: LexborHTMLParser, lines: list[str], html: str) -> bool:
-    """A page of headlines: many of the text's lines are whole link texts."""
+def _looks_like_list(link_texts: list[str], lines: list[str], html: str) -> bool:
+    """A page of headlines: many of the extracted lines are whole link texts."""
     if len(lines) < 5:
         return False
-    anchors = set()
-    for node in tree.css("a"):
-        text = " ".join(node.text(deep=True).split())
-        if len(text) >= 6 and not _URLISH.match(text):
-            anchors.add(unicodedata.normalize("NFKC", text))
+    anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
     if not anchors:
         return False
-    linked = sum(1 for line in lines if unicodedata.normalize("NFKC", line) in anchors)
-    ratio = linked / len(lines)
+    linked = sum(1 for line in lines if link_key(line) in anchors)
     threshold = 0.25 if _PAGINATION.search(html) else 0.4
-    return ratio >= threshold
+    return linked / len(lines) >= threshold

@@ -9,11 +9,12 @@ third of the text is matching something it was not written for; the page is flag
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from extractors.genre import CompiledRules
 
-__all__ = ["TrimResult", "apply_text_rules", "CAP_FRACTION"]
+__all__ = ["TrimResult", "apply_text_rules", "link_key", "CAP_FRACTION"]
 
 CAP_FRACTION = 1 / 3
 _SENTENCE_END = re.compile(r"[。！？!?…」”\"')）.]$")
@@ -60,8 +61,29 @@ def _chars(lines: list[str]) -> int:
     return sum(len(line) for line in lines)
 
 
-def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None = None) -> TrimResult:
-    """Trim boilerplate from the head and tail of the article's lines."""
+_BULLET = re.compile(r"^\s*([-*•·»>]|\d{1,2}[.、])\s*")
+_TRAILING_TIME = re.compile(
+    r"\s*(\(?\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(\s*\d{1,2}:\d{2}(:\d{2})?)?\)?|\d{1,2}-\d{1,2}(\s*\d{1,2}:\d{2})?"
+    r"|\d+\s*(分钟|小时|天)前|评论\s*\d+)\s*$"
+)
+
+
+def link_key(text: str) -> str:
+    """Comparable form of a line or a link text: no bullet, no trailing date, no spaces, NFKC."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _BULLET.sub("", text, count=1)
+    text = _TRAILING_TIME.sub("", text)
+    return "".join(text.split()).lower()
+
+
+def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None = None,
+                     link_keys: frozenset[str] = frozenset()) -> TrimResult:
+    """Trim boilerplate from the head and tail of the article's lines.
+
+    `link_keys` are the page's link texts (see link_key): a line that is nothing but a link
+    (related stories, prev/next, sidebar lists) is boilerplate at the edges of the text.
+    Teaser lines and link lines are unmistakable and do not count against the cap.
+    """
     lines = [line.strip() for line in lines if line.strip()]
     total = _chars(lines)
     if not lines:
@@ -69,8 +91,20 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
     flags: list[str] = []
     title_key = _key(title) if title else None
 
+    def is_certain(line: str) -> bool:
+        if _matches(line, rules.teaser_lines):
+            return True
+        if link_keys:
+            key = link_key(line)
+            return len(key) >= 4 and key in link_keys
+        return False
+
     def is_junk(line: str) -> bool:
-        return _matches(line, rules.drop_lines) or (title_key is not None and _key(line) == title_key)
+        return (
+            _matches(line, rules.drop_lines)
+            or (title_key is not None and _key(line) == title_key)
+            or is_certain(line)
+        )
 
     # 1. strip_prefix: site banner glued to the first line
     work = list(lines)
@@ -107,7 +141,7 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
     tail_lines = work[len(work) - tail:] if tail else []
     work = work[: len(work) - tail]
 
-    removed_by_lines = _chars(head_lines) + _chars(tail_lines)
+    removed_by_lines = sum(len(ln) for ln in head_lines + tail_lines if not is_certain(ln))
     if work and removed_by_lines > CAP_FRACTION * total:
         # give back the line rules; keep banner and cut, flag the page
         flags.append("rules_capped")

@@ -64,6 +64,7 @@ class EvalPage:
     boilerplate: tuple[str, ...] = ()
     metric: str = "chars"            # "chars" (golden) or "tokens" (public sets)
     check_meta: bool = True
+    fetched_at: datetime = FETCHED_AT  # "now" for relative dates ("3小时前")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,7 @@ def _load_golden(directory: Path) -> list[EvalPage]:
             expected_text=expected, url=spec.get("url", ""), title=spec.get("title"),
             published_at=spec.get("published_at"), rules=Rules(**source_rules) if source_rules else None,
             boilerplate=tuple(spec.get("boilerplate", ())), metric="chars",
+            fetched_at=datetime.fromisoformat(spec["fetched_at"]) if spec.get("fetched_at") else FETCHED_AT,
         ))
     return pages
 
@@ -185,7 +187,7 @@ class Output:
 
 
 def _run_sieve(page: EvalPage) -> Output:
-    result = extract(page.html, page.url, page.rules, fetched_at=FETCHED_AT)
+    result = extract(page.html, page.url, page.rules, fetched_at=page.fetched_at)
     if isinstance(result, Rejection):
         return Output(None, result.meta.get("title"), rejection=result.reason)
     assert isinstance(result, Article)
