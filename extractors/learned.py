@@ -93,27 +93,35 @@ class _Page:
     title_key: str | None = None
     heading_keys: set[str] = field(default_factory=set)
     zone_keys: set[str] = field(default_factory=set)    # lines between title and container (metadata)
+    under: dict[int, list[int]] = field(default_factory=dict)   # element mem_id -> indices of its lines
+    nodes: dict[int, LexborNode] = field(default_factory=dict)  # mem_id -> element, for elements holding text
+    depth: dict[int, int] = field(default_factory=dict)
 
 
 # ---- text ------------------------------------------------------------------------------------
 
-def _text_lines(root: LexborNode) -> list[str]:
-    """Visible text, one line per block element or <br>; iterative (deep pages must not recurse)."""
+def _text_lines(root: LexborNode) -> tuple[list[str], list[LexborNode]]:
+    """Visible text, one line per block element or <br>, each with the innermost block element it
+    lies in (its owner). Iterative: pages nested thousands deep must not hit the recursion limit."""
     lines: list[str] = []
+    owners: list[LexborNode] = []
     current: list[str] = []
+    blocks: list[LexborNode] = [root]
 
     def flush() -> None:
         if current:
             line = _SPACES.sub(" ", "".join(current)).strip()
             if line:
                 lines.append(line)
+                owners.append(blocks[-1])
             current.clear()
 
-    stack: list[LexborNode | None] = [root]
+    stack: list[LexborNode | None] = list(reversed(list(root.iter(include_text=True))))
     while stack:
         node = stack.pop()
         if node is None:
             flush()
+            blocks.pop()
             continue
         if node.is_text_node:
             current.append(node.text_content or "")
@@ -125,10 +133,11 @@ def _text_lines(root: LexborNode) -> list[str]:
             continue
         if node.tag in _BLOCK_TAGS:
             flush()
+            blocks.append(node)
             stack.append(None)
         stack.extend(reversed(list(node.iter(include_text=True))))
     flush()
-    return lines
+    return lines, owners
 
 
 def _key(line: str) -> str:
@@ -182,8 +191,41 @@ def _parse(url: str, html: str, drop: tuple[str, ...]) -> _Page | None:
 
 
 def _refresh_lines(page: _Page) -> None:
-    page.lines = _text_lines(page.body)
+    """Lines of the page, and for every element the indices of the lines inside it."""
+    page.lines, owners = _text_lines(page.body)
     page.keys = [_key(line) for line in page.lines]
+    page.under = defaultdict(list)
+    page.nodes = {}
+    page.depth = {}
+    chains: dict[int, list[int]] = {}
+    for index, owner in enumerate(owners):
+        chain = chains.get(owner.mem_id)
+        if chain is None:
+            nodes = list(_walk_up(owner))
+            chain = [node.mem_id for node in nodes]
+            for depth, node in enumerate(reversed(nodes)):
+                page.nodes.setdefault(node.mem_id, node)
+                page.depth.setdefault(node.mem_id, depth)
+            chains[owner.mem_id] = chain
+        for element_id in chain:
+            page.under[element_id].append(index)
+
+
+def _nodes_lines(page: _Page, node: LexborNode) -> list[int]:
+    """Indices of the lines inside a node: from the index when the node is a block or an ancestor
+    of one; an inline node's text lies inside one line of its block (matched by text)."""
+    if node.mem_id in page.under:
+        return page.under[node.mem_id]
+    text = _key(node.text(deep=True))
+    if not text:
+        return []
+    block = next((n for n in _walk_up(node) if n.mem_id in page.under), None)
+    candidates = page.under.get(block.mem_id, []) if block is not None else []
+    return [i for i in candidates if text in page.keys[i]][:1]
+
+
+def _keys_under(page: _Page, node: LexborNode) -> list[str]:
+    return [page.keys[i] for i in page.under.get(node.mem_id, ())]
 
 
 def _sample(pages: Sequence[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
@@ -290,18 +332,21 @@ def _selectors_of(node: LexborNode) -> list[str]:
 def _locate_content(page: _Page, unique: set[str]) -> None:
     """Find the container of the page's unique text and protect it, its ancestors, the title and
     what lies between them (author, account, date)."""
-    total = sum(len(k) for k in set(page.keys) if k in unique)
+    unique_chars = [len(k) if k in unique else 0 for k in page.keys]
+    total = sum(unique_chars)
     best: tuple[int, LexborNode] | None = None
     if total:
-        for node, depth in _elements(page.body):
+        for element_id, indices in page.under.items():
+            node = page.nodes[element_id]
             if node.tag not in _BLOCK_TAGS:
                 continue
-            held = sum(len(k) for k in {_key(line) for line in _text_lines(node)} if k in unique)
+            held = sum(unique_chars[i] for i in indices)
+            depth = page.depth[element_id]
             if held >= CONTAINER_SHARE * total and (best is None or depth > best[0]):
                 best = (depth, node)
     container = best[1] if best else page.body
     page.container = container
-    page.container_keys = {_key(line) for line in _text_lines(container)}
+    page.container_keys = set(_keys_under(page, container))
     page.inside_container = {node.mem_id for node, _ in _elements(container)}
     protected = _ancestor_ids(container)
     title = page.body.css_first("h1")
@@ -312,15 +357,15 @@ def _locate_content(page: _Page, unique: set[str]) -> None:
         common = next((n for n in _walk_up(container) if n.mem_id in title_chain), None)
         if common is not None:
             protected |= {node.mem_id for node, _ in _elements(common)} - page.inside_container
-            page.zone_keys = {_key(line) for line in _text_lines(common)} - page.container_keys
+            page.zone_keys = set(_keys_under(page, common)) - page.container_keys
         protected |= title_chain
     page.protected = protected
     page.heading_keys = set()
-    for node, _ in _elements(page.body):
-        if node.tag in _HEADING_TAGS:
-            lines = _text_lines(node)
-            if len(lines) == 1:
-                page.heading_keys.add(_key(lines[0]))
+    for tag in _HEADING_TAGS:
+        for node in page.body.css(tag):
+            keys = _keys_under(page, node) if node.tag in _BLOCK_TAGS else [_key(node.text(deep=True))]
+            if len(keys) == 1 and keys[0]:
+                page.heading_keys.add(keys[0])
 
 
 def _walk_up(node: LexborNode) -> Iterable[LexborNode]:
@@ -360,8 +405,9 @@ def _suggest_selectors(
                 if node.mem_id in page.protected:
                     violated = True  # the container, an ancestor of it, the title or the metadata
                     break
-                lines = _text_lines(node)
-                keys = [_key(line) for line in lines]
+                indices = _nodes_lines(page, node)
+                lines = [page.lines[i] for i in indices]
+                keys = [page.keys[i] for i in indices]
                 if any(k == page.title_key for k in keys) or node.mem_id in page.inside_container and any(
                     k not in repeated for k in keys
                 ):

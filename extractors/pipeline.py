@@ -92,7 +92,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
 
     # 4. not an article: a page of headlines
     link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a")]
-    if _looks_like_list(link_texts, lines, html):
+    if _looks_like_list(link_texts, lines, html, cr):
         return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
     # 5. text rules at head and tail
@@ -106,6 +106,9 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     # 6. too little left to be an article
     content_chars = len("".join(text.split()))
     if content_chars < MIN_ARTICLE_CHARS:
+        if _headline_links(link_texts) >= _MIN_HEADLINES:
+            return Rejection(url=url, reason="list_page", detail="headline links, no article text", **versions,
+                             meta={"title": meta.title})
         return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
                          meta={"title": meta.title})
 
@@ -204,13 +207,20 @@ def _anchor_tokens(tree: LexborHTMLParser) -> Counter[str]:
     return tokens(" ".join(node.text(deep=True) for node in tree.css("a")))
 
 
-def _looks_like_list(link_texts: list[str], lines: list[str], html: str) -> bool:
-    """A page of headlines: many of the extracted lines are whole link texts."""
+_MIN_HEADLINES = 8
+
+
+def _headline_links(link_texts: list[str]) -> int:
+    """Links that read like headlines: long enough, not a URL."""
+    return sum(1 for text in link_texts if len(text) >= 8 and not _URLISH.match(text))
+
+
+def _looks_like_list(link_texts: list[str], lines: list[str], html: str, cr: CompiledRules) -> bool:
+    """A page of headlines: many of the extracted lines are whole link texts or teasers."""
     if len(lines) < 5:
         return False
     anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
-    if not anchors:
-        return False
-    linked = sum(1 for line in lines if link_key(line) in anchors)
+    linked = sum(1 for line in lines
+                 if link_key(line) in anchors or any(p.search(line) for p in cr.teaser_lines))
     threshold = 0.25 if _PAGINATION.search(html) else 0.4
     return linked / len(lines) >= threshold
