@@ -260,6 +260,7 @@ class Fetcher:
                 async with self._politeness.slot(key):
                     self.stats.requests += 1
                     self.stats.requests_by_host[key] += 1
+                    self.stats.max_in_flight = self._politeness.max_in_flight
                     if robots:
                         self.stats.robots_requests[origin_of(url)] += 1
                     started = time.perf_counter()
