@@ -12,6 +12,8 @@ the HTML hash used), which is what `pages_to_extract` compares against.
 """
 from __future__ import annotations
 
+import hashlib
+import zlib
 from collections.abc import Mapping, Sequence
 
 import duckdb
@@ -22,15 +24,22 @@ from .rows import ArticleRow, ExtractionCounts, PageRow, Rejection
 
 NEAR_DISTANCE = 3
 _BANDS = (0, 16, 32, 48)
-_CONTENT_CHANGED = " OR ".join(
-    f"a.{col} IS DISTINCT FROM b.{col}"
-    for col in ("source_id", "url", "page_url", "title", "author", "account", "published_at", "text",
-                "content_hash", "simhash", "flags")
-)
+def _row_hash(row: ArticleRow, text_utf8: bytes) -> str:
+    """Hash of everything that makes an article "changed" (versions and times excluded).
+
+    The text enters as length and CRC-32 of its UTF-8 bytes (already made for Arrow) next to the
+    extractor's sha256 `content_hash`: a change that slips past both is not a practical risk.
+    """
+    published = utc(row.published_at)
+    meta = (row.source_id, row.url, row.page_url or row.url, row.title, row.author, row.account,
+            published.isoformat() if published else None, row.content_hash or None, row.simhash & UINT64_MASK,
+            row.flags, len(text_utf8), zlib.crc32(text_utf8))
+    return hashlib.blake2b(repr(meta).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _article_batch(rows: Sequence[ArticleRow]) -> pa.Table:
-    return arrow_table({
+    texts = [r.text.encode("utf-8", "surrogatepass") for r in rows]
+    table = arrow_table({
         "idx": (pa.int64(), range(len(rows))),
         "article_id": (pa.string(), [r.article_id for r in rows]),
         "source_id": (pa.string(), [r.source_id for r in rows]),
@@ -40,29 +49,31 @@ def _article_batch(rows: Sequence[ArticleRow]) -> pa.Table:
         "author": (pa.string(), [r.author for r in rows]),
         "account": (pa.string(), [r.account for r in rows]),
         "published_at": (TS, [utc(r.published_at) for r in rows]),
-        "text": (pa.string(), [r.text for r in rows]),
         "content_hash": (pa.string(), [r.content_hash or None for r in rows]),
         "simhash": (pa.uint64(), [r.simhash & UINT64_MASK for r in rows]),
         "flags": (pa.string(), [r.flags for r in rows]),
         "extractor_version": (pa.string(), [r.extractor_version for r in rows]),
         "rules_version": (pa.string(), [r.rules_version for r in rows]),
         "extracted_at": (TS, [utc(r.extracted_at) for r in rows]),
-        "html_hash": (pa.string(), [r.html_hash for r in rows]),
+        "row_hash": (pa.string(), [_row_hash(r, t) for r, t in zip(rows, texts)]),
     })
+    # Encoded once: the bytes are both hashed and handed to Arrow (a view, no second UTF-8 pass).
+    return table.append_column("text", pa.array(texts, pa.binary()).view(pa.string()))
 
 
 def _stage(con: duckdb.DuckDBPyConnection) -> None:
-    """`_stage`: the batch joined to what is stored, with its first-seen order and a changed flag."""
+    """`_stage`: the batch's keys joined to what is stored (never the text), its first-seen order, a changed flag."""
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE _stage AS
-        SELECT b.*,
+        SELECT b.idx, b.article_id, b.content_hash, b.simhash,
                a.article_id IS NOT NULL AS existed,
-               (a.article_id IS NULL OR {_CONTENT_CHANGED}) AS changed,
+               (a.article_id IS NULL OR a.row_hash IS DISTINCT FROM b.row_hash) AS changed,
                coalesce(a.seen_seq, (SELECT coalesce(max(seen_seq), 0) FROM articles) + b.idx + 1) AS seen_seq,
                coalesce(a.first_seen, b.extracted_at) AS first_seen,
                a.dup_of AS old_dup_of
-        FROM _article_batch b LEFT JOIN articles a USING (article_id)
+        FROM (SELECT idx, article_id, content_hash, simhash, row_hash, extracted_at FROM _article_batch) b
+        LEFT JOIN (SELECT article_id, row_hash, seen_seq, first_seen, dup_of FROM articles) a USING (article_id)
         """
     )
 
@@ -118,57 +129,66 @@ def _resolve_roots(candidates: list[tuple]) -> dict[str, str | None]:
     return resolved
 
 
+_ARTICLE_COLUMNS = ("source_id", "url", "page_url", "title", "author", "account", "published_at", "text",
+                    "content_hash", "simhash", "flags", "extractor_version", "rules_version", "extracted_at", "row_hash")
+
+
 def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]) -> None:
+    """Insert the new articles, update the changed ones, refresh versions on the unchanged ones."""
     con.register("_roots", arrow_table({
         "article_id": (pa.string(), list(roots)),
         "dup_of": (pa.string(), list(roots.values())),
     }))
+    columns = ", ".join(_ARTICLE_COLUMNS)
     try:
         con.execute(
-            """
-            INSERT INTO articles (article_id, source_id, url, page_url, title, author, account, published_at,
-                                  text, content_hash, simhash, dup_of, flags, extractor_version, rules_version,
-                                  extracted_at, first_seen, updated_at, seen_seq)
-            SELECT s.article_id, s.source_id, s.url, s.page_url, s.title, s.author, s.account, s.published_at,
-                   s.text, s.content_hash, s.simhash, r.dup_of, s.flags, s.extractor_version, s.rules_version,
-                   s.extracted_at, s.first_seen, s.first_seen, s.seen_seq
-            FROM _stage s LEFT JOIN _roots r USING (article_id)
+            f"""
+            INSERT INTO articles (article_id, {columns}, dup_of, first_seen, updated_at, seen_seq)
+            SELECT b.article_id, {", ".join("b." + c for c in _ARTICLE_COLUMNS)}, r.dup_of,
+                   s.first_seen, s.first_seen, s.seen_seq
+            FROM _article_batch b JOIN _stage s USING (article_id) LEFT JOIN _roots r USING (article_id)
             WHERE NOT s.existed
-            ORDER BY s.seen_seq
             """
         )
+        if not con.execute("SELECT count(*) FROM _stage WHERE existed").fetchall()[0][0]:
+            return
+        con.execute(
+            f"""
+            UPDATE articles SET
+                {", ".join(f"{c} = CASE WHEN x.changed THEN x.{c} ELSE articles.{c} END"
+                           for c in _ARTICLE_COLUMNS
+                           if c not in ("extractor_version", "rules_version", "extracted_at"))},
+                extractor_version = x.extractor_version, rules_version = x.rules_version,
+                extracted_at = x.extracted_at,
+                dup_of = CASE WHEN x.changed THEN x.new_dup_of ELSE articles.dup_of END,
+                updated_at = CASE WHEN x.changed THEN greatest(x.extracted_at, articles.first_seen)
+                                  ELSE articles.updated_at END
+            FROM (SELECT b.*, s.changed, r.dup_of AS new_dup_of
+                  FROM _article_batch b JOIN _stage s USING (article_id) LEFT JOIN _roots r USING (article_id)
+                  WHERE s.existed) x
+            WHERE articles.article_id = x.article_id
+              AND (x.changed OR articles.extractor_version IS DISTINCT FROM x.extractor_version
+                   OR articles.rules_version IS DISTINCT FROM x.rules_version
+                   OR articles.extracted_at IS DISTINCT FROM x.extracted_at)
+            """
+        )
+        # An updated article that became a copy takes its own copies along to its root.
         con.execute(
             """
-            UPDATE articles SET
-                source_id = s.source_id, url = s.url, page_url = s.page_url, title = s.title, author = s.author,
-                account = s.account, published_at = s.published_at, text = s.text, content_hash = s.content_hash,
-                simhash = s.simhash, flags = s.flags, dup_of = s.new_dup_of,
-                extractor_version = s.extractor_version, rules_version = s.rules_version,
-                extracted_at = s.extracted_at,
-                updated_at = CASE WHEN s.changed THEN greatest(s.extracted_at, articles.first_seen)
-                                  ELSE articles.updated_at END
-            FROM (SELECT _stage.*, CASE WHEN changed THEN r.dup_of ELSE old_dup_of END AS new_dup_of
-                  FROM _stage LEFT JOIN _roots r USING (article_id) WHERE existed) s
-            WHERE articles.article_id = s.article_id
-              AND (s.changed OR articles.extractor_version IS DISTINCT FROM s.extractor_version
-                   OR articles.rules_version IS DISTINCT FROM s.rules_version
-                   OR articles.extracted_at IS DISTINCT FROM s.extracted_at)
+            UPDATE articles SET dup_of = r.dup_of
+            FROM (SELECT a.article_id, a.dup_of FROM articles a
+                  JOIN _stage s ON s.article_id = a.article_id AND s.existed AND s.changed
+                  WHERE a.dup_of IS NOT NULL) r
+            WHERE articles.dup_of = r.article_id
             """
         )
-        if any(r is not None for r in roots.values()):
-            # An updated article that became a copy takes its own copies with it to its root.
-            con.execute(
-                """
-                UPDATE articles SET dup_of = r.dup_of FROM articles r
-                WHERE articles.dup_of = r.article_id AND r.dup_of IS NOT NULL
-                """
-            )
     finally:
         con.unregister("_roots")
 
 
 def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
                        rejections: Sequence[Rejection]) -> None:
+    """One row per page: its latest outcome, versions and the HTML hash it was made from."""
     outcomes = last_per_key(
         [("article", a.page_url or a.url, a) for a in articles] + [("rejected", r.url, r) for r in rejections],
         lambda o: o[1],
@@ -187,21 +207,44 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
         "html_hash": (pa.string(), [o.html_hash for _, _, o in outcomes]),
         "extracted_at": (TS, [utc(o.extracted_at) for _, _, o in outcomes]),
     }))
+    # Split into UPDATE of known pages and INSERT of new ones: measured faster than ON CONFLICT DO UPDATE
+    # when most rows conflict (a re-extraction), and equal when none do.
     try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _outcome_stage AS
+            SELECT o.*, coalesce(o.html_hash, p.html_hash) AS page_hash, e.url IS NOT NULL AS known
+            FROM _outcomes o
+            LEFT JOIN (SELECT url, html_hash FROM pages) p USING (url)
+            LEFT JOIN (SELECT url FROM extractions) e USING (url)
+            """
+        )
+        con.execute(
+            """
+            UPDATE extractions SET
+                source_id = o.source_id, outcome = o.outcome, article_id = o.article_id, reason = o.reason,
+                detail = o.detail, extractor_version = o.extractor_version, rules_version = o.rules_version,
+                html_hash = o.page_hash, extracted_at = o.extracted_at
+            FROM _outcome_stage o
+            WHERE extractions.url = o.url AND o.known
+              AND (extractions.outcome, extractions.article_id, extractions.reason, extractions.detail,
+                   extractions.extractor_version, extractions.rules_version, extractions.html_hash,
+                   extractions.extracted_at, extractions.source_id)
+                  IS DISTINCT FROM
+                  (o.outcome, o.article_id, o.reason, o.detail, o.extractor_version, o.rules_version, o.page_hash,
+                   o.extracted_at, o.source_id)
+            """
+        )
         con.execute(
             """
             INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
                                      rules_version, html_hash, extracted_at)
-            SELECT o.url, o.source_id, o.outcome, o.article_id, o.reason, o.detail, o.extractor_version,
-                   o.rules_version, coalesce(o.html_hash, p.html_hash), o.extracted_at
-            FROM _outcomes o LEFT JOIN pages p USING (url)
-            ON CONFLICT (url) DO UPDATE SET
-                source_id = excluded.source_id, outcome = excluded.outcome, article_id = excluded.article_id,
-                reason = excluded.reason, detail = excluded.detail,
-                extractor_version = excluded.extractor_version, rules_version = excluded.rules_version,
-                html_hash = excluded.html_hash, extracted_at = excluded.extracted_at
+            SELECT url, source_id, outcome, article_id, reason, detail, extractor_version, rules_version,
+                   page_hash, extracted_at
+            FROM _outcome_stage WHERE NOT known
             """
         )
+        con.execute("DROP TABLE _outcome_stage")
     finally:
         con.unregister("_outcomes")
 

@@ -106,7 +106,8 @@ CREATE TABLE articles (
     extracted_at      TIMESTAMPTZ,
     first_seen        TIMESTAMPTZ NOT NULL,
     updated_at        TIMESTAMPTZ NOT NULL,   -- = first_seen until text or metadata change
-    seen_seq          BIGINT NOT NULL         -- first-seen order (ties inside a batch: batch order)
+    seen_seq          BIGINT NOT NULL,        -- first-seen order (ties inside a batch: batch order)
+    row_hash          VARCHAR                 -- hash of text and metadata: tells a change without reading text
 );
 CREATE TABLE extractions (
     url               VARCHAR PRIMARY KEY,    -- the page URL: its latest extraction outcome
