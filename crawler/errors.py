@@ -16,20 +16,25 @@ class SieveCrawlError(Exception):
 
     kind: str = "connection"
 
-    def __init__(self, kind: str, detail: str = "", *, status: int | None = None) -> None:
+    def __init__(
+        self, kind: str, detail: str = "", *, status: int | None = None, content_type: str | None = None, nbytes: int = 0
+    ) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
-        self.status = status
+        self.status = status              # HTTP status when a response came
+        self.content_type = content_type  # its Content-Type, when known
+        self.nbytes = nbytes              # body bytes received before giving up
 
 
 class TransientError(SieveCrawlError):
     """Worth another attempt after a pause; `retry_after` is what the server asked for, if anything."""
 
     def __init__(
-        self, kind: str, detail: str = "", *, status: int | None = None, retry_after: float | None = None
+        self, kind: str, detail: str = "", *, status: int | None = None, retry_after: float | None = None,
+        content_type: str | None = None,
     ) -> None:
-        super().__init__(kind, detail, status=status)
+        super().__init__(kind, detail, status=status, content_type=content_type)
         self.retry_after = retry_after
 
 

@@ -147,6 +147,8 @@ class Fetcher:
             result.error, result.detail = exc.kind, exc.detail
             if exc.status is not None:
                 result.status = exc.status
+            result.content_type = exc.content_type or result.content_type
+            result.nbytes = exc.nbytes or result.nbytes
         except (httpx.HTTPError, OSError, ValueError, UnicodeError) as exc:   # a malformed URL or header
             result.error, result.detail = "connection", f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a bug must not kill a crawl of thousands of pages: record it loudly
@@ -312,18 +314,21 @@ class Fetcher:
         if is_retryable_status(status):
             kind = "http_5xx" if status >= 500 else "http_4xx"
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise TransientError(kind, f"HTTP {status}", status=status, retry_after=retry_after)
+            raise TransientError(kind, f"HTTP {status}", status=status, retry_after=retry_after, content_type=content_type)
         if status >= 400:
-            raise TerminalError("http_5xx" if status >= 500 else "http_4xx", f"HTTP {status}", status=status)
+            raise TerminalError("http_5xx" if status >= 500 else "http_4xx", f"HTTP {status}", status=status,
+                                content_type=content_type)
         if 300 <= status < 400:
-            raise TerminalError("http_4xx", f"HTTP {status} without a Location header", status=status)
+            raise TerminalError("http_4xx", f"HTTP {status} without a Location header", status=status,
+                                content_type=content_type)
         limit = ROBOTS_MAX_BYTES if robots else s.max_bytes
         mtype = media_type(content_type)
         if not robots and mtype and mtype not in ACCEPTED_TYPES:
-            raise TerminalError("not_html", f"content type {mtype}", status=status)
+            raise TerminalError("not_html", f"content type {mtype}", status=status, content_type=content_type)
         declared = response.headers.get("content-length")
         if not robots and declared and declared.isdigit() and int(declared) > limit:
-            raise TerminalError("too_large", f"Content-Length {declared} > max_bytes {limit}", status=status)
+            raise TerminalError("too_large", f"Content-Length {declared} > max_bytes {limit}", status=status,
+                                content_type=content_type)
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
@@ -333,9 +338,10 @@ class Fetcher:
                 if robots:   # RFC 9309: parse what fits
                     chunks.append(chunk[: len(chunk) - (size - limit)])
                     break
-                raise TerminalError("too_large", f"body passed max_bytes {limit} while streaming", status=status)
+                raise TerminalError("too_large", f"body passed max_bytes {limit} while streaming", status=status,
+                                    content_type=content_type, nbytes=size)
             chunks.append(chunk)
         answer.body = b"".join(chunks)
         if not robots and not mtype and answer.body and not _looks_like_markup(answer.body):
-            raise TerminalError("not_html", "no content type and the body is not markup", status=status)
+            raise TerminalError("not_html", "no content type and the body is not markup", status=status, nbytes=size)
         return answer

@@ -159,7 +159,7 @@ class FaultServer:
     @property
     def host(self) -> str:
         """`127.0.0.1:PORT`: the Host header and the crawler's host key."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self._httpd.server_address[0]}:{self.port}"
 
     @property
     def base_url(self) -> str:
