@@ -42,10 +42,10 @@ __all__ = ["Suggestion", "suggest_rules", "learned_rules", "merge_rules", "SUGGE
 
 SUGGESTION_KINDS = ("drop_selectors", "cut_at", "drop_lines")
 
-_BLOCK_TAGS = frozenset(
-    "address article aside blockquote body center dd details dialog dir div dl dt fieldset "
-    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main menu nav ol p "
-    "pre section summary table tbody thead tfoot tr td th ul caption legend".split()
+# Everything else (div, p, li, section, td, unknown custom elements, ...) starts a new line.
+_INLINE_TAGS = frozenset(
+    "a abbr acronym b bdi bdo big cite code data del dfn em font i img ins kbd label mark nobr q rp rt "
+    "ruby s samp small span strike strong sub sup time tt u var wbr".split()
 )
 _INVISIBLE = "script, style, noscript, template, head, iframe, svg, canvas, object, embed"
 _HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6 strong b dt th caption legend".split())
@@ -53,6 +53,10 @@ _SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 _DIGITS = re.compile(r"\d+")
 _SENTENCE_END = re.compile(r"[。！？!?…]\s*[”\"」』)）]?$")
 _COLON_END = re.compile(r"[:：]$")
+# half- and full-width forms of one mark are one line (keys are NFKC): the regex accepts both
+_PUNCT_VARIANTS = {ch: f"[{re.escape(a)}{b}]" for a, b in ((":", "："), (",", "，"), ("(", "（"), (")", "）"),
+                                                          ("!", "！"), ("?", "？"), (";", "；"))
+                   for ch in (a, b)}
 _USABLE_TOKEN = re.compile(r"^[A-Za-z_][\w-]*$")
 
 DUPLICATE_COSINE = 0.5      # pages this similar (on rare lines) are copies of one article
@@ -61,6 +65,7 @@ CONTAINER_SHARE = 0.7       # the content container holds this share of the page
 CUT_TAIL_SLACK = 0.05       # unique text allowed after a cut marker, as a share of the page's
 HEADING_MAX_CHARS = 20
 LINE_MAX_CHARS = 200
+CANDIDATE_PAGES = 100      # distinct pages looked at to collect candidate selectors
 MIN_DISTINCT_PAGES = 3      # fewer distinct pages than this: nothing can be said to recur
 
 
@@ -100,20 +105,25 @@ class _Page:
 
 # ---- text ------------------------------------------------------------------------------------
 
-def _text_lines(root: LexborNode) -> tuple[list[str], list[LexborNode]]:
-    """Visible text, one line per block element or <br>, each with the innermost block element it
-    lies in (its owner). Iterative: pages nested thousands deep must not hit the recursion limit."""
+def _text_lines(root: LexborNode) -> tuple[list[str], dict[int, list[int]], dict[int, LexborNode], dict[int, int]]:
+    """Visible text, one line per block element or <br>; and for every block element the indices
+    of the lines inside it, the element by mem_id and its depth. Iterative: pages nested
+    thousands deep must not hit the recursion limit."""
     lines: list[str] = []
-    owners: list[LexborNode] = []
+    under: dict[int, list[int]] = defaultdict(list)
+    nodes: dict[int, LexborNode] = {root.mem_id: root}
+    depth: dict[int, int] = {root.mem_id: 0}
     current: list[str] = []
-    blocks: list[LexborNode] = [root]
+    open_blocks: list[int] = [root.mem_id]
 
     def flush() -> None:
         if current:
             line = _SPACES.sub(" ", "".join(current)).strip()
             if line:
+                index = len(lines)
                 lines.append(line)
-                owners.append(blocks[-1])
+                for element_id in open_blocks:
+                    under[element_id].append(index)
             current.clear()
 
     stack: list[LexborNode | None] = list(reversed(list(root.iter(include_text=True))))
@@ -121,23 +131,27 @@ def _text_lines(root: LexborNode) -> tuple[list[str], list[LexborNode]]:
         node = stack.pop()
         if node is None:
             flush()
-            blocks.pop()
+            open_blocks.pop()
             continue
         if node.is_text_node:
             current.append(node.text_content or "")
             continue
         if not node.is_element_node:
             continue
-        if node.tag == "br":
+        tag = node.tag
+        if tag == "br":
             flush()
             continue
-        if node.tag in _BLOCK_TAGS:
+        if tag not in _INLINE_TAGS:
             flush()
-            blocks.append(node)
+            element_id = node.mem_id
+            nodes[element_id] = node
+            depth[element_id] = len(open_blocks)
+            open_blocks.append(element_id)
             stack.append(None)
         stack.extend(reversed(list(node.iter(include_text=True))))
     flush()
-    return lines, owners
+    return lines, under, nodes, depth
 
 
 def _key(line: str) -> str:
@@ -158,7 +172,7 @@ def _line_regex(line: str) -> str:
         elif token.isdigit():
             parts.append(r"\d+")
         else:
-            parts.append(re.escape(token))
+            parts.append("".join(_PUNCT_VARIANTS.get(ch, re.escape(ch)) for ch in token))
     return "^" + "".join(parts) + "$"
 
 
@@ -191,37 +205,22 @@ def _parse(url: str, html: str, drop: tuple[str, ...]) -> _Page | None:
 
 
 def _refresh_lines(page: _Page) -> None:
-    """Lines of the page, and for every element the indices of the lines inside it."""
-    page.lines, owners = _text_lines(page.body)
+    """Lines of the page, and for every block element the indices of the lines inside it."""
+    page.lines, page.under, page.nodes, page.depth = _text_lines(page.body)
     page.keys = [_key(line) for line in page.lines]
-    page.under = defaultdict(list)
-    page.nodes = {}
-    page.depth = {}
-    chains: dict[int, list[int]] = {}
-    for index, owner in enumerate(owners):
-        chain = chains.get(owner.mem_id)
-        if chain is None:
-            nodes = list(_walk_up(owner))
-            chain = [node.mem_id for node in nodes]
-            for depth, node in enumerate(reversed(nodes)):
-                page.nodes.setdefault(node.mem_id, node)
-                page.depth.setdefault(node.mem_id, depth)
-            chains[owner.mem_id] = chain
-        for element_id in chain:
-            page.under[element_id].append(index)
 
 
 def _nodes_lines(page: _Page, node: LexborNode) -> list[int]:
     """Indices of the lines inside a node: from the index when the node is a block or an ancestor
     of one; an inline node's text lies inside one line of its block (matched by text)."""
-    if node.mem_id in page.under:
-        return page.under[node.mem_id]
+    if node.mem_id in page.nodes:
+        return page.under.get(node.mem_id, [])
     text = _key(node.text(deep=True))
     if not text:
         return []
-    block = next((n for n in _walk_up(node) if n.mem_id in page.under), None)
+    block = next((n for n in _walk_up(node) if n.mem_id in page.nodes), None)
     candidates = page.under.get(block.mem_id, []) if block is not None else []
-    return [i for i in candidates if text in page.keys[i]][:1]
+    return [i for i in candidates if page.keys[i] in text or text in page.keys[i]]
 
 
 def _keys_under(page: _Page, node: LexborNode) -> list[str]:
@@ -338,7 +337,7 @@ def _locate_content(page: _Page, unique: set[str]) -> None:
     if total:
         for element_id, indices in page.under.items():
             node = page.nodes[element_id]
-            if node.tag not in _BLOCK_TAGS:
+            if node.tag in _INLINE_TAGS:
                 continue
             held = sum(unique_chars[i] for i in indices)
             depth = page.depth[element_id]
@@ -363,7 +362,7 @@ def _locate_content(page: _Page, unique: set[str]) -> None:
     page.heading_keys = set()
     for tag in _HEADING_TAGS:
         for node in page.body.css(tag):
-            keys = _keys_under(page, node) if node.tag in _BLOCK_TAGS else [_key(node.text(deep=True))]
+            keys = _keys_under(page, node) if node.tag not in _INLINE_TAGS else [_key(node.text(deep=True))]
             if len(keys) == 1 and keys[0]:
                 page.heading_keys.add(keys[0])
 
@@ -380,14 +379,24 @@ def _walk_up(node: LexborNode) -> Iterable[LexborNode]:
 def _suggest_selectors(
     pages: list[_Page], n_groups: int, min_share: float, repeated: set[str]
 ) -> tuple[list[Suggestion], dict[int, list[LexborNode]]]:
-    seen: dict[str, set[int]] = defaultdict(set)
+    # candidates from one page per distinct page (at most CANDIDATE_PAGES of them, with a lower
+    # bar so sampling misses nothing); every candidate is then checked on every page
+    first_of_group: dict[int, _Page] = {}
     for page in pages:
+        first_of_group.setdefault(page.group, page)
+    sample = list(first_of_group.values())[::max(1, len(first_of_group) // CANDIDATE_PAGES)]
+    seen: dict[str, int] = defaultdict(int)
+    for page in sample:
+        names: set[str] = set()
         for node, _ in _elements(page.body):
-            if node.tag in ("body", "html") or node.mem_id in page.protected:
+            if node.mem_id in page.protected or node.tag in ("body", "html"):
                 continue
-            for selector in _selectors_of(node):
-                seen[selector].add(page.group)
-    candidates = [s for s, groups in seen.items() if len(groups) / n_groups >= min_share]
+            attrs = node.attributes
+            if "class" in attrs or "id" in attrs:
+                names.update(_selectors_of(node))
+        for name in names:
+            seen[name] += 1
+    candidates = [s for s, count in seen.items() if count / len(sample) >= min_share / 2]
     scored: list[tuple[Suggestion, dict[int, list[LexborNode]]]] = []
     for selector in candidates:
         groups: set[int] = set()
@@ -401,25 +410,30 @@ def _suggest_selectors(
             except Exception:
                 violated = True
                 break
+            if not nodes:
+                continue
+            ids = {node.mem_id for node in nodes}
+            if ids & page.protected:
+                violated = True  # the container, an ancestor of it, the title or the metadata
+                break
+            indices: list[int] = []
             for node in nodes:
-                if node.mem_id in page.protected:
-                    violated = True  # the container, an ancestor of it, the title or the metadata
+                found = _nodes_lines(page, node)
+                if node.mem_id in page.inside_container and any(page.keys[i] not in repeated for i in found):
+                    violated = True  # unique text of the article
                     break
-                indices = _nodes_lines(page, node)
-                lines = [page.lines[i] for i in indices]
-                keys = [page.keys[i] for i in indices]
-                if any(k == page.title_key for k in keys) or node.mem_id in page.inside_container and any(
-                    k not in repeated for k in keys
-                ):
-                    violated = True  # removes the title or unique text of the article
-                    break
-                chars = sum(len(k) for k in keys)
-                if chars:
-                    groups.add(page.group)
-                    total += chars
-                    repeated_chars += sum(len(k) for k in keys if k in repeated)
-                    example = example or " / ".join(lines)[:80]
-                matches.setdefault(index, []).append(node)
+                indices.extend(found)
+            keys = [page.keys[i] for i in indices]
+            if violated or (page.title_key and page.title_key in keys):
+                violated = True
+                break
+            chars = sum(map(len, keys))
+            if chars:
+                groups.add(page.group)
+                total += chars
+                repeated_chars += sum(len(k) for k in keys if k in repeated)
+                example = example or " / ".join(page.lines[i] for i in indices[:6])[:80]
+            matches[index] = nodes
             if violated:
                 break
         share = len(groups) / n_groups

@@ -20,14 +20,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from extractors.learned import SUGGESTION_KINDS, Suggestion, suggest_rules
+from extractors.learned import SUGGESTION_KINDS, Suggestion, learned_rules, merge_rules, suggest_rules
+from extractors.model import Rules
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from flows.config import Config
 
-__all__ = ["suggest_command", "load_source_pages", "add_rules_to_yaml", "suggestions_table", "PAGES_SQL"]
+__all__ = ["suggest_command", "load_source_pages", "source_learned_rules", "add_rules_to_yaml", "suggestions_table",
+           "PAGES_SQL"]
 
 PAGES_SQL = "SELECT url, html FROM pages WHERE source_id = ? AND html IS NOT NULL ORDER BY fetched_at DESC LIMIT ?"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -41,6 +43,17 @@ def load_source_pages(warehouse_path: Path, source: str, limit: int) -> list[tup
     return [(str(url), str(html)) for url, html in result.rows]
 
 
+def source_learned_rules(cfg: "Config", source: str, *, min_share: float = 0.3, max_pages: int = 400) -> Rules:
+    """The source's configured rules plus what its stored pages teach (the "learned" mode).
+
+    Off by default: a caller (reextract, eval) opts in and passes the result to `extract`.
+    With no stored pages this is just the configured rules.
+    """
+    configured = cfg.source(source).rules
+    pages = load_source_pages(cfg.warehouse.path, source, max_pages) if Path(cfg.warehouse.path).exists() else []
+    return merge_rules(configured, learned_rules(pages, min_share, base=configured))
+
+
 def suggestions_table(suggestions: Sequence[Suggestion], n_pages: int, title: str):
     """A rich table: kind, value, share, example, chars removed (total and per page)."""
     from rich.table import Table
@@ -49,16 +62,18 @@ def suggestions_table(suggestions: Sequence[Suggestion], n_pages: int, title: st
     table.add_column("#", justify="right", style="dim")
     table.add_column("kind")
     table.add_column("value", overflow="fold")
-    table.add_column("share", justify="right")
+    table.add_column("share (distinct pages)", justify="right")
     table.add_column("example", overflow="ellipsis", max_width=48, no_wrap=True)
     table.add_column("chars removed", justify="right")
-    table.add_column("note", style="dim")
+    notes = any(s.builtin for s in suggestions)
+    if notes:
+        table.add_column("note", style="dim")
     for number, s in enumerate(suggestions, start=1):
         per_page = s.chars_removed / n_pages if n_pages else 0
-        table.add_row(
-            str(number), s.kind, s.value, f"{s.share:.0%} ({s.pages})", s.example,
-            f"{s.chars_removed:,} ({per_page:.0f}/page)", "built-in rules already do this" if s.builtin else "",
-        )
+        row = [str(number), s.kind, s.value, f"{s.share:.0%} ({s.pages})", s.example, f"{s.chars_removed:,} ({per_page:.0f}/page)"]
+        if notes:
+            row.append("built-in rules do this already" if s.builtin else "")
+        table.add_row(*row)
     return table
 
 

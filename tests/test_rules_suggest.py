@@ -22,7 +22,7 @@ from extractors.learned import Suggestion, learned_rules, merge_rules, rules_fro
 from extractors.scoring import char_scores
 from flows.config import load_config
 from flows.demo_site import DemoSite
-from flows.rules_cmd import add_rules_to_yaml, suggest_command
+from flows.rules_cmd import add_rules_to_yaml, source_learned_rules, suggest_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = DemoSite(60)
@@ -282,6 +282,9 @@ def test_write_adds_rules_keeps_comments_and_loads(tmp_path, redesigned):
     _store_pages(cfg.warehouse.path, "demo", redesigned)
     _store_pages(cfg.warehouse.path, "juredian", demo_pages()[:5])  # another source's pages are not read
 
+    learned_mode = source_learned_rules(cfg, "demo", min_share=0.3)  # what a learned extraction mode would use
+    assert ".top-x" in learned_mode.drop_selectors and learned_mode.cut_at
+
     out = io.StringIO()
     code = suggest_command(cfg, config_path, "demo", min_share=0.3, write=True, yes=True,
                            console=Console(file=out, width=200, color_system=None))
@@ -295,6 +298,7 @@ def test_write_adds_rules_keeps_comments_and_loads(tmp_path, redesigned):
     assert any(re.search(p, "大家都在搜:") for p in rules.cut_at)
     assert rules.drop_lines
     assert load_config(config_path).source("juredian") == load_config(ROOT / "config.yaml").source("juredian")
+    assert set(rules.drop_selectors) == set(learned_mode.drop_selectors)
     f1, leaks = _run(redesigned, rules)
     assert leaks == [] and f1 >= 0.97
 
