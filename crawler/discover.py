@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from urllib.parse import urljoin
 
 from crawler.urls import HostRules, normalize_url
 
 FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel"})
 SITEMAP_ROOTS = frozenset({"urlset", "sitemapindex"})
-_FIRST_ELEMENT = re.compile(r"<(?![?!])\s*(?:[\w.-]+:)?([\w.-]+)")
+_FIRST_ELEMENT = re.compile(r"<(?![?!/])\s*(?:[\w.-]+:)?([\w.-]+)")
+_PROLOGUE = re.compile(r"<!--.*?-->|<\?.*?\?>|<!DOCTYPE[^>]*>", re.S | re.I)
 
 
 @dataclass(frozen=True)
@@ -40,25 +42,16 @@ def _compiled(rules: LinkRules) -> tuple[HostRules, re.Pattern[str] | None, re.P
     )
 
 
-def document_kind(text: str, content_type: str | None) -> str:
-    """"html", "sitemap" or "feed", from the first element (the content type is only a hint)."""
-    head = text[:2048].lstrip("\ufeff \t\r\n")
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if head.startswith("<?xml") or "xml" in media or not media:
-        pos = 0
-        while True:
-            match = _FIRST_ELEMENT.search(head, pos)
-            if match is None:
-                break
-            if head.startswith("<!--", match.start()):
-                pos = match.end()
-                continue
-            root = match.group(1).lower()
-            if root in SITEMAP_ROOTS:
-                return "sitemap"
-            if root in FEED_ROOTS:
-                return "feed"
-            break
+def document_kind(text: str, content_type: str | None = None) -> str:
+    """"html", "sitemap" or "feed", from the first element: servers label feeds text/html or text/plain."""
+    head = _PROLOGUE.sub("", text[:4096])
+    match = _FIRST_ELEMENT.search(head)
+    if match is not None:
+        root = match.group(1).lower()
+        if root in SITEMAP_ROOTS:
+            return "sitemap"
+        if root in FEED_ROOTS:
+            return "feed"
     return "html"
 
 
@@ -118,8 +111,8 @@ def _html_links(text: str, base_url: str) -> list[str]:
     if base is not None:
         href = (base.attributes.get("href") or "").strip()
         if href:
-            resolved = normalize_url(href, base_url)
-            if resolved:
+            resolved = urljoin(base_url, href)   # not normalised: its trailing slash matters for joining
+            if resolved.startswith(("http://", "https://")):
                 # the <base> resolves links; the page's own URL is still base_url for the self-link check
                 return [normalize_url(h, resolved) or "" for h in _hrefs(tree)]
     return _hrefs(tree)
