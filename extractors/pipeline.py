@@ -31,6 +31,7 @@ __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
 
 EXTRACTOR_VERSION = "2026.11.27-1"
 
+TOO_LITTLE = 0.25               # trafilatura's text under this share of the density block's: too little
 MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
@@ -88,7 +89,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         return Rejection(url=url, reason="empty", detail="nothing left after pruning", **versions)
 
     # 3. main text
-    lines, method = _main_text(tree, html, url, cr, densest[0] if densest else None)
+    lines, method = _main_text(tree, html, url, cr, densest[0] if densest else None, meta.title)
 
     # 4. not an article: a page of headlines
     link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a")]
@@ -145,7 +146,7 @@ def _normalise_lines(text: str) -> list[str]:
 
 
 def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules,
-               candidate: Candidate | None) -> tuple[list[str], str]:
+               candidate: Candidate | None, title: str | None) -> tuple[list[str], str]:
     """The article's lines and how they were found."""
     selectors = ((cr.content_selector,) if cr.content_selector else ()) + _KNOWN_CONTAINERS
     for selector in selectors:
@@ -166,7 +167,7 @@ def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules,
     except Exception:
         extracted = None
     traf_lines = _normalise_lines(extracted or "")
-    choice = _choose(traf_lines, dense_lines, _anchor_tokens(tree))
+    choice = _choose(traf_lines, dense_lines, _anchor_tokens(tree), title)
     return (traf_lines, "trafilatura") if choice == "trafilatura" else (dense_lines, "density")
 
 
@@ -175,7 +176,14 @@ def _punct_ratio(lines: list[str]) -> float:
     return sum(1 for line in lines for ch in line if ch in PUNCTUATION) / total
 
 
-def _choose(traf: list[str], dense: list[str], anchor_tokens: Counter[str]) -> str:
+def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
+    """How much of the title's vocabulary a text uses: the article talks about its title."""
+    if not title_tokens:
+        return 0.0
+    return sum((tokens("\n".join(lines)) & title_tokens).values()) / sum(title_tokens.values())
+
+
+def _choose(traf: list[str], dense: list[str], anchor_tokens: Counter[str], title: str | None = None) -> str:
     """trafilatura, unless it found too little, or another block than the density choice and a
     less article-like one, or the density block plus a pile of link texts (a headline list)."""
     if not dense:
@@ -186,11 +194,15 @@ def _choose(traf: list[str], dense: list[str], anchor_tokens: Counter[str]) -> s
         return "trafilatura"
     traf_bag, dense_bag = tokens("\n".join(traf)), tokens("\n".join(dense))
     traf_n, dense_n = sum(traf_bag.values()), sum(dense_bag.values())
-    if traf_n < 0.4 * dense_n:
+    if traf_n < TOO_LITTLE * dense_n:
         return "density"
     overlap = sum((traf_bag & dense_bag).values())
     if overlap < 0.5 * min(traf_n, dense_n):
-        # two different blocks: the more punctuated, if it is not a scrap
+        # two different blocks: the one that talks about the title, else the more punctuated
+        title_tokens = tokens(title or "")
+        traf_share, dense_share = _title_share(traf, title_tokens), _title_share(dense, title_tokens)
+        if abs(traf_share - dense_share) >= 0.2:
+            return "density" if dense_share > traf_share else "trafilatura"
         if dense_n >= 0.5 * traf_n and _punct_ratio(dense) > _punct_ratio(traf):
             return "density"
         return "trafilatura"
