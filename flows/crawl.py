@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.config import DEFAULT_CONFIG, load_config
@@ -57,7 +57,7 @@ def _pipeline(config_path: str, source: str, kind: str, params: dict[str, Any]) 
     return Pipeline(config, source, kind=kind, params=params, options=pipeline_options, progress=progress_sink)
 
 
-def _publish(pipeline: Pipeline, title: str, started: float) -> dict[str, Any]:
+async def _publish(pipeline: Pipeline, title: str, started: float) -> dict[str, Any]:
     counts: RunCounts = pipeline.counts
     duration = round(time.perf_counter() - started, 2)
     failures = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.failures.items())) or "none"
@@ -80,7 +80,7 @@ def _publish(pipeline: Pipeline, title: str, started: float) -> dict[str, Any]:
         ]
     )
     key = f"{pipeline.kind}-{pipeline.source_name}".replace("_", "-").lower()
-    create_markdown_artifact(markdown=markdown, key=key, description=f"sieve {title} summary")
+    await acreate_markdown_artifact(markdown=markdown, key=key, description=f"sieve {title} summary")
     summary = counts.as_dict()
     summary.update(duration_s=duration, run_id=pipeline.run_id, source=pipeline.source_name)
     return summary
@@ -99,7 +99,7 @@ async def crawl(source: str, max_pages: int | None = None, config_path: str = st
             await process_batch(pipeline, items)
 
         await pipeline.crawl(max_pages=max_pages, run_batch=run_batch)
-    summary = _publish(pipeline, "crawl", started)
+    summary = await _publish(pipeline, "crawl", started)
     logger.info("crawl of %s done: %s", source, summary)
     return summary
 
@@ -141,7 +141,7 @@ async def backfill(
         if wanted:
             await pipeline.fetch_urls(wanted, run_batch=run_batch)
         logger.info("backfill of %s: %d URLs, %d list pages", source, len(wanted), len(list_pages or []))
-    return _publish(pipeline, "backfill", started)
+    return await _publish(pipeline, "backfill", started)
 
 
 @flow(name="reextract", log_prints=False, persist_result=False)
@@ -160,7 +160,7 @@ async def reextract(source: str | None = None, only_stale: bool = True, config_p
                 await extract_batch(pipeline, pages)
 
             await pipeline.extract_pending(only_stale=only_stale, run_batch=run_batch)
-        summary = _publish(pipeline, "reextract", started)
+        summary = await _publish(pipeline, "reextract", started)
         logger.info("reextract of %s: %s", name, summary)
         totals[name] = summary
     return totals

@@ -218,7 +218,7 @@ class DemoSite:
         if path in ("/", "/index.html"):
             return 301, b"", "/list/1.html"
         if path == "/robots.txt":
-            return 200, b"User-agent: *\nDisallow: /private/\n", "text/plain; charset=utf-8"
+            return 200, b"User-agent: *\nDisallow: /private/\nDisallow: /news/20230430/\n", "text/plain; charset=utf-8"
         if path.startswith("/list/") and path.endswith(".html"):
             try:
                 page = int(path[len("/list/") : -len(".html")])
@@ -238,7 +238,7 @@ class DemoSite:
                     # Only a <meta charset> names the encoding: the header stays silent, as on many CJK sites.
                     return 200, page.encode("gb18030"), "text/html"
                 return 200, page.encode("utf-8"), "text/html; charset=utf-8"
-        if path.startswith("/private/"):
+        if path.startswith(("/private/", "/news/20230430/")):
             return 200, b"<html><body><p>private: robots.txt disallows this</p></body></html>", "text/html"
         return 404, b"<html><body>404</body></html>", "text/html; charset=utf-8"
 
@@ -348,7 +348,8 @@ class DemoSite:
                 f"{html.escape(article.title)}</a></h3><p>{teaser}...</p><span class=\"time\">{hours}小时前</span></li>"
             )
         if page == 1:
-            items.append('<li class="item"><h3><a href="/private/preview.html">内部预览</a></h3></li>')
+            # an editors' preview that looks like an article, but robots.txt keeps crawlers off it
+            items.append('<li class="item"><h3><a href="/news/20230430/0.html">内部预览</a></h3></li>')
         pager = ['<div class="pagination">', '<a href="/list/1.html">首页</a>']
         if page > 1:
             pager.append(f'<a href="{self.list_path(page - 1)}">上一页</a>')

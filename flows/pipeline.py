@@ -16,13 +16,14 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from crawler import Fetcher, FetchResult, LinkRules, discover, normalize_url
-from extractors import EXTRACTOR_VERSION, Article, Rules, extract, rules_version
+from extractors import EXTRACTOR_VERSION, Article, Rules, rules_version
+from flows.extract_worker import extract_chunk, warm_up
 from flows.config import Config, SourceConfig
 from warehouse import ArticleRow, FetchRow, FrontierItem, FrontierRow, PageRow, Rejection, SourceRow, Warehouse
 
@@ -110,6 +111,7 @@ class Pipeline:
         self.started_at = datetime.now(timezone.utc)
         self._fetcher: Fetcher | None = None
         self._pool: Executor | None = None
+        self._warm: list[Future] = []
         self._article_re = re.compile(self.source.article_url_pattern) if self.source.article_url_pattern else None
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -120,6 +122,7 @@ class Pipeline:
             [SourceRow(self.source_name, self.source.config_hash, self.source.to_json())],
         )
         self.run_id = await asyncio.to_thread(self.warehouse.start_run, self.kind, self.source_name, self.params)
+        self.start_pool()
         return self
 
     async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
@@ -144,15 +147,23 @@ class Pipeline:
             await self._fetcher.__aenter__()
         return self._fetcher
 
+    def start_pool(self) -> None:
+        """Start extraction workers in the background; until they are warm, extraction runs in a thread here."""
+        workers = self.options.extract_workers or (os.cpu_count() or 1)
+        if workers <= 1 or self._pool is not None:
+            return
+        # forkserver, not fork: the parent runs threads (Prefect, httpx) that a fork would copy mid-state;
+        # the fork server preloads only the extractor, so a worker starts in well under a second.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["flows.extract_worker"])
+        self._pool = ProcessPoolExecutor(workers, mp_context=context)
+        self._warm = [self._pool.submit(warm_up) for _ in range(workers)]
+
     def pool(self) -> Executor | None:
-        """Worker processes for extraction (CPU-bound); None means extract in this process."""
-        workers = self.options.extract_workers or max(1, os.cpu_count() or 1)
-        if workers <= 1:
-            return None
-        if self._pool is None:
-            # spawn, not fork: the parent runs threads (Prefect, httpx) that a fork would copy mid-state.
-            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
+        """The worker pool once every worker has started, else None (extract here meanwhile)."""
+        if self._pool is not None and all(f.done() for f in self._warm):
+            return self._pool
+        return None
 
     # ---- frontier -------------------------------------------------------------------------
     def kind_of(self, url: str) -> str:
@@ -218,7 +229,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         chunks = _chunks(list(pages), max(1, len(pages) // (4 * (os.cpu_count() or 1)) or 1))
         if pool is None:
-            outputs = [extract_chunk(chunk, self.rules) for chunk in chunks]
+            outputs = [await asyncio.to_thread(extract_chunk, chunk, self.rules) for chunk in chunks]
         else:
             outputs = await asyncio.gather(*(loop.run_in_executor(pool, extract_chunk, chunk, self.rules) for chunk in chunks))
         now = datetime.now(timezone.utc)
@@ -322,11 +333,6 @@ class Pipeline:
                 await run_batch(pages)
 
 
-def extract_chunk(pages: Sequence[tuple[str, str, datetime]], rules: Rules) -> list[tuple[str, Any]]:
-    """Runs in a worker process: a chunk of pages per call keeps pickling overhead small."""
-    return [(url, extract(html, url, rules, fetched_at=fetched_at)) for url, html, fetched_at in pages]
-
-
 def article_id(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:20]
 
@@ -379,3 +385,17 @@ def _article_row(source_id: str, url: str, a: Article, now: datetime) -> Article
 
 def elapsed_since(start: float) -> float:
     return round(time.perf_counter() - start, 3)
+
+
+async def run_crawl(
+    config: Config,
+    source: str,
+    *,
+    max_pages: int | None = None,
+    options: PipelineOptions | None = None,
+    progress: ProgressFn | None = None,
+) -> RunCounts:
+    """A whole crawl without Prefect (tests, benchmarks, embedding): the flow does the same, batch by batch."""
+    async with Pipeline(config, source, options=options, progress=progress) as pipeline:
+        await pipeline.crawl(max_pages=max_pages)
+    return pipeline.counts
