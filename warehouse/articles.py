@@ -13,6 +13,7 @@ the HTML hash used), which is what `pages_to_extract` compares against.
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 
@@ -37,6 +38,18 @@ def _row_hash(row: ArticleRow, text_utf8: bytes) -> str:
     return hashlib.blake2b(repr(meta).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+_HEX16 = re.compile(r"[0-9a-fA-F]{16}")
+
+
+def content_key(content_hash: str | None) -> int | None:
+    """64-bit integer form of a content hash (its first 16 hex digits), joined far faster than the string."""
+    if not content_hash:
+        return None
+    if _HEX16.match(content_hash):
+        return int(content_hash[:16], 16)
+    return int.from_bytes(hashlib.blake2b(content_hash.encode(), digest_size=8).digest(), "big")
+
+
 def _article_batch(rows: Sequence[ArticleRow]) -> pa.Table:
     texts = [r.text.encode("utf-8", "surrogatepass") for r in rows]
     table = arrow_table({
@@ -50,6 +63,7 @@ def _article_batch(rows: Sequence[ArticleRow]) -> pa.Table:
         "account": (pa.string(), [r.account for r in rows]),
         "published_at": (TS, [utc(r.published_at) for r in rows]),
         "content_hash": (pa.string(), [r.content_hash or None for r in rows]),
+        "content_key": (pa.uint64(), [content_key(r.content_hash) for r in rows]),
         "simhash": (pa.uint64(), [r.simhash & UINT64_MASK for r in rows]),
         "flags": (pa.string(), [r.flags for r in rows]),
         "extractor_version": (pa.string(), [r.extractor_version for r in rows]),
@@ -66,51 +80,64 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _stage AS
-        SELECT b.idx, b.article_id, b.content_hash, b.simhash,
+        SELECT b.idx, b.article_id, b.content_hash, b.content_key, b.simhash,
                a.article_id IS NOT NULL AS existed,
                (a.article_id IS NULL OR a.row_hash IS DISTINCT FROM b.row_hash) AS changed,
                coalesce(a.seen_seq, (SELECT coalesce(max(seen_seq), 0) FROM articles) + b.idx + 1) AS seen_seq,
                coalesce(a.first_seen, b.extracted_at) AS first_seen,
                a.dup_of AS old_dup_of
-        FROM (SELECT idx, article_id, content_hash, simhash, row_hash, extracted_at FROM _article_batch) b
+        FROM (SELECT idx, article_id, content_hash, content_key, simhash, row_hash, extracted_at FROM _article_batch) b
         LEFT JOIN (SELECT article_id, row_hash, seen_seq, first_seen, dup_of FROM articles) a USING (article_id)
         """
     )
 
 
 def _candidates(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """For each new or changed article: its earliest exact twin and its nearest earlier near-twin."""
-    near_joins = " UNION ALL ".join(
-        f"""SELECT t.article_id, p.article_id AS cand, p.seen_seq, p.dup_of,
-                   bit_count(xor(t.simhash, p.simhash)) AS dist
-            FROM _targets t JOIN _pool p
-              ON (t.simhash >> {shift}) & 65535 = (p.simhash >> {shift}) & 65535
-             AND p.seen_seq < t.seen_seq AND p.simhash <> 0 AND t.simhash <> 0
-             AND (p.is_target OR p.dup_of IS NULL)"""
+    """For each new or changed article, in first-seen order: (article_id, candidate, candidate's dup_of).
+
+    The candidate is the earliest earlier article with the same content hash, else the nearest earlier
+    distinct article within NEAR_DISTANCE bits. Phase one matches on integers only (content_key,
+    16-bit simhash bands, seen_seq) over the whole table; phase two reads ids and strings for the few
+    pairs found, checks the full content hash, and drops the stored versions of articles this batch changes.
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _targets AS "
+        "SELECT article_id, content_key, content_hash, simhash, seen_seq, existed FROM _stage WHERE changed"
+    )
+    bands = " UNION ALL ".join(
+        f"""SELECT t.article_id, t.seen_seq AS t_seq, p.seen_seq AS c_seq, bit_count(xor(t.simhash, p.simhash)) AS dist
+            FROM _targets t JOIN {{pool}} p ON (t.simhash >> {shift}) & 65535 = (p.simhash >> {shift}) & 65535
+            WHERE p.seen_seq < t.seen_seq AND bit_count(xor(t.simhash, p.simhash)) <= {NEAR_DISTANCE}
+              AND t.simhash <> 0 AND p.simhash <> 0"""
         for shift in _BANDS
     )
+    exact = """SELECT t.article_id, t.seen_seq AS t_seq, p.seen_seq AS c_seq, -1 AS dist
+               FROM _targets t JOIN {pool} p ON p.content_key = t.content_key WHERE p.seen_seq < t.seen_seq"""
+    pairs = " UNION ALL ".join(q.format(pool=pool) for q in (exact, bands) for pool in ("articles", "_targets"))
     return con.execute(
         f"""
-        WITH _targets AS (SELECT article_id, content_hash, simhash, seen_seq FROM _stage WHERE changed),
-        _pool AS (
-            SELECT article_id, content_hash, simhash, seen_seq, dup_of, false AS is_target FROM articles
-            WHERE article_id NOT IN (SELECT article_id FROM _targets)
+        WITH pairs AS ({pairs}),
+        pool AS (  -- who each candidate seq is: stored articles (not the versions being replaced), then the batch
+            SELECT a.seen_seq, a.article_id, a.content_hash, a.dup_of, false AS in_batch
+            FROM articles a
+            WHERE a.seen_seq IN (SELECT c_seq FROM pairs)
+              AND a.article_id NOT IN (SELECT article_id FROM _targets WHERE existed)
             UNION ALL
-            SELECT article_id, content_hash, simhash, seen_seq, NULL, true FROM _targets
+            SELECT seen_seq, article_id, content_hash, NULL, true FROM _targets
         ),
-        exact AS (
-            SELECT t.article_id, arg_min(p.article_id, p.seen_seq) AS cand, arg_min(p.dup_of, p.seen_seq) AS cand_dup
-            FROM _targets t JOIN _pool p ON p.content_hash = t.content_hash AND p.seen_seq < t.seen_seq
-            GROUP BY t.article_id
+        checked AS (
+            SELECT pairs.article_id, pairs.t_seq, pairs.dist, pool.seen_seq, pool.article_id AS cand, pool.dup_of
+            FROM pairs JOIN pool ON pool.seen_seq = pairs.c_seq
+            JOIN _targets t ON t.article_id = pairs.article_id
+            WHERE (pairs.dist = -1 AND pool.content_hash = t.content_hash)
+               OR (pairs.dist >= 0 AND (pool.in_batch OR pool.dup_of IS NULL))
         ),
-        near AS (
+        best AS (
             SELECT article_id, arg_min(cand, (dist, seen_seq)) AS cand, arg_min(dup_of, (dist, seen_seq)) AS cand_dup
-            FROM ({near_joins}) WHERE dist <= {NEAR_DISTANCE}
-            GROUP BY article_id
+            FROM checked GROUP BY article_id
         )
-        SELECT t.article_id, coalesce(e.cand, n.cand) AS cand,
-               CASE WHEN e.cand IS NOT NULL THEN e.cand_dup ELSE n.cand_dup END AS cand_dup
-        FROM _targets t LEFT JOIN exact e USING (article_id) LEFT JOIN near n USING (article_id)
+        SELECT t.article_id, best.cand, best.cand_dup
+        FROM _targets t LEFT JOIN best USING (article_id)
         ORDER BY t.seen_seq
         """
     ).fetchall()
@@ -130,7 +157,7 @@ def _resolve_roots(candidates: list[tuple]) -> dict[str, str | None]:
 
 
 _ARTICLE_COLUMNS = ("source_id", "url", "page_url", "title", "author", "account", "published_at", "text",
-                    "content_hash", "simhash", "flags", "extractor_version", "rules_version", "extracted_at", "row_hash")
+                    "content_hash", "content_key", "simhash", "flags", "extractor_version", "rules_version", "extracted_at", "row_hash")
 
 
 def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]) -> None:
@@ -268,6 +295,7 @@ def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
             counts.update(new=new, updated=updated, unchanged=unchanged,
                           duplicates=sum(1 for root in roots.values() if root is not None))
             con.execute("DROP TABLE _stage")
+            con.execute("DROP TABLE _targets")
         finally:
             con.unregister("_article_batch")
     _write_extractions(con, articles, rejections)

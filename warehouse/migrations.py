@@ -106,8 +106,7 @@ CREATE TABLE articles (
     extracted_at      TIMESTAMPTZ,
     first_seen        TIMESTAMPTZ NOT NULL,
     updated_at        TIMESTAMPTZ NOT NULL,   -- = first_seen until text or metadata change
-    seen_seq          BIGINT NOT NULL,        -- first-seen order (ties inside a batch: batch order)
-    row_hash          VARCHAR                 -- hash of text and metadata: tells a change without reading text
+    seen_seq          BIGINT NOT NULL         -- first-seen order (ties inside a batch: batch order)
 );
 CREATE TABLE extractions (
     url               VARCHAR PRIMARY KEY,    -- the page URL: its latest extraction outcome
@@ -191,9 +190,17 @@ FROM ids LEFT JOIN f USING (source_id) LEFT JOIN k USING (source_id) LEFT JOIN r
 ORDER BY ids.source_id;
 """
 
+# Narrow keys so a batch finds changes and duplicates without reading stored text or long strings.
+_ARTICLE_KEYS = """
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS row_hash VARCHAR;      -- hash of text and metadata
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS content_key UBIGINT;   -- first 64 bits of content_hash
+UPDATE articles SET content_key = TRY_CAST('0x' || left(content_hash, 16) AS UBIGINT) WHERE content_key IS NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _TABLES),
     Migration(2, "views", _VIEWS),
+    Migration(3, "article change and duplicate keys", _ARTICLE_KEYS),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
