@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import crawl, extraction, profile, scaling, startup, warehouse
+from bench import crawl, extraction, profile, pyspy, scaling, startup, warehouse
 from bench.common import ROOT, read_json, table, verdict
 
 REPORT = ROOT / "BENCHMARKS.md"
@@ -57,7 +57,7 @@ def _summary(results: dict[str, dict[str, Any]]) -> str:
 
 
 def write_report(durations: dict[str, float] | None = None) -> Path:
-    names = ("extraction", "crawl", "warehouse", "scaling", "startup", "profile")
+    names = ("extraction", "crawl", "warehouse", "scaling", "startup", "profile", "pyspy")
     results = {name: r for name in names if (r := read_json(name)) is not None}
     if not results:
         raise SystemExit("no results under bench/out/: run python -m bench.run_all first")
@@ -82,6 +82,7 @@ def write_report(durations: dict[str, float] | None = None) -> Path:
         ("warehouse", "3. Warehouse: bulk load and queries", warehouse.render),
         ("scaling", "4. Scaling", scaling.render),
         ("startup", "5. CLI start-up", startup.render),
+        ("pyspy", "Profile of a whole crawl (py-spy, every process and thread): where the CPU goes", pyspy.render),
         ("profile", "Profiles (pyinstrument): where the time goes", profile.render),
     ]
     for name, title, render in sections:
