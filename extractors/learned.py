@@ -17,8 +17,12 @@ recurs on many pages of one source is template, not article. The algorithm, pure
 5. `cut_at`: a short heading-like line (h2-h6/strong/..., or a label ending in a colon) recurring
    on >= min_share of pages, after which, on every page that has it, only repeated text follows.
 6. `drop_lines`: whole lines still recurring on >= min_share of pages once the selectors and cuts
-   have done their work; never the title, never a sentence (ending in 。！？…) from inside the
-   content container (an author's sign-off such as "以上,欢迎交流。" is article text).
+   have done their work; never the title or a metadata line (author, source, date), never a
+   sentence (ending in 。！？…) from inside the content container (an author's sign-off such as
+   "以上,欢迎交流。" is article text). Regexes are anchored, escaped, with digit runs as \\d+.
+
+More than `max_pages` pages: a deterministic sample (by URL hash) is used; 400 pages of 17 KB
+take about 4 s on one core.
 
 Every suggestion carries its share of distinct pages, an example, and the characters it would
 remove over the pages given. `learned_rules` turns suggestions into `Rules`; `merge_rules` adds
@@ -38,7 +42,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from extractors.model import Rules
 
-__all__ = ["Suggestion", "suggest_rules", "learned_rules", "merge_rules", "SUGGESTION_KINDS"]
+__all__ = ["Suggestion", "suggest_rules", "learned_rules", "rules_from", "merge_rules", "SUGGESTION_KINDS"]
 
 SUGGESTION_KINDS = ("drop_selectors", "cut_at", "drop_lines")
 
