@@ -22,7 +22,7 @@ recurs on many pages of one source is template, not article. The algorithm, pure
    "以上,欢迎交流。" is article text). Regexes are anchored, escaped, with digit runs as \\d+.
 
 More than `max_pages` pages: a deterministic sample (by URL hash) is used; 400 pages of 17 KB
-take about 4 s on one core.
+take about 4 s of CPU.
 
 Every suggestion carries its share of distinct pages, an example, and the characters it would
 remove over the pages given. `learned_rules` turns suggestions into `Rules`; `merge_rules` adds
