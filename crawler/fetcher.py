@@ -267,7 +267,7 @@ class Fetcher:
                         self.stats.robots_requests[origin_of(url)] += 1
                     started = time.perf_counter()
                     try:
-                        return await self._request_once(url, headers, robots=robots)
+                        return await self._request_once(url, key, headers, robots=robots)
                     finally:
                         result.elapsed_ms += int((time.perf_counter() - started) * 1000)
             except TransientError as exc:
@@ -283,13 +283,22 @@ class Fetcher:
                 log.debug("retrying %s in %.2fs after %s", url, wait, exc)
                 await asyncio.sleep(wait)
 
-    async def _request_once(self, url: str, headers: dict[str, str], *, robots: bool) -> _Response:
+    async def _request_once(self, url: str, key: str, headers: dict[str, str], *, robots: bool) -> _Response:
         """One request, streamed. Raises TransientError / TerminalError; returns what came back."""
-        assert self._client is not None
+        assert self._client is not None and self._politeness is not None
         s = self.settings
+        extensions = None
+        if self._politeness.spaced(key):
+            politeness = self._politeness
+
+            async def trace(event: str, info: dict) -> None:
+                if event == "http11.send_request_headers.started":
+                    politeness.mark_sent(key)
+
+            extensions = {"trace": trace}
         try:
             async with asyncio.timeout(s.timeout_seconds):   # the whole request, body included
-                async with self._client.stream("GET", url, headers=headers) as response:
+                async with self._client.stream("GET", url, headers=headers, extensions=extensions) as response:
                     return await self._read(url, response, robots=robots)
         except SieveCrawlError:
             raise

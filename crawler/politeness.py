@@ -5,7 +5,8 @@ A request to a host goes through, in order:
   2. the host's start gate (a lock): wait until `delay` after the previous *actual* start to this host,
      or until a Retry-After pause set on the host has passed,
   3. the global semaphore (at most `concurrency` in flight in all), taken while still holding the gate,
-     so the start time recorded is the real one and spacing between starts never drops below `delay`.
+     so the start time recorded is the real one and spacing between starts never drops below `delay`;
+     the fetcher moves the mark to when the request headers are actually written (`mark_sent`).
 Waiting for the delay holds only this host's gate, never a global slot; backoff sleeps between
 retries happen outside all of it (see fetcher.py).
 """
@@ -53,6 +54,17 @@ class Politeness:
         """The host asked us to slow down (429/503 Retry-After): no new request starts before then."""
         state = self.host(key)
         state.paused_until = max(state.paused_until, time.monotonic() + seconds)
+
+    def spaced(self, key: str) -> bool:
+        state = self.hosts.get(key)
+        return state is not None and state.delay > 0
+
+    def mark_sent(self, key: str) -> None:
+        """The request's bytes are leaving now (after any TCP connect): spacing counts from here, so a slow
+        connect cannot make two requests arrive closer together than the delay. Waiters re-check after sleeping."""
+        state = self.hosts.get(key)
+        if state is not None:
+            state.last_start = max(state.last_start, time.monotonic())
 
     @asynccontextmanager
     async def slot(self, key: str) -> AsyncIterator[None]:
