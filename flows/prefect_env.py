@@ -53,6 +53,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if `sieve serve` dies without cleaning up (SIGKILL, OOM)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 class PrefectServerError(RuntimeError):
     """The local Prefect server did not start (or died); the message ends with its log's tail."""
 
@@ -62,7 +73,9 @@ class LocalPrefectServer:
 
     The child runs in its own session: a Ctrl-C on the terminal reaches `sieve serve` only, which
     first stops its runner (the runner pauses the schedules through the API, so the server must
-    still be up), then stops the server with SIGTERM (SIGKILL after `stop_timeout`).
+    still be up), then stops the server with SIGTERM (SIGKILL after `stop_timeout`). On Linux the
+    child also asks the kernel for SIGTERM when its parent dies, so even a SIGKILLed `sieve serve`
+    leaves no server behind. Start it from the main thread (the signal follows the starting thread).
     """
 
     def __init__(
@@ -115,7 +128,7 @@ class LocalPrefectServer:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         try:
             self._wait_healthy()
