@@ -441,6 +441,22 @@ def evaluate(
     raise typer.Exit(0 if report is not None else 1)
 
 
+@rules_app.command("suggest")
+def rules_suggest(
+    source: Annotated[str, typer.Argument(help="source name in config.yaml")],
+    min_share: Annotated[float, typer.Option("--min-share", min=0.01, max=1.0,
+                                             help="share of distinct pages a block or line must recur on")] = 0.3,
+    write: Annotated[bool, typer.Option("--write", help="add the rules to config.yaml (shows the diff first)")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="write without asking")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Learn SOURCE's boilerplate from its stored pages: blocks and lines recurring on many pages."""
+    cfg = _load(config)
+    from flows.rules_cmd import suggest_command
+
+    raise typer.Exit(suggest_command(cfg, config, source, min_share=min_share, write=write, yes=yes, console=console))
+
+
 @app.command()
 def serve(
     config: ConfigOption = DEFAULT_CONFIG,
