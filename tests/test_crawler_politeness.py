@@ -182,3 +182,16 @@ def test_redirect_target_is_checked_against_robots(fault_server: FaultServer) ->
     (r,), _ = fetch_urls([fault_server.url("/go.html")])
     assert r.error == "robots"
     assert "/private/x.html" not in fault_server.paths()
+
+
+def test_retry_after_pauses_the_whole_host(fault_server: FaultServer) -> None:
+    fault_server.throttled("/busy.html", 0.3, times=1)
+    fault_server.page("/other.html", "<html>other</html>")
+    results, _ = fetch_urls(
+        [fault_server.url("/busy.html"), fault_server.url("/other.html")], per_host_concurrency=1, respect_robots=False
+    )
+    assert all(r.ok for r in results)
+    throttled = fault_server.requests_for("/busy.html")[0]
+    other = fault_server.requests_for("/other.html")[0]
+    assert fault_server.paths()[0] == "/busy.html"
+    assert other.started - throttled.started >= 0.28   # the host said "wait": nobody else went in meanwhile
