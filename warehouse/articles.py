@@ -98,29 +98,32 @@ def _candidates(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     The candidate is the earliest earlier article with the same content hash, else the nearest earlier
     distinct article within NEAR_DISTANCE bits. Phase one matches on integers only (content_key,
     16-bit simhash bands, seen_seq) over the whole table; phase two reads ids and strings for the few
-    pairs found, checks the full content hash, and drops the stored versions of articles this batch changes.
+    pairs found (by rowid), checks the full content hash, and drops the stored versions of articles this
+    batch changes.
     """
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _targets AS "
         "SELECT article_id, content_key, content_hash, simhash, seen_seq, existed FROM _stage WHERE changed"
     )
     bands = " UNION ALL ".join(
-        f"""SELECT t.article_id, t.seen_seq AS t_seq, p.seen_seq AS c_seq, bit_count(xor(t.simhash, p.simhash)) AS dist
+        f"""SELECT t.article_id, t.seen_seq AS t_seq, p.seen_seq AS c_seq, {{rid}} AS c_rid,
+                   bit_count(xor(t.simhash, p.simhash)) AS dist
             FROM _targets t JOIN {{pool}} p ON (t.simhash >> {shift}) & 65535 = (p.simhash >> {shift}) & 65535
             WHERE p.seen_seq < t.seen_seq AND bit_count(xor(t.simhash, p.simhash)) <= {NEAR_DISTANCE}
               AND t.simhash <> 0 AND p.simhash <> 0"""
         for shift in _BANDS
     )
-    exact = """SELECT t.article_id, t.seen_seq AS t_seq, p.seen_seq AS c_seq, -1 AS dist
+    exact = """SELECT t.article_id, t.seen_seq AS t_seq, p.seen_seq AS c_seq, {rid} AS c_rid, -1 AS dist
                FROM _targets t JOIN {pool} p ON p.content_key = t.content_key WHERE p.seen_seq < t.seen_seq"""
-    pairs = " UNION ALL ".join(q.format(pool=pool) for q in (exact, bands) for pool in ("articles", "_targets"))
+    pairs = " UNION ALL ".join(q.format(pool=pool, rid=rid) for q in (exact, bands)
+                               for pool, rid in (("articles", "p.rowid"), ("_targets", "NULL::BIGINT")))
     return con.execute(
         f"""
         WITH pairs AS ({pairs}),
         pool AS (  -- who each candidate seq is: stored articles (not the versions being replaced), then the batch
             SELECT a.seen_seq, a.article_id, a.content_hash, a.dup_of, false AS in_batch
             FROM articles a
-            WHERE a.seen_seq IN (SELECT c_seq FROM pairs)
+            WHERE a.rowid IN (SELECT c_rid FROM pairs WHERE c_rid IS NOT NULL)   -- fetched by rowid: few rows read
               AND a.article_id NOT IN (SELECT article_id FROM _targets WHERE existed)
             UNION ALL
             SELECT seen_seq, article_id, content_hash, NULL, true FROM _targets
@@ -309,23 +312,30 @@ def pages_to_extract(con: duckdb.DuckDBPyConnection, *, source_id: str | None, e
 
     A source missing from `rules_versions` is compared on the extractor version and HTML only.
     """
+    # Pick the rows first from narrow columns, then read the HTML of just those by rowid (a join or an IN on
+    # url would read every page's HTML: the HTML is most of the file).
     rows = con.execute(
         """
-        WITH rv AS (SELECT unnest($rv_sources::VARCHAR[]) AS source_id, unnest($rv_versions::VARCHAR[]) AS rules_version)
-        SELECT p.url, p.source_id, p.html, p.fetched_at, p.html_hash, p.encoding, p.final_url, p.kind
-        FROM pages p
-        LEFT JOIN extractions e USING (url)
-        LEFT JOIN rv ON rv.source_id = p.source_id
-        WHERE p.kind = 'article'
-          AND ($source IS NULL OR p.source_id = $source)
-          AND ($after IS NULL OR p.url > $after)
-          AND (NOT $only_stale
-               OR e.url IS NULL
-               OR e.extractor_version IS DISTINCT FROM $extractor_version
-               OR (rv.rules_version IS NOT NULL AND e.rules_version IS DISTINCT FROM rv.rules_version)
-               OR e.html_hash IS DISTINCT FROM p.html_hash)
-        ORDER BY p.url
-        LIMIT $limit
+        WITH rv AS (SELECT unnest($rv_sources::VARCHAR[]) AS source_id, unnest($rv_versions::VARCHAR[]) AS rules_version),
+        picked AS (
+            SELECT p.rid
+            FROM (SELECT rowid AS rid, url, source_id, kind, html_hash FROM pages) p
+            LEFT JOIN extractions e USING (url)
+            LEFT JOIN rv ON rv.source_id = p.source_id
+            WHERE p.kind = 'article'
+              AND ($source IS NULL OR p.source_id = $source)
+              AND ($after IS NULL OR p.url > $after)
+              AND (NOT $only_stale
+                   OR e.url IS NULL
+                   OR e.extractor_version IS DISTINCT FROM $extractor_version
+                   OR (rv.rules_version IS NOT NULL AND e.rules_version IS DISTINCT FROM rv.rules_version)
+                   OR e.html_hash IS DISTINCT FROM p.html_hash)
+            ORDER BY p.url
+            LIMIT $limit
+        )
+        SELECT url, source_id, html, fetched_at, html_hash, encoding, final_url, kind
+        FROM pages WHERE rowid IN (SELECT rid FROM picked)
+        ORDER BY url
         """,
         {"rv_sources": list(rules_versions.keys()), "rv_versions": list(rules_versions.values()),
          "source": source_id, "after": after_url, "only_stale": only_stale,

@@ -66,6 +66,7 @@ def open_connection(path: Path, *, read_only: bool, timeout_s: float) -> Iterato
             delay = min(delay * 1.6, max_delay)
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")   # it would print into `sieve sql` output
         yield con
     finally:
         con.close()

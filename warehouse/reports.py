@@ -50,7 +50,8 @@ def export_articles(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: ExportFo
 
     `since` filters on the article's date: published_at, or first_seen when the page gave none; the
     Parquet month partition uses the same date. Parquet goes to `out_dir/articles/source=S/month=YYYY-MM/`,
-    replacing an earlier export there; CSV and JSON lines go to one file each.
+    replacing an earlier export there; CSV and JSON lines go to one file each. Rows come in no particular
+    order (sorting millions of article texts would cost more than the export).
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
@@ -63,7 +64,6 @@ def export_articles(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: ExportFo
         WHERE ($source IS NULL OR source_id = $source)
           AND ($since IS NULL OR coalesce(published_at, first_seen) >= CAST($since AS TIMESTAMPTZ))
           AND (NOT $distinct_only OR dup_of IS NULL)
-        ORDER BY source_id, coalesce(published_at, first_seen), article_id
     """
     params = {"source": source, "since": since, "distinct_only": distinct_only}
     if fmt == "parquet":
