@@ -137,3 +137,19 @@ def test_sources_upsert_keeps_first_seen(wh) -> None:
     wh.upsert_sources([SourceRow("demo", "h2", '{"a": 1}')])
     seen, updated, hash_ = wh.query("SELECT first_seen, updated_at, config_hash FROM sources").rows[0]
     assert seen == first[0] and updated > first[1] and hash_ == "h2"
+
+
+def test_threads_in_one_process_share_the_file_safely(wh) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(worker: int) -> int:
+        for i in range(4):
+            wh.record_fetches([fetch(f"https://t/{worker}/{i}/{j}", run_id=f"w{worker}") for j in range(5)],
+                              revisit_after=DAY)
+            assert wh.query("SELECT count(*) % 5 FROM fetches").rows == [(0,)]
+        return worker
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sorted(pool.map(work, range(4))) == [0, 1, 2, 3]
+    assert wh.query("SELECT run_id, count(*) FROM fetches GROUP BY 1 ORDER BY 1").rows == [
+        (f"w{n}", 20) for n in range(4)]
