@@ -69,6 +69,27 @@ def build_deployments(cfg: "Config", config_path: Path) -> list["RunnerDeploymen
     return deployments
 
 
+def deploy_to_work_pool(
+    cfg: "Config", *, config_path: Path, work_pool: str, worker_config_path: str | None = None,
+) -> list[str]:
+    """Register the same deployments in a work pool, for `prefect worker start --pool NAME` on other machines.
+
+    Needs `PREFECT_API_URL` (a shared server) and a work pool (`prefect work-pool create NAME --type
+    process`). Workers import `flows.crawl` (module entrypoints: no image, no code storage), so sieve
+    must be installed on each worker, and `worker_config_path` (default: this config's absolute
+    path) must exist there. Returns the deployment ids.
+    """
+    from prefect import deploy
+
+    deployments = build_deployments(cfg, config_path)
+    if worker_config_path:
+        for deployment in deployments:
+            deployment.parameters["config_path"] = worker_config_path
+    ids = deploy(*deployments, work_pool_name=work_pool, build=False, push=False,
+                 print_next_steps_message=False, ignore_warnings=True)
+    return [str(i) for i in ids]
+
+
 def configured_api_url() -> str | None:
     """The Prefect API the user chose (environment first, then the active Prefect profile), if any."""
     url = os.environ.get("PREFECT_API_URL")
@@ -130,3 +151,33 @@ def _serve(cfg: "Config", config_path: Path, api_url: str, limit: int, console: 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m flows.serve --work-pool NAME [--config FILE] [--worker-config PATH]`: register in a pool."""
+    import argparse
+
+    from flows.config import ConfigError, load_config
+
+    parser = argparse.ArgumentParser(prog="python -m flows.serve", description=main.__doc__)
+    parser.add_argument("--work-pool", required=True, help="an existing Prefect work pool (type process)")
+    parser.add_argument("--config", default="config.yaml", type=Path)
+    parser.add_argument("--worker-config", default=None, help="config.yaml's path on the worker machines")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(exc)
+        return 2
+    if not configured_api_url():
+        print("set PREFECT_API_URL to the shared Prefect server first (a temporary server cannot hold deployments)")
+        return 2
+    ids = deploy_to_work_pool(cfg, config_path=args.config, work_pool=args.work_pool,
+                              worker_config_path=args.worker_config)
+    print(f"{len(ids)} deployments in work pool {args.work_pool!r}; start workers with "
+          f"`prefect worker start --pool {args.work_pool}`")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

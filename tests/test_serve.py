@@ -180,6 +180,31 @@ def test_a_triggered_crawl_runs_in_the_served_process_and_leaves_a_run_row(serve
     assert ("crawl", "demo", "completed") in [tuple(r) for r in rows.rows]
 
 
+def test_deployments_can_go_to_a_work_pool_for_workers_elsewhere(served) -> None:
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.config import load_config
+    from flows.serve import deploy_to_work_pool
+
+    _, api_url, config_path, _ = served
+
+    async def create_pool() -> None:
+        async with PrefectClient(api_url) as client:
+            await client.create_work_pool(WorkPoolCreate(name="sieve-test", type="process"))
+
+    asyncio.run(create_pool())
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        ids = deploy_to_work_pool(load_config(config_path), config_path=config_path, work_pool="sieve-test",
+                                  worker_config_path="/srv/sieve/config.yaml")
+    deployments = asyncio.run(_deployments(api_url))
+    in_pool = {name: d for name, d in deployments.items() if d.work_pool_name == "sieve-test"}
+    assert len(ids) == len(in_pool) == len(deployments)
+    assert in_pool["crawl/demo"].parameters == {"source": "demo", "config_path": "/srv/sieve/config.yaml"}
+    assert [s.schedule.cron for s in in_pool["crawl/demo"].schedules] == [DEMO_CRON]
+
+
 def test_sigterm_stops_serve_and_its_server_cleanly(served) -> None:
     serve, api_url, _, _ = served
     children = serve.descendants()
