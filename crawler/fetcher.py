@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ XML_TYPES = frozenset(
      "application/x-rss+xml", "application/x-atom+xml"}
 )
 ACCEPTED_TYPES = HTML_TYPES | XML_TYPES
+GZIP_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/octet-stream"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5",
@@ -84,6 +86,19 @@ def media_type(content_type: str | None) -> str:
 def _looks_like_markup(body: bytes) -> bool:
     head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return head.startswith((b"<", b"\xff\xfe<", b"\xfe\xff\x00<"))
+
+
+def _gunzip(data: bytes, limit: int, status: int, content_type: str | None) -> bytes:
+    """A gzipped sitemap, inflated no further than max_bytes (a gzip bomb stops there)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise TerminalError("decode", f"gzip: {exc}", status=status, content_type=content_type) from None
+    if len(out) > limit:
+        raise TerminalError("too_large", f"inflated body passed max_bytes {limit}", status=status,
+                            content_type=content_type, nbytes=len(data))
+    return out
 
 
 class Fetcher:
@@ -332,7 +347,8 @@ class Fetcher:
                                 content_type=content_type)
         limit = ROBOTS_MAX_BYTES if robots else s.max_bytes
         mtype = media_type(content_type)
-        if not robots and mtype and mtype not in ACCEPTED_TYPES:
+        gzipped_xml = mtype in GZIP_TYPES and urlsplit(url).path.lower().endswith(".xml.gz")   # sitemap.xml.gz
+        if not robots and mtype and mtype not in ACCEPTED_TYPES and not gzipped_xml:
             raise TerminalError("not_html", f"content type {mtype}", status=status, content_type=content_type)
         declared = response.headers.get("content-length")
         if not robots and declared and declared.isdigit() and int(declared) > limit:
@@ -351,6 +367,8 @@ class Fetcher:
                                     content_type=content_type, nbytes=size)
             chunks.append(chunk)
         answer.body = b"".join(chunks)
+        if gzipped_xml and not robots:
+            answer.body = _gunzip(answer.body, limit, status, content_type)
         if not robots and not mtype and answer.body and not _looks_like_markup(answer.body):
             raise TerminalError("not_html", "no content type and the body is not markup", status=status, nbytes=size)
         return answer

@@ -194,3 +194,23 @@ def test_gbk_feed_over_http_round_trip(fault_server: FaultServer) -> None:
     rules = LinkRules((host,), None, r"/news/\d{8}/\d+\.html$")
     found = discover(r.text or "", r.final_url, r.content_type, rules)
     assert found.article_urls == [fault_server.url(f"/news/20230512/{n}.html") for n in (401, 402, 403)]
+
+
+def test_gzipped_sitemap_over_http(fault_server: FaultServer) -> None:
+    import gzip
+
+    sitemap = SITEMAP.replace("https://www.juredian.com", fault_server.base_url)
+    fault_server.page("/sitemap.xml.gz", gzip.compress(sitemap.encode()), "application/x-gzip")
+    fault_server.page("/bomb.xml.gz", gzip.compress(b"<urlset>" + b" " * 3_000_000), "application/gzip")
+    fault_server.page("/archive.gz", gzip.compress(b"data"), "application/gzip")
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with Fetcher(CrawlSettings(delay_seconds=0, max_bytes=1_000_000), ("127.0.0.1",)) as f:
+            return await asyncio.gather(*(f.fetch(fault_server.url(p)) for p in ("/sitemap.xml.gz", "/bomb.xml.gz", "/archive.gz")))
+
+    ok, bomb, other = asyncio.run(go())
+    assert ok.ok and ok.text and "<urlset" in ok.text
+    found = discover(ok.text, ok.final_url, ok.content_type, LinkRules(("127.0.0.1",), None, r"/news/\d{8}/\d+\.html$"))
+    assert found.article_urls == [fault_server.url("/news/20230512/301.html"), fault_server.url("/news/20230512/302.html")]
+    assert bomb.error == "too_large"
+    assert other.error == "not_html"
