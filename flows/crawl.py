@@ -52,9 +52,11 @@ async def extract_batch(pipeline: Pipeline, pages: Sequence[PageRow]) -> int:
     return len(pages)
 
 
-def _pipeline(config_path: str, source: str, kind: str, params: dict[str, Any]) -> Pipeline:
+def _pipeline(config_path: str, source: str, kind: str, params: dict[str, Any],
+              window: tuple[date | None, date | None] = (None, None)) -> Pipeline:
     config = load_config(config_path)
-    return Pipeline(config, source, kind=kind, params=params, options=pipeline_options, progress=progress_sink)
+    return Pipeline(config, source, kind=kind, params=params, options=pipeline_options, progress=progress_sink,
+                    window=window)
 
 
 async def _publish(pipeline: Pipeline, title: str, started: float) -> dict[str, Any]:
@@ -116,8 +118,9 @@ async def backfill(
 ) -> dict[str, Any]:
     """Fetch given article URLs (or a file of them) and given list pages now, whatever their schedule.
 
-    `since`/`until` keep articles whose publication date falls in the range (others are still stored
-    as pages, so a later re-extraction can use them).
+    `since`/`until` keep articles published on days in [since, until) (Asia/Shanghai unless the source
+    says otherwise); the others are recorded as rejections with reason `outside_window`, and their pages
+    are still stored, so `sieve reextract --all` can take them later.
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -127,17 +130,16 @@ async def backfill(
                    if line.strip() and not line.lstrip().startswith("#")]
     params = {"urls": len(wanted), "urls_file": urls_file, "list_pages": list_pages,
               "since": str(since) if since else None, "until": str(until) if until else None}
-    pipeline = _pipeline(config_path, source, "backfill", params)
+    pipeline = _pipeline(config_path, source, "backfill", params, window=(since, until))
     async with pipeline:
 
         async def run_batch(items: Sequence[FrontierItem]) -> None:
             await process_batch(pipeline, items)
 
         if list_pages:
-            await pipeline.seed(list_pages, kind="list")
-            await pipeline.fetch_urls(list_pages, run_batch=run_batch)
+            await pipeline.fetch_urls(list_pages, run_batch=run_batch, kind="list")
             # then every article those list pages revealed that is not yet fetched
-            await pipeline.crawl(run_batch=run_batch, max_pages=None)
+            await pipeline.crawl(run_batch=run_batch, from_start_urls=False, kinds=("article",))
         if wanted:
             await pipeline.fetch_urls(wanted, run_batch=run_batch)
         logger.info("backfill of %s: %d URLs, %d list pages", source, len(wanted), len(list_pages or []))

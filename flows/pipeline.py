@@ -18,8 +18,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from crawler import Fetcher, FetchResult, LinkRules, discover, normalize_url
 from extractors import EXTRACTOR_VERSION, Article, Rules, rules_version
@@ -89,8 +90,10 @@ class Pipeline:
         params: dict[str, Any] | None = None,
         options: PipelineOptions | None = None,
         progress: ProgressFn | None = None,
+        window: tuple[date | None, date | None] = (None, None),
     ) -> None:
         self.config = config
+        self.window = window    # backfill: keep articles published in [since, until); others become rejections
         self.source_name = source
         self.source: SourceConfig = config.source(source)
         self.kind = kind
@@ -237,7 +240,10 @@ class Pipeline:
         rejections: list[Rejection] = []
         for output in outputs:
             for url, result in output:
-                if isinstance(result, Article):
+                if isinstance(result, Article) and not self._in_window(result):
+                    rejections.append(Rejection(url, self.source_name, "outside_window",
+                                                result.extractor_version or EXTRACTOR_VERSION, self.rules_version, now))
+                elif isinstance(result, Article):
                     articles.append(_article_row(self.source_name, url, result, now))
                 else:
                     rejections.append(
@@ -252,20 +258,36 @@ class Pipeline:
         self.counts.add_extraction(counts)
         self.progress("extracted", len(pages), None)
 
+    def _in_window(self, article: Article) -> bool:
+        since, until = self.window
+        if since is None and until is None:
+            return True
+        if article.published_at is None:
+            return False    # a window asks for dated articles; an undated one cannot be shown to fall inside
+        day = article.published_at.astimezone(ZoneInfo(self.rules.timezone)).date()
+        return (since is None or day >= since) and (until is None or day < until)
+
     # ---- loops -----------------------------------------------------------------------------
     async def crawl(
         self,
         *,
         max_pages: int | None = None,
         run_batch: Callable[[Sequence[FrontierItem]], Awaitable[None]] | None = None,
+        from_start_urls: bool = True,
+        kinds: Sequence[str] | None = None,
     ) -> RunCounts:
-        """Fetch what the frontier holds due until it is empty or max_pages have been fetched."""
+        """Fetch what the frontier holds due until it is empty or max_pages have been fetched.
+
+        A scheduled crawl starts from the source's start URLs and re-checks its list pages; a backfill
+        passes from_start_urls=False and kinds=("article",) to fetch only what its list pages revealed.
+        """
         run_batch = run_batch or self.process_batch
         max_pages = max_pages or self.source.max_pages
         await self.extract_pending(run_batch=None)   # finish what a crashed run stored but did not extract
-        await self.seed(self.source.start_urls)
         now = datetime.now(timezone.utc)
-        await asyncio.to_thread(self.warehouse.make_due, self.source_name, LIST_KINDS, now)
+        if from_start_urls:
+            await self.seed(self.source.start_urls)
+            await asyncio.to_thread(self.warehouse.make_due, self.source_name, LIST_KINDS, now)
         frontier_before = await asyncio.to_thread(self._frontier_size)
         claimed = 0
         in_flight: dict[asyncio.Task, set[str]] = {}
@@ -277,7 +299,7 @@ class Pipeline:
                 limit = self.options.batch_size
                 if max_pages is not None:
                     limit = min(limit, max_pages - claimed)
-                due = await asyncio.to_thread(self.warehouse.due, self.source_name, now, limit + len(busy))
+                due = await asyncio.to_thread(self.warehouse.due, self.source_name, now, limit + len(busy), kinds)
                 items = [item for item in due if item.url not in busy][:limit]
             if items:
                 claimed += len(items)
@@ -293,12 +315,19 @@ class Pipeline:
         self.counts.discovered = await asyncio.to_thread(self._frontier_size) - frontier_before
         return self.counts
 
-    async def fetch_urls(self, urls: Sequence[str], *, run_batch: Callable[[Sequence[FrontierItem]], Awaitable[None]] | None = None) -> RunCounts:
+    async def fetch_urls(
+        self,
+        urls: Sequence[str],
+        *,
+        run_batch: Callable[[Sequence[FrontierItem]], Awaitable[None]] | None = None,
+        kind: str | None = None,
+    ) -> RunCounts:
         """Backfill: fetch the given URLs now (adding them to the frontier), whatever their schedule."""
         run_batch = run_batch or self.process_batch
         canonical = [u for u in (normalize_url(url) for url in urls) if u]
-        await self.seed(canonical)
-        items = [FrontierItem(u, self.source_name, self.kind_of(u), None, None, 0) for u in dict.fromkeys(canonical)]
+        await self.seed(canonical, kind=kind)
+        items = [FrontierItem(u, self.source_name, kind or self.kind_of(u), None, None, 0)
+                 for u in dict.fromkeys(canonical)]
         for start in range(0, len(items), self.options.batch_size):
             await run_batch(items[start : start + self.options.batch_size])
         return self.counts
