@@ -239,7 +239,7 @@ def demo(
     console.print(f"warehouse: {cfg.warehouse.path}\n")
     examples = [
         "SELECT source_id, count(*) AS articles, count(dup_of) AS duplicates FROM articles GROUP BY source_id",
-        "SELECT title, published_at, left(text, 40) AS text FROM v_articles ORDER BY published_at DESC NULLS LAST LIMIT 5",
+        "SELECT title, account, published_at, copies FROM v_articles ORDER BY published_at DESC NULLS LAST LIMIT 5",
     ]
     for sql_text in examples:
         console.print(f"[bold]$ sieve sql \"{sql_text}\"[/bold]", highlight=False)
