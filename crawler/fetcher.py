@@ -177,8 +177,13 @@ class Fetcher:
     async def _fetch(self, result: FetchResult, etag: str | None, last_modified: str | None) -> None:
         s = self.settings
         current = result.url
-        if urlsplit(current).scheme.lower() not in HTTP_SCHEMES:
-            raise TerminalError("bad_scheme", f"not http(s): {current[:200]}")
+        try:
+            parts = urlsplit(current)
+            parts.port   # noqa: B018 (raises ValueError on a malformed port)
+        except ValueError:
+            raise TerminalError("bad_scheme", f"malformed URL: {current[:200]}") from None
+        if parts.scheme.lower() not in HTTP_SCHEMES or not parts.hostname:
+            raise TerminalError("bad_scheme", f"not an http(s) URL: {current[:200]}")
         headers: dict[str, str] = {}
         if etag:
             headers["If-None-Match"] = etag

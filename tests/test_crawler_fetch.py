@@ -166,12 +166,14 @@ def test_redirect_loop_and_too_many_redirects(fault_server: FaultServer) -> None
 def test_only_http_and_https(fault_server: FaultServer) -> None:
     fault_server.redirect("/ftp.html", "ftp://127.0.0.1/file")
 
-    async def go() -> tuple[FetchResult, FetchResult]:
+    async def go() -> tuple[FetchResult, FetchResult, FetchResult]:
         async with Fetcher(settings(), None) as fetcher:
-            return await fetcher.fetch("ftp://127.0.0.1/x"), await fetcher.fetch(fault_server.url("/ftp.html"))
+            return (await fetcher.fetch("ftp://127.0.0.1/x"), await fetcher.fetch(fault_server.url("/ftp.html")),
+                    await fetcher.fetch("http://127.0.0.1:port/x"))
 
-    direct, redirected = asyncio.run(go())
+    direct, redirected, malformed = asyncio.run(go())
     assert direct.error == "bad_scheme" and direct.attempts == 0
+    assert malformed.error == "bad_scheme" and malformed.attempts == 0
     assert redirected.error == "bad_scheme"
 
 
