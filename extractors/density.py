@@ -15,6 +15,7 @@ from selectolax.lexbor import LexborNode
 __all__ = ["best_container", "Candidate", "PUNCTUATION"]
 
 PUNCTUATION = frozenset("，。！？；：、“”‘’《》（）…,.!?;:\"'()")
+_DROP_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION))
 _LINK_WEIGHT = 3.0
 _PUNCT_WEIGHT = 30.0
 _NEAR_BEST = 0.93
@@ -36,6 +37,7 @@ class Candidate:
     score: float
     chars: int
     link_chars: int
+    punct_share: float = 0.0  # the candidate's share of the page's punctuation outside links
 
 
 def best_container(root: LexborNode) -> Candidate | None:
@@ -61,7 +63,7 @@ def best_container(root: LexborNode) -> Candidate | None:
             if in_link:
                 links[parent] += count
             else:
-                puncts[parent] += sum(1 for ch in text if ch in PUNCTUATION)
+                puncts[parent] += len(text) - len(text.translate(_DROP_PUNCTUATION))
             continue
         if not node.is_element_node:
             continue
@@ -94,4 +96,5 @@ def best_container(root: LexborNode) -> Candidate | None:
         key=lambda i: (depths[i], scores[i]),
         default=best,
     )
-    return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen])
+    share = puncts[chosen] / puncts[0] if puncts[0] else 0.0
+    return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share)

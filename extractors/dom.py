@@ -6,6 +6,7 @@ deep must not hit Python's recursion limit.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Callable, Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -166,14 +167,16 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
     for node in doomed:
         node.decompose()
     count += len(doomed)
-    chrome: list[LexborNode] = []
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        if class_words(node) & words and not is_wrapper(node):
-            chrome.append(node)
-            continue
-        stack.extend(node.iter(include_text=False))
+    # lexbor finds class/id attributes containing a chrome word as a substring (fast, in C);
+    # Python then keeps those where it is a whole word ("share-bar" yes, "shareholders" no)
+    chrome = [node for node in body.css(_substring_selector(words))
+              if node.tag not in ("html", "body") and class_words(node) & words and not is_wrapper(node)]
+    chrome = _outermost(chrome)
     for node in chrome:
         node.decompose()
     return count + len(chrome)
+
+
+@lru_cache(maxsize=8)
+def _substring_selector(words: frozenset[str]) -> str:
+    return ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in sorted(words))

@@ -88,12 +88,12 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     if body is None:
         return Rejection(url=url, reason="empty", detail="nothing left after pruning", **versions)
 
-    # 3. main text
-    lines, method = _main_text(tree, html, url, cr, densest[0] if densest else None, meta.title)
+    # 3. main text (link texts first: the main-text step may cut link blocks)
+    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a")]
+    lines, method = _main_text(tree, url, cr, densest[0] if densest else None, meta.title, link_texts)
 
     # 4. not an article: a page of headlines
-    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a")]
-    if _looks_like_list(link_texts, lines, html, cr):
+    if _looks_like_list(link_texts, lines, cr):
         return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
     # 5. text rules at head and tail
@@ -145,8 +145,8 @@ def _normalise_lines(text: str) -> list[str]:
     return out
 
 
-def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules,
-               candidate: Candidate | None, title: str | None) -> tuple[list[str], str]:
+def _main_text(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
+               title: str | None, link_texts: list[str]) -> tuple[list[str], str]:
     """The article's lines and how they were found."""
     selectors = ((cr.content_selector,) if cr.content_selector else ()) + _KNOWN_CONTAINERS
     for selector in selectors:
@@ -167,7 +167,7 @@ def _main_text(tree: LexborHTMLParser, html: str, url: str, cr: CompiledRules,
     except Exception:
         extracted = None
     traf_lines = _normalise_lines(extracted or "")
-    choice = _choose(traf_lines, dense_lines, _anchor_tokens(tree), title)
+    choice = _choose(traf_lines, dense_lines, link_texts, title)
     return (traf_lines, "trafilatura") if choice == "trafilatura" else (dense_lines, "density")
 
 
@@ -183,7 +183,7 @@ def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
     return sum((tokens("\n".join(lines)) & title_tokens).values()) / sum(title_tokens.values())
 
 
-def _choose(traf: list[str], dense: list[str], anchor_tokens: Counter[str], title: str | None = None) -> str:
+def _choose(traf: list[str], dense: list[str], link_texts: list[str], title: str | None = None) -> str:
     """trafilatura, unless it found too little, or another block than the density choice and a
     less article-like one, or the density block plus a pile of link texts (a headline list)."""
     if not dense:
@@ -209,14 +209,11 @@ def _choose(traf: list[str], dense: list[str], anchor_tokens: Counter[str], titl
     if overlap >= 0.8 * dense_n and traf_n > 1.3 * dense_n:
         extra = traf_bag - dense_bag
         extra_n = sum(extra.values())
+        anchor_tokens = tokens(" ".join(link_texts))
         linkish = sum((extra & anchor_tokens).values()) / extra_n if extra_n else 0.0
         if linkish > 0.5:
             return "density"
     return "trafilatura"
-
-
-def _anchor_tokens(tree: LexborHTMLParser) -> Counter[str]:
-    return tokens(" ".join(node.text(deep=True) for node in tree.css("a")))
 
 
 _MIN_HEADLINES = 8
@@ -227,12 +224,16 @@ def _headline_links(link_texts: list[str]) -> int:
     return sum(1 for text in link_texts if len(text) >= 8 and not _URLISH.match(text))
 
 
-def _looks_like_list(link_texts: list[str], lines: list[str], html: str, cr: CompiledRules) -> bool:
+def _is_teaser(line: str, cr: CompiledRules) -> bool:
+    return len(line) < 240 and any(p.search(line) for p in cr.teaser_lines)
+
+
+def _looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) -> bool:
     """A page of headlines: many of the extracted lines are whole link texts or teasers."""
     if len(lines) < 5:
         return False
     anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
-    linked = sum(1 for line in lines
-                 if link_key(line) in anchors or any(p.search(line) for p in cr.teaser_lines))
-    threshold = 0.25 if _PAGINATION.search(html) else 0.4
+    linked = sum(1 for line in lines if link_key(line) in anchors or _is_teaser(line, cr))
+    paginated = any(len(text) <= 12 and _PAGINATION.search(text) for text in link_texts)
+    threshold = 0.25 if paginated else 0.4
     return linked / len(lines) >= threshold

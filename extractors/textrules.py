@@ -72,7 +72,9 @@ def link_key(text: str) -> str:
     """Comparable form of a line or a link text: no bullet, no trailing date, no spaces, NFKC."""
     text = unicodedata.normalize("NFKC", text)
     text = _BULLET.sub("", text, count=1)
-    text = _TRAILING_TIME.sub("", text)
+    if text and (text[-1].isdigit() or text[-1] in "前日)）"):
+        # only the last characters can hold a trailing date; searching the whole line is slow
+        text = text[:-40] + _TRAILING_TIME.sub("", text[-40:])
     return "".join(text.split()).lower()
 
 
