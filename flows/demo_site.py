@@ -369,6 +369,7 @@ class DemoSite:
 class _Handler(BaseHTTPRequestHandler):
     site: DemoSite
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True   # keep-alive responses otherwise stall ~40 ms on delayed ACKs
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))  # type: ignore[attr-defined]
@@ -403,7 +404,8 @@ class DemoServer:
 
     def __init__(self, site: DemoSite, port: int = 0, host: str = "127.0.0.1") -> None:
         handler = type("DemoHandler", (_Handler,), {"site": site})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        server_class = type("DemoHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 256})
+        self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
         self.httpd.request_log = []  # type: ignore[attr-defined]  # (path, user agent), for tests
         self.site = site
