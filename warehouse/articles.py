@@ -70,6 +70,7 @@ def _article_batch(rows: Sequence[ArticleRow]) -> pa.Table:
         "rules_version": (pa.string(), [r.rules_version for r in rows]),
         "extracted_at": (TS, [utc(r.extracted_at) for r in rows]),
         "row_hash": (pa.string(), [_row_hash(r, t) for r, t in zip(rows, texts)]),
+        "html_hash": (pa.string(), [r.html_hash for r in rows]),
     })
     # Encoded once: the bytes are both hashed and handed to Arrow (a view, no second UTF-8 pass).
     return table.append_column("text", pa.array(texts, pa.binary()).view(pa.string()))
@@ -216,27 +217,41 @@ def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]
         con.unregister("_roots")
 
 
-def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
-                       rejections: Sequence[Rejection]) -> None:
-    """One row per page: its latest outcome, versions and the HTML hash it was made from."""
-    outcomes = last_per_key(
-        [("article", a.page_url or a.url, a) for a in articles] + [("rejected", r.url, r) for r in rejections],
-        lambda o: o[1],
-    )
-    if not outcomes:
+def _write_extractions(con: duckdb.DuckDBPyConnection, with_articles: bool, rejections: Sequence[Rejection]) -> None:
+    """One row per page: its latest outcome, versions and the HTML hash it was made from.
+
+    Article outcomes come straight from the registered `_article_batch` (no second Python pass);
+    a page both extracted and rejected in one batch keeps the rejection (given last).
+    """
+    parts = []
+    if with_articles:
+        parts.append("""SELECT page_url AS url, source_id, 'article' AS outcome, article_id, NULL AS reason,
+                               NULL AS detail, extractor_version, rules_version, html_hash, extracted_at, idx AS ord
+                        FROM _article_batch""")
+    if rejections:
+        con.register("_rejections", arrow_table({
+            "idx": (pa.int64(), range(len(rejections))),
+            "url": (pa.string(), [r.url for r in rejections]),
+            "source_id": (pa.string(), [r.source_id for r in rejections]),
+            "reason": (pa.string(), [r.reason for r in rejections]),
+            "detail": (pa.string(), [r.detail for r in rejections]),
+            "extractor_version": (pa.string(), [r.extractor_version for r in rejections]),
+            "rules_version": (pa.string(), [r.rules_version for r in rejections]),
+            "html_hash": (pa.string(), [r.html_hash for r in rejections]),
+            "extracted_at": (TS, [utc(r.extracted_at) for r in rejections]),
+        }))
+        parts.append("""SELECT url, source_id, 'rejected' AS outcome, NULL AS article_id, reason, detail,
+                               extractor_version, rules_version, html_hash, extracted_at, idx + 1000000000000 AS ord
+                        FROM _rejections""")
+    if not parts:
         return
-    con.register("_outcomes", arrow_table({
-        "url": (pa.string(), [url for _, url, _ in outcomes]),
-        "source_id": (pa.string(), [o.source_id for _, _, o in outcomes]),
-        "outcome": (pa.string(), [kind for kind, _, _ in outcomes]),
-        "article_id": (pa.string(), [o.article_id if kind == "article" else None for kind, _, o in outcomes]),
-        "reason": (pa.string(), [o.reason if kind == "rejected" else None for kind, _, o in outcomes]),
-        "detail": (pa.string(), [o.detail if kind == "rejected" else None for kind, _, o in outcomes]),
-        "extractor_version": (pa.string(), [o.extractor_version for _, _, o in outcomes]),
-        "rules_version": (pa.string(), [o.rules_version for _, _, o in outcomes]),
-        "html_hash": (pa.string(), [o.html_hash for _, _, o in outcomes]),
-        "extracted_at": (TS, [utc(o.extracted_at) for _, _, o in outcomes]),
-    }))
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW _outcomes AS
+        SELECT * EXCLUDE (ord) FROM ({" UNION ALL ".join(parts)})
+        QUALIFY row_number() OVER (PARTITION BY url ORDER BY ord DESC) = 1
+        """
+    )
     # Split into UPDATE of known pages and INSERT of new ones: measured faster than ON CONFLICT DO UPDATE
     # when most rows conflict (a re-extraction), and equal when none do.
     try:
@@ -275,8 +290,10 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
             """
         )
         con.execute("DROP TABLE _outcome_stage")
+        con.execute("DROP VIEW _outcomes")
     finally:
-        con.unregister("_outcomes")
+        if rejections:
+            con.unregister("_rejections")
 
 
 def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
@@ -285,7 +302,9 @@ def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
     articles = last_per_key(articles, lambda a: a.article_id)
     rejections = last_per_key(rejections, lambda r: r.url)
     counts = {"new": 0, "updated": 0, "unchanged": 0, "duplicates": 0}
-    if articles:
+    if not articles:
+        _write_extractions(con, False, rejections)
+    else:
         con.register("_article_batch", _article_batch(articles))
         try:
             _stage(con)
@@ -299,9 +318,9 @@ def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
                           duplicates=sum(1 for root in roots.values() if root is not None))
             con.execute("DROP TABLE _stage")
             con.execute("DROP TABLE _targets")
+            _write_extractions(con, True, rejections)
         finally:
             con.unregister("_article_batch")
-    _write_extractions(con, articles, rejections)
     return ExtractionCounts(rejected=len(rejections), **counts)
 
 
