@@ -21,6 +21,7 @@ Dask worker, its result handed back to the flow and never persisted (the HTML is
 """
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, InvalidStateError
@@ -46,8 +47,12 @@ def dask_setting(environ: dict[str, str] | None = None) -> str | None:
 
 def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> "DaskTaskRunner":
     """A DaskTaskRunner on an existing cluster (`address`) or on a fresh LocalCluster of worker processes."""
+    import logging
+
     from prefect_dask import DaskTaskRunner
 
+    # distributed logs every worker start and stop at INFO; LocalCluster's silence_logs only covers start-up
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
@@ -56,7 +61,7 @@ def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> "Dask
             "processes": True,           # extraction is CPU-bound and holds the GIL
             "threads_per_worker": 1,
             "dashboard_address": None,   # no dashboard port, nothing listening beyond the cluster itself
-            "silence_logs": 40,          # logging.ERROR: LocalCluster is chatty
+            "silence_logs": logging.ERROR,
         }
     )
 
@@ -94,7 +99,7 @@ class TaskRunnerExecutor(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "Future[Any]":
         result: Future[Any] = Future()
-        prefect_future = self._task_for(fn).submit(*args, **kwargs)
+        prefect_future = _outside_task_run(self._task_for(fn).submit, *args, **kwargs)
 
         def settle(done: Any) -> None:
             if result.cancelled():
@@ -108,6 +113,22 @@ class TaskRunnerExecutor(Executor):
 
         prefect_future.add_done_callback(settle)
         return result
+
+
+def _outside_task_run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call as if from the flow itself, not from the task run we may be inside.
+
+    prefect-dask pickles the current context for the worker, and a task run's context holds that
+    task's parameters: for `process-batch` the live Pipeline (an HTTP client, locks), which cannot be
+    pickled. The extraction task then shows in the UI as a task of the flow run, not of the batch.
+    """
+    from prefect.context import TaskRunContext
+
+    def without_task_run() -> Any:
+        TaskRunContext.__var__.set(None)   # only in this copy of the context
+        return call(*args, **kwargs)
+
+    return contextvars.copy_context().run(without_task_run)
 
 
 def _settle(future: "Future[Any]", *, value: Any = None, exc: BaseException | None = None) -> None:

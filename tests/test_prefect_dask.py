@@ -16,7 +16,7 @@ from crawler import decode_html
 from flows.config import load_config
 from flows.dask_runner import (TaskRunnerExecutor, dask_setting, dask_task_runner, extraction_executor_factory,
                                task_runner_from_env)
-from flows.pipeline import extract_chunk
+from flows.extract_worker import extract_chunk
 from tests.conftest import ROOT
 
 
@@ -43,7 +43,10 @@ def test_the_switch_reads_off_local_or_an_address(monkeypatch: pytest.MonkeyPatc
 
 
 def test_extraction_runs_on_dask_worker_processes(prefect_harness, demo_site) -> None:
-    from prefect import flow
+    import threading
+
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
 
     rules = load_config(ROOT / "config.yaml").sources["demo"].rules
     fetched_at = datetime(2023, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -55,13 +58,17 @@ def test_extraction_runs_on_dask_worker_processes(prefect_harness, demo_site) ->
         pages.append((f"http://127.0.0.1:8765{path}", decode_html(body, content_type).text, fetched_at))
     chunks = [pages[0:2], pages[2:4], pages[4:6]]
 
-    @flow(name="dask-extract-probe", task_runner=dask_task_runner(n_workers=2), persist_result=False)
-    async def extract_on_dask() -> tuple[list, set[int]]:
-        executor = TaskRunnerExecutor()
+    # Like `process-batch`: an async task whose parameters cannot be pickled submits the extraction.
+    @task(name="batch-probe", cache_policy=NO_CACHE, persist_result=False)
+    async def batch(live: object, executor: TaskRunnerExecutor) -> tuple[list, set[int]]:
         loop = asyncio.get_running_loop()
         outputs = await asyncio.gather(*(loop.run_in_executor(executor, extract_chunk, c, rules) for c in chunks))
         pids = await asyncio.gather(*(loop.run_in_executor(executor, worker_pid) for _ in range(4)))
         return outputs, set(pids)
+
+    @flow(name="dask-extract-probe", task_runner=dask_task_runner(n_workers=2), persist_result=False)
+    async def extract_on_dask() -> tuple[list, set[int]]:
+        return await batch(threading.Lock(), TaskRunnerExecutor())
 
     outputs, pids = asyncio.run(extract_on_dask())
 
