@@ -60,7 +60,7 @@ def test_queries_during_a_crawl_in_another_process_never_see_half_a_batch(tmp_pa
         for i in range({batches}):
             rows, found = fetch_batch(i, {per_batch})
             wh.record_fetches(rows, revisit_after=timedelta(days=1), discovered=found)
-            time.sleep(0.02)
+            time.sleep(0.05)                     # a crawl fetches between batches
         print("done", flush=True)
     """)
     reader = Warehouse(path, lock_timeout_s=30)
