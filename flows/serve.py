@@ -117,6 +117,10 @@ def serve_deployments(
         api_url = configured_api_url()
         if api_url:
             console.print(f"Prefect API: {api_url}", highlight=False)
+            if not _healthy(api_url):
+                console.print(f"[red]the Prefect API at {api_url} does not answer[/red] (PREFECT_API_URL); "
+                              "start that server, or unset PREFECT_API_URL to let sieve serve start one", highlight=False)
+                return 1
         else:
             server = LocalPrefectServer(server_home(cfg.warehouse.path), ui=server_ui, startup_timeout=startup_timeout)
             console.print(f"starting a Prefect server on {server.url} (database under {server.home}) ...", highlight=False)
@@ -147,6 +151,15 @@ def _serve(cfg: "Config", config_path: Path, api_url: str, limit: int, console: 
                       highlight=False)
         serve(*deployments, limit=limit, print_starting_message=True)
     return 0
+
+
+def _healthy(api_url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url.rstrip('/')}/health", timeout=10.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -129,6 +129,21 @@ async def _deployments(api_url: str) -> dict[str, object]:
 pytestmark = pytest.mark.slow   # a fresh server database and a flow run in a child process: 60-150 s on 2 cores
 
 
+def test_serve_refuses_an_api_url_that_does_not_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from flows.config import load_config
+    from flows.prefect_env import free_port
+    from flows.serve import serve_deployments
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    console = Console(record=True, width=200)
+    config_path = write_config(tmp_path, "http://127.0.0.1:9")
+    assert serve_deployments(load_config(config_path), config_path=config_path, console=console) == 1
+    assert "does not answer" in console.export_text()
+    assert not (tmp_path / "prefect").exists(), "it must not start a server of its own"
+
+
 def test_serve_registers_one_crawl_deployment_per_source_with_its_cron(served) -> None:
     serve, api_url, config_path, _ = served
     deployments = asyncio.run(_deployments(api_url))
