@@ -88,13 +88,15 @@ def text_len(node: LexborNode) -> int:
     return len("".join(node.text(deep=True).split()))
 
 
-def class_words(node: LexborNode) -> set[str]:
+def class_words(node: LexborNode) -> frozenset[str]:
     """Lower-cased words of the node's class and id attributes (split on - _ space, camelCase)."""
     attrs = node.attributes
-    raw = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-    if not raw.strip():
-        return set()
-    return {w.lower() for w in _WORD_SPLIT.split(raw) if w}
+    return _split_words(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")
+
+
+@lru_cache(maxsize=4096)
+def _split_words(raw: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD_SPLIT.split(raw) if w)
 
 
 def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
@@ -179,4 +181,6 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
 
 @lru_cache(maxsize=8)
 def _substring_selector(words: frozenset[str]) -> str:
-    return ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in sorted(words))
+    """One selector for all words; a word containing another listed word adds nothing."""
+    minimal = sorted(w for w in words if not any(o != w and o in w for o in words))
+    return ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in minimal)
