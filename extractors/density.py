@@ -48,35 +48,37 @@ def best_container(root: LexborNode) -> Candidate | None:
     chars: list[int] = []
     links: list[int] = []
     puncts: list[int] = []
-    # iterative pre-order walk; stack holds (node, parent index, depth, inside a link)
-    stack: list[tuple[LexborNode, int, int, bool]] = [(root, -1, 0, False)]
-    while stack:
-        node, parent, depth, in_link = stack.pop()
+    in_link: list[bool] = []
+    index_of: dict[int, int] = {}
+    # lexbor walks the tree in document order (in C); each node finds its parent's index by id
+    for node in root.traverse(include_text=True):
         if node.is_text_node:
-            if parent < 0:
+            text = node.text_content
+            if not text:
                 continue
-            text = node.text_content or ""
             count = len("".join(text.split()))
-            if not count:
+            parent = node.parent
+            index = index_of.get(parent.mem_id) if (count and parent is not None) else None
+            if index is None:
                 continue
-            chars[parent] += count
-            if in_link:
-                links[parent] += count
+            chars[index] += count
+            if in_link[index]:
+                links[index] += count
             else:
-                puncts[parent] += len(text) - len(text.translate(_DROP_PUNCTUATION))
+                puncts[index] += len(text) - len(text.translate(_DROP_PUNCTUATION))
             continue
         if not node.is_element_node:
             continue
-        index = len(elements)
+        parent_node = node.parent
+        parent = index_of.get(parent_node.mem_id, -1) if parent_node is not None else -1
+        index_of[node.mem_id] = len(elements)
         elements.append(node)
         parents.append(parent)
-        depths.append(depth)
+        depths.append(depths[parent] + 1 if parent >= 0 else 0)
         chars.append(0)
         links.append(0)
         puncts.append(0)
-        link_here = in_link or node.tag == "a"
-        for child in node.iter(include_text=True):
-            stack.append((child, index, depth + 1, link_here))
+        in_link.append((parent >= 0 and in_link[parent]) or node.tag == "a")
     if not elements:
         return None
     # children always come after their parent in pre-order: sum upwards in reverse

@@ -31,6 +31,7 @@ __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
 
 EXTRACTOR_VERSION = "2026.11.27-1"
 
+REGION_LEVELS = 3               # trafilatura reads the densest block's ancestor this many levels up
 TOO_LITTLE = 0.25               # trafilatura's text under this share of the density block's: too little
 MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
@@ -160,7 +161,7 @@ def _main_text(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: C
     dense_lines = _normalise_lines(node_text(candidate.node)) if candidate else []
     try:
         extracted = trafilatura.extract(
-            tree.html, url=url or None, favor_recall=True, fast=True, include_comments=False,
+            _region_html(tree, candidate), url=url or None, favor_recall=True, fast=True, include_comments=False,
             include_tables=True, include_images=False, include_links=False, with_metadata=False,
             deduplicate=False, output_format="txt",
         )
@@ -237,3 +238,18 @@ def _looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules)
     paginated = any(len(text) <= 12 and _PAGINATION.search(text) for text in link_texts)
     threshold = 0.25 if paginated else 0.4
     return linked / len(lines) >= threshold
+
+
+def _region_html(tree: LexborHTMLParser, candidate: Candidate | None) -> str:
+    """What trafilatura reads: the densest block's ancestor REGION_LEVELS up, else the whole
+    pruned page. Measured on the public sets: same F1 as the whole page, a quarter less time
+    in trafilatura (it spends it rejecting menus and footers far from the article)."""
+    if candidate is None:
+        return tree.html
+    node = candidate.node
+    for _ in range(REGION_LEVELS):
+        parent = node.parent
+        if parent is None or parent.tag in ("html", "body"):
+            return tree.html
+        node = parent
+    return "<html><body>" + node.html + "</body></html>"
