@@ -201,3 +201,29 @@ def test_a_held_lock_makes_query_wait_then_give_up_clearly(tmp_path) -> None:
         holder.kill()
         holder.wait()
     assert Warehouse(path).query("SELECT 1").rows == [(1,)]
+
+
+def test_a_thread_holding_the_file_makes_query_give_up_too(tmp_path) -> None:
+    import threading
+
+    from warehouse.connection import path_lock
+
+    wh = Warehouse(tmp_path / "w.duckdb", lock_timeout_s=0.2)
+    wh.migrate()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with path_lock(wh.path):          # what a long write in another thread does
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(5)
+        with pytest.raises(WarehouseBusy, match="busy in this process"):
+            wh.query("SELECT 1")
+    finally:
+        release.set()
+        thread.join()
+    assert wh.query("SELECT 1").rows == [(1,)]

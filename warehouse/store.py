@@ -21,7 +21,7 @@ from . import articles as article_store
 from . import fetch_log, frontier
 from .batches import TS, arrow_table, last_per_key, utc
 from .connection import open_connection, path_lock, transaction
-from .errors import QueryError, WarehouseError
+from .errors import QueryError, WarehouseBusy, WarehouseError
 from .migrations import apply_migrations, check_not_too_new, current_version
 from .reports import STATS_SQL, ExportFormat, export_articles
 from .rows import (ArticleRow, ExtractionCounts, FetchRow, FrontierItem, FrontierRow, PageRow, QueryResult,
@@ -52,14 +52,25 @@ class Warehouse:
 
     # --- connections -------------------------------------------------------------------------
     @contextmanager
+    def _held(self, timeout_s: float) -> Iterator[None]:
+        """The in-process lock for this file, waited for no longer than the file lock would be."""
+        if not self._lock.acquire(timeout=timeout_s):
+            raise WarehouseBusy(f"warehouse {self.path} is busy in this process (another thread has held it for "
+                                f"{timeout_s:.1f}s); try again in a moment")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextmanager
     def _reading(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock, open_connection(self.path, read_only=True,
-                                         timeout_s=self.lock_timeout_s if timeout_s is None else timeout_s) as con:
+        timeout_s = self.lock_timeout_s if timeout_s is None else timeout_s
+        with self._held(timeout_s), open_connection(self.path, read_only=True, timeout_s=timeout_s) as con:
             yield con
 
     @contextmanager
     def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
+        with self._held(self.write_lock_timeout_s):
             if not self._migrated:
                 self.migrate()
             with open_connection(self.path, read_only=False, timeout_s=self.write_lock_timeout_s) as con, \
@@ -69,7 +80,7 @@ class Warehouse:
     @contextmanager
     def _reading_schema(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for sieve's own reads: migrates first so the tables exist."""
-        with self._lock:
+        with self._held(self.write_lock_timeout_s):
             if not self._migrated:
                 self.migrate()
             with self._reading(timeout_s=self.write_lock_timeout_s) as con:
@@ -78,7 +89,7 @@ class Warehouse:
     # --- schema --------------------------------------------------------------------------------
     def migrate(self, *, target: int | None = None) -> int:
         """Create or upgrade the schema; refuse (SchemaTooNew) a file from a newer sieve. Returns the version."""
-        with self._lock:
+        with self._held(self.write_lock_timeout_s):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open_connection(self.path, read_only=False, timeout_s=self.write_lock_timeout_s) as con:
                 if target is None:
