@@ -11,6 +11,7 @@ flow crawls, so Prefect's share beyond start-up is a ratio measured inside one p
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import shutil
 import tempfile
@@ -30,13 +31,15 @@ def _scratch() -> Path:
 
 
 def run_sieve(base: str, *, batch_size: int = 100, workers: int = 0, concurrency: int = 32,
-              profile: Path | None = None) -> dict[str, Any]:
+              profile: Path | None = None, trace: bool = False) -> dict[str, Any]:
     folder = _scratch()
     try:
         cmd = [PYTHON, "-m", "bench.sieve_crawl", "direct", "--base", base, "--dir", str(folder),
                "--batch-size", str(batch_size), "--workers", str(workers), "--concurrency", str(concurrency)]
         if profile is not None:
             cmd += ["--profile", str(profile)]
+        if trace:
+            cmd += ["--trace"]
         result = run_measured(cmd)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     articles = 1000 if args.quick else args.articles
     result = bench_crawl(articles, max(1, args.runs), 0 if args.no_prefect else args.prefect_runs,
                          concurrency=args.concurrency)
-    payload = {"benchmark": "crawl", "command": "python -m bench.crawl" + (" --quick" if args.quick else ""), **result}
+    payload = {"benchmark": "crawl", "command": " ".join(["python -m bench.crawl", *(sys.argv[1:] if argv is None else argv)]), **result}
     write_json("crawl", payload)
     print(render(payload))
     return payload

@@ -9,6 +9,7 @@ the per-run ratios (the two passes of a run share the machine's mood). F1 comes 
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import time
 from collections.abc import Callable
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"extraction: {page_set.name} ({len(page_set.pages)} pages, {args.runs} runs) ...", flush=True)
         results.append(bench_set(page_set, max(1, args.runs)))
     payload = {"benchmark": "extraction", "pinned_cpu": cpu, "runs": args.runs, "quick": args.quick,
-               "command": "python -m bench.extraction" + (" --quick" if args.quick else ""),
+               "command": " ".join(["python -m bench.extraction", *(sys.argv[1:] if argv is None else argv)]),
                "sets": results, "summary": summarise(results)}
     write_json("extraction", payload)
     print(render(payload))

@@ -11,6 +11,7 @@ Full trees go to bench/out/profile_*.txt; the JSON keeps the top functions and t
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,11 @@ def profile_crawl(quick: bool) -> dict[str, Any]:
     path = OUT / "profile_crawl.txt"
     with DemoServerProcess(500 if quick else 1000) as server:
         result = run_sieve(server.base_url, profile=path)
+        traced = run_sieve(server.base_url, trace=True)
     spots = result.pop("hotspots", {})
     return {"what": f"main process of a direct sieve crawl ({result['pages']} pages, {result['wall_s']} s)",
-            "file": str(path.relative_to(OUT.parent.parent)), **spots}
+            "file": str(path.relative_to(OUT.parent.parent)), **spots,
+            "stages": {"pages": traced["pages"], "wall_s": traced["wall_s"], "rows": traced.get("trace", [])}}
 
 
 def render(payload: dict[str, Any]) -> str:
@@ -96,6 +99,11 @@ def render(payload: dict[str, Any]) -> str:
         parts.append("")
         parts.append(table(["function (inclusive)", "s", "%"], p.get("inclusive", [])[:12]))
         parts.append("")
+        if stages := p.get("stages"):
+            parts.append(f"Wall time inside each layer's methods, second crawl without the profiler "
+                         f"({stages['pages']} pages in {stages['wall_s']} s; per-request and per-batch rows overlap):\n")
+            parts.append(table(["method", "calls", "wall s", "ms per call", "% of crawl wall"], stages["rows"]))
+            parts.append("")
     return "\n".join(parts)
 
 
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="extract,warehouse,crawl")
     args = parser.parse_args(argv)
-    payload: dict[str, Any] = {"benchmark": "profile", "tool": "pyinstrument", "command": "python -m bench.profile"}
+    payload: dict[str, Any] = {"benchmark": "profile", "tool": "pyinstrument", "command": " ".join(["python -m bench.profile", *(sys.argv[1:] if argv is None else argv)])}
     wanted = args.only.split(",")
     # the crawl first: profile_extract pins this process to one core, and children would inherit it
     if "crawl" in wanted:

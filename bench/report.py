@@ -61,7 +61,8 @@ def write_report(durations: dict[str, float] | None = None) -> Path:
     results = {name: r for name in names if (r := read_json(name)) is not None}
     if not results:
         raise SystemExit("no results under bench/out/: run python -m bench.run_all first")
-    quick = any(" --quick" in r.get("command", "") for r in results.values())
+    quick = any(flag in r.get("command", "") for r in results.values()
+                for flag in (" --quick", " --articles", " --sizes", " --rows", " --runs 1", " --runs 2", " --runs 3"))
     parts = [
         "# sieve benchmarks",
         "",
@@ -72,7 +73,8 @@ def write_report(durations: dict[str, float] | None = None) -> Path:
         "",
     ]
     if quick:
-        parts += ["**These are `--quick` sizes**, not the sizes the targets name; run `make bench` for the full figures.", ""]
+        parts += ["**Some parts ran at reduced sizes or run counts** (each section names its command; the shared machine "
+                  "was saturated by other work, see the load averages): `make bench` runs the full sizes.", ""]
     parts += [_machine(results), "", "## Targets", "", _summary(results), ""]
     if FINDINGS.exists():
         parts += [FINDINGS.read_text(encoding="utf-8").strip(), ""]

@@ -10,6 +10,7 @@ more than 20% (a fixed start-up makes small crawls look slower per page, which i
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from bench.common import DemoServerProcess, median, spread, table, verdict, write_json
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = [500, 1000, 2000] if args.quick else [int(s) for s in args.sizes.split(",")]
     print(f"scaling: sizes {sizes}, {args.runs} runs each", flush=True)
     result = bench_scaling(sizes, max(1, args.runs))
-    payload = {"benchmark": "scaling", "command": "python -m bench.scaling" + (" --quick" if args.quick else ""),
+    payload = {"benchmark": "scaling", "command": " ".join(["python -m bench.scaling", *(sys.argv[1:] if argv is None else argv)]),
                "sizes": sizes, **result}
     write_json("scaling", payload)
     print(render(payload))

@@ -70,13 +70,20 @@ async def _direct(config_path: Path, batch_size: int, workers: int) -> dict[str,
             "articles": _stored(config.warehouse.path)}
 
 
-def run_direct(base: str, folder: Path, batch_size: int, workers: int, concurrency: int) -> dict[str, Any]:
+def run_direct(base: str, folder: Path, batch_size: int, workers: int, concurrency: int,
+               trace: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     import flows.pipeline  # noqa: F401  (import cost reported apart from the crawl)
 
     imports = time.perf_counter() - t0
+    if trace:
+        from bench import trace as tracer
+
+        tracer.install()
     config_path = write_config(base, folder, concurrency=concurrency)
     result = asyncio.run(_direct(config_path, batch_size, workers))
+    if trace:
+        result["trace"] = tracer.report(result["wall_s"])
     result.update(contender="sieve", import_s=round(imports, 3), batch_size=batch_size, workers=workers,
                   concurrency=concurrency)
     return result
@@ -126,6 +133,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="extraction processes (0: one per core)")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--profile", type=Path, default=None, help="write a pyinstrument profile of this process here")
+    parser.add_argument("--trace", action="store_true", help="wall seconds inside each Warehouse/Fetcher/Pipeline method")
     args = parser.parse_args()
     profiler = None
     if args.profile:
@@ -134,7 +142,7 @@ def main() -> None:
         profiler = Profiler(async_mode="enabled", interval=0.002)
         profiler.start()
     if args.mode == "direct":
-        result = run_direct(args.base, args.dir, args.batch_size, args.workers, args.concurrency)
+        result = run_direct(args.base, args.dir, args.batch_size, args.workers, args.concurrency, args.trace)
     else:
         result = run_prefect(args.base, args.dir, args.runs, args.batch_size, args.workers, args.concurrency)
     if profiler is not None:

@@ -12,6 +12,7 @@ the file read-only per call) and on one open connection; median of the runs, fir
 from __future__ import annotations
 
 import argparse
+import sys
 import hashlib
 import random
 import shutil
@@ -98,12 +99,13 @@ def load(path: Path, rows: list[Any], batch: int) -> dict[str, Any]:
             "last_third_ms_per_call": round(1000 * median(calls[-third:]), 2)}
 
 
-def bench_load(rows: list[Any], batches: list[int], runs: int, scratch: Path) -> list[dict[str, Any]]:
+def bench_load(rows: list[Any], batches: list[int], runs: int, scratch: Path,
+               small_batch_rows: int = SMALL_BATCH_ROWS) -> list[dict[str, Any]]:
     results = []
     for batch in batches:
         outs = []
         # small batches are slow per row: they load the first SMALL_BATCH_ROWS rows only (stated in the table)
-        batch_rows = rows if batch >= 1000 else rows[:SMALL_BATCH_ROWS]
+        batch_rows = rows if batch >= 1000 else rows[:small_batch_rows]
         for run in range(runs):
             path = scratch / f"load-{batch}-{run}.duckdb"
             outs.append(load(path, batch_rows, batch))
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--query-rows", type=int, default=1_000_000)
     parser.add_argument("--batches", default="100,1000,5000")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="20,000 rows, 200,000 for queries")
+    parser.add_argument("--quick", action="store_true", help="20,000 rows (5,000 in batches of 100), 200,000 for queries")
     args = parser.parse_args(argv)
     n_rows, query_rows = (20_000, 200_000) if args.quick else (args.rows, args.query_rows)
     batches = [int(b) for b in args.batches.split(",") if b]
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         print(f"warehouse: generating {n_rows:,} synthetic articles ...", flush=True)
         rows = synthetic_articles(n_rows)
-        load_results = bench_load(rows, batches, max(1, args.runs), scratch)
+        load_results = bench_load(rows, batches, max(1, args.runs), scratch, 5_000 if args.quick else SMALL_BATCH_ROWS)
         path = scratch / "query.duckdb"
         load(path, rows, max(batches))
         factor = max(1, round(query_rows / n_rows))
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         del rows
         print(f"warehouse: {total:,} articles, {path.stat().st_size / 2**20:,.0f} MB; queries ...", flush=True)
         query_results = bench_queries(path, max(1, args.runs))
-        payload = {"benchmark": "warehouse", "command": "python -m bench.warehouse" + (" --quick" if args.quick else ""),
+        payload = {"benchmark": "warehouse", "command": " ".join(["python -m bench.warehouse", *(sys.argv[1:] if argv is None else argv)]),
                    "load": load_results, "query_rows": total, "file_mb": round(path.stat().st_size / 2**20),
                    "queries": query_results, "avg_text_chars": None,
                    "target_met": any(r["rows_per_s"] >= TARGET_ROWS_PER_S for r in load_results if r["batch"] >= 1000)}
