@@ -113,6 +113,7 @@ def serve_deployments(
     apply_quiet_defaults(logging_level="INFO")
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)   # until the Runner installs its own
     server: LocalPrefectServer | None = None
+    previous_api_url = os.environ.get("PREFECT_API_URL")
     try:
         api_url = configured_api_url()
         if api_url:
@@ -138,6 +139,8 @@ def serve_deployments(
             console.print("stopping the Prefect server ...", highlight=False)
             server.stop()
         signal.signal(signal.SIGTERM, previous_sigterm)
+        if previous_api_url is None:
+            os.environ.pop("PREFECT_API_URL", None)
 
 
 def _serve(cfg: "Config", config_path: Path, api_url: str, limit: int, console: "Console") -> int:
