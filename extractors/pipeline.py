@@ -37,6 +37,7 @@ MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is no
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 _URLISH = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
+_ENDS_WITH_TIME = re.compile(r"(\d+\s*(秒|分钟|小时|天)前|\d{1,2}:\d{2}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}月\d{1,2}日|昨天|前天|刚刚)\s*$")
 _PAGINATION = re.compile(r"(上一页|下一页|尾页|首页\s*上一页|Next page|Older posts)", re.IGNORECASE)
 
 
@@ -93,11 +94,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a")]
     lines, method = _main_text(tree, url, cr, densest[0] if densest else None, meta.title, link_texts)
 
-    # 4. not an article: a page of headlines
-    if _looks_like_list(link_texts, lines, cr):
-        return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
-
-    # 5. text rules at head and tail
+    # 4. text rules at head and tail
     link_keys = frozenset(key for key in map(link_key, link_texts) if len(key) >= 4)
     trimmed = apply_text_rules(lines, cr, meta.title, link_keys)
     text = "\n".join(trimmed.lines)
@@ -105,7 +102,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     if method != "trafilatura":
         flags.append(f"via_{method}")
 
-    # 6. too little left to be an article
+    # 5. not an article: a page of headlines, or too little left
     content_chars = len("".join(text.split()))
     if content_chars < MIN_ARTICLE_CHARS:
         if _headline_links(link_texts) >= _MIN_HEADLINES:
@@ -113,6 +110,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
                              meta={"title": meta.title})
         return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
                          meta={"title": meta.title})
+    if _looks_like_list(link_texts, trimmed.lines, cr):
+        return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
     published = meta.published_at
     if published is None:
@@ -165,11 +164,16 @@ def _main_text(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: C
             include_tables=True, include_images=False, include_links=False, with_metadata=False,
             deduplicate=False, output_format="txt",
         )
-    except Exception:
+    except Exception:  # trafilatura failing on one page must not lose the page: density decides
         extracted = None
+        failed = True
+    else:
+        failed = False
     traf_lines = _normalise_lines(extracted or "")
     choice = _choose(traf_lines, dense_lines, link_texts, title)
-    return (traf_lines, "trafilatura") if choice == "trafilatura" else (dense_lines, "density")
+    if choice == "trafilatura":
+        return traf_lines, "trafilatura"
+    return dense_lines, "density_after_trafilatura_error" if failed else "density"
 
 
 def _punct_ratio(lines: list[str]) -> float:
@@ -230,11 +234,25 @@ def _is_teaser(line: str, cr: CompiledRules) -> bool:
 
 
 def _looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) -> bool:
-    """A page of headlines: many of the extracted lines are whole link texts or teasers."""
+    """A page of headlines: many extracted lines are a link text, start with one (headline then
+    teaser), or are "...(展开)" teasers."""
     if len(lines) < 5:
         return False
     anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
-    linked = sum(1 for line in lines if link_key(line) in anchors or _is_teaser(line, cr))
+    by_head: dict[str, list[str]] = {}
+    for anchor in anchors:
+        if len(anchor) >= 6:
+            by_head.setdefault(anchor[:6], []).append(anchor)
+
+    def is_listing(line: str) -> bool:
+        key = link_key(line)
+        if key in anchors or _is_teaser(line, cr):
+            return True
+        # "headline teaser... 3小时前": starts with a link text and ends with a time
+        return _ENDS_WITH_TIME.search(line[-24:]) is not None and any(
+            key.startswith(anchor) for anchor in by_head.get(key[:6], ()))
+
+    linked = sum(1 for line in lines if is_listing(line))
     paginated = any(len(text) <= 12 and _PAGINATION.search(text) for text in link_texts)
     threshold = 0.25 if paginated else 0.4
     return linked / len(lines) >= threshold
