@@ -464,7 +464,7 @@ def serve(
 ) -> None:
     """Serve one Prefect deployment per source on its cron schedule (starts a local Prefect server if none)."""
     cfg = _load(config)
-    _prefect_env(verbose)
+    _prefect_env(verbose=True)   # served runs send their INFO logs to the UI
     from flows.serve import serve_deployments
 
     raise typer.Exit(serve_deployments(cfg, config_path=config, console=console))

@@ -7,6 +7,7 @@ crawler; a task retry covers a whole batch, and only for TransientError (a locke
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import date
@@ -17,7 +18,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from prefect.task_runners import ThreadPoolTaskRunner
+
 from flows.config import DEFAULT_CONFIG, load_config
+from flows.dask_runner import extraction_executor_factory, task_runner_from_env
 from flows.pipeline import Pipeline, PipelineOptions, ProgressFn, RunCounts, TransientError
 from warehouse import FrontierItem, PageRow
 
@@ -55,8 +59,16 @@ async def extract_batch(pipeline: Pipeline, pages: Sequence[PageRow]) -> int:
 def _pipeline(config_path: str, source: str, kind: str, params: dict[str, Any],
               window: tuple[date | None, date | None] = (None, None)) -> Pipeline:
     config = load_config(config_path)
-    return Pipeline(config, source, kind=kind, params=params, options=pipeline_options, progress=progress_sink,
+    options = pipeline_options or PipelineOptions()
+    if (executor := extraction_executor_factory()) is not None:   # SIEVE_DASK: extraction on a Dask cluster
+        options = dataclasses.replace(options, executor=executor)
+    return Pipeline(config, source, kind=kind, params=params, options=options, progress=progress_sink,
                     window=window)
+
+
+def _task_runner() -> ThreadPoolTaskRunner:
+    """Bounded: the default thread pool grows without limit. SIEVE_DASK swaps in a Dask runner."""
+    return task_runner_from_env() or ThreadPoolTaskRunner(max_workers=4)
 
 
 async def _publish(pipeline: Pipeline, title: str, started: float) -> dict[str, Any]:
@@ -88,7 +100,7 @@ async def _publish(pipeline: Pipeline, title: str, started: float) -> dict[str, 
     return summary
 
 
-@flow(name="crawl", log_prints=False, persist_result=False)
+@flow(name="crawl", log_prints=False, persist_result=False, task_runner=_task_runner())
 async def crawl(source: str, max_pages: int | None = None, config_path: str = str(DEFAULT_CONFIG)) -> dict[str, Any]:
     """Crawl one configured source: list pages, then the articles they link to, into the warehouse."""
     logger = get_run_logger()
@@ -106,7 +118,7 @@ async def crawl(source: str, max_pages: int | None = None, config_path: str = st
     return summary
 
 
-@flow(name="backfill", log_prints=False, persist_result=False)
+@flow(name="backfill", log_prints=False, persist_result=False, task_runner=_task_runner())
 async def backfill(
     source: str,
     urls: list[str] | None = None,
@@ -146,7 +158,7 @@ async def backfill(
     return await _publish(pipeline, "backfill", started)
 
 
-@flow(name="reextract", log_prints=False, persist_result=False)
+@flow(name="reextract", log_prints=False, persist_result=False, task_runner=_task_runner())
 async def reextract(source: str | None = None, only_stale: bool = True, config_path: str = str(DEFAULT_CONFIG)) -> dict[str, Any]:
     """Re-clean stored pages with the current extractor and rules (no network)."""
     logger = get_run_logger()

@@ -76,6 +76,7 @@ class PipelineOptions:
     batch_size: int = 100
     extract_workers: int = 0        # 0: one per core (at least 1); 1: extract in this process
     batches_in_flight: int = 2      # fetch one batch while the previous one is being extracted
+    executor: Callable[[], Executor] | None = None   # another extraction pool (a Dask cluster); None = local processes
 
 
 class Pipeline:
@@ -152,8 +153,13 @@ class Pipeline:
 
     def start_pool(self) -> None:
         """Start extraction workers in the background; until they are warm, extraction runs in a thread here."""
+        if self._pool is not None:
+            return
+        if self.options.executor is not None:
+            self._pool = self.options.executor()
+            return
         workers = self.options.extract_workers or (os.cpu_count() or 1)
-        if workers <= 1 or self._pool is not None:
+        if workers <= 1:
             return
         # forkserver, not fork: the parent runs threads (Prefect, httpx) that a fork would copy mid-state;
         # the fork server preloads only the extractor, so a worker starts in well under a second.
