@@ -27,7 +27,7 @@ from extractors.scoring import char_scores, leaked_lines, token_scores
 
 __all__ = [
     "EvalPage", "PageResult", "EvalReport", "Summary", "load_dataset", "decode_page", "run_eval",
-    "print_report", "EXTRACTORS",
+    "print_report", "EXTRACTORS", "BenchResult", "run_benchmark",
 ]
 
 FETCHED_AT = datetime.fromisoformat("2026-11-27T12:00:00+08:00")  # fixed "now" for relative dates
@@ -323,3 +323,50 @@ def print_report(report: EvalReport, console, *, per_page: bool = True) -> None:
             f"{s.pages_per_second:.1f}",
         )
     console.print(table)
+
+
+# ---- speed ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class BenchResult:
+    dataset: str
+    pages: int
+    sieve_pages_per_second: float
+    trafilatura_pages_per_second: float   # trafilatura.extract(html) with its defaults
+
+    @property
+    def speedup(self) -> float:
+        return self.sieve_pages_per_second / self.trafilatura_pages_per_second if self.trafilatura_pages_per_second else 0.0
+
+
+def run_benchmark(dirs: list[Path], *, rounds: int = 2, console=None) -> list[BenchResult]:
+    """sieve's extract() against trafilatura.extract alone, page by page, interleaved so that a
+    busy machine slows both alike (decoding and file reading are outside the clock)."""
+    import trafilatura
+
+    results = []
+    for directory in dirs:
+        pages = load_dataset(Path(directory))
+        sieve_seconds = trafilatura_seconds = 0.0
+        for _ in range(rounds):
+            for page in pages:
+                started = time.perf_counter()
+                extract(page.html, page.url, page.rules, fetched_at=page.fetched_at)
+                middle = time.perf_counter()
+                trafilatura.extract(page.html)
+                trafilatura_seconds += time.perf_counter() - middle
+                sieve_seconds += middle - started
+        count = rounds * len(pages)
+        results.append(BenchResult(Path(directory).name, len(pages), count / (sieve_seconds or 1e-9),
+                                   count / (trafilatura_seconds or 1e-9)))
+    if console is not None:
+        from rich.table import Table
+
+        table = Table(title="speed: sieve vs trafilatura.extract (defaults)")
+        for column in ("dataset", "pages", "sieve pages/s", "trafilatura pages/s", "speed-up"):
+            table.add_column(column, justify="left" if column == "dataset" else "right")
+        for r in results:
+            table.add_row(r.dataset, str(r.pages), f"{r.sieve_pages_per_second:.1f}",
+                          f"{r.trafilatura_pages_per_second:.1f}", f"{r.speedup:.2f}x")
+        console.print(table)
+    return results

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from flows.evaluate import decode_page, run_eval
+from flows.evaluate import decode_page, run_benchmark, run_eval
 
 GOLDEN = Path(__file__).parent / "golden"
 FLOOR = json.loads((GOLDEN / "floor.json").read_text(encoding="utf-8"))
@@ -50,3 +50,9 @@ def test_decode_page_reads_meta_charset_as_gb18030():
     raw = '<meta charset="gb2312"><p>朱镕基 陶喆</p>'.encode("gb18030")
     assert "朱镕基 陶喆" in decode_page(raw)
     assert decode_page("<p>普通</p>".encode()) == "<p>普通</p>"
+
+
+def test_benchmark_reports_both_rates():
+    results = run_benchmark([GOLDEN], rounds=1)
+    assert results[0].pages >= 30
+    assert results[0].sieve_pages_per_second > 0 and results[0].trafilatura_pages_per_second > 0
