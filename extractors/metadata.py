@@ -29,6 +29,7 @@ _DATE_META = (
 _DATE_WORDS = frozenset("time date pubtime pubdate publish published info meta source byline "
                         "article-info post-meta entry-meta".split())
 _AUTHOR = re.compile(r"(?:作者|文|撰文|记者)\s*[:：/|]\s*([^\s|｜/,，:：]{1,24})")
+_BYLINE = re.compile(r"^By\s+([A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})")
 _ACCOUNT = re.compile(r"(?:来源|公众号|转载自|来自)\s*[:：|]\s*([^\s|｜/,，:：]{1,30})")
 _WX_CT = re.compile(r"""var\s+ct\s*=\s*["'](\d{9,11})["']""")
 _WX_TITLE = re.compile(r"""var\s+msg_title\s*=\s*["'](.{1,200}?)["']""")
@@ -173,7 +174,7 @@ def read_meta(tree: LexborHTMLParser, raw_html: str, *, tz_name: str,
     meta.info_lines = tuple(info)
     for line in info:
         if meta.author is None:
-            found = _AUTHOR.search(line)
+            found = _AUTHOR.search(line) or _BYLINE.search(line)
             if found:
                 meta.author = found.group(1)
         if meta.account is None:

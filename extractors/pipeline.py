@@ -1,30 +1,33 @@
 """extract(): one page in, one Article or Rejection out. Reads top to bottom as the cascade runs.
 
-    parse once (lexbor) → metadata from the whole page → prune genre chrome + source selectors
-    → main text: known container (source content_selector, WeChat #js_content)
-                 else trafilatura on the pruned tree, checked against a text-density choice
-    → text rules at head and tail (capped) → normalise → reject list pages / empty pages
-    → hashes
+    parse once (lexbor) → metadata from the whole page (title, author, account, date)
+    → prune: non-content tags, genre selectors, GNE class/id words, the source's drop_selectors
+      (layout wrappers and the densest text block are protected)
+    → main text: known container (source content_selector, WeChat #js_content), else
+      trafilatura (favor_recall, fast) on the region around the densest block, checked against
+      that block: too little, a different block, or the block plus a pile of link texts
+      → the density block wins
+    → text rules at head and tail (capped at a third) → whitespace normalised
+    → reject: too short, list pages → content hash, simhash
 
 Pure and deterministic: no I/O, no clock (relative dates need `fetched_at`), never raises.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections import Counter
 from datetime import datetime
 
 import trafilatura
 from selectolax.lexbor import LexborHTMLParser
 
 from extractors.dedup import content_hash, simhash
-from extractors.density import PUNCTUATION, Candidate, best_container
+from extractors.choose import choose_block
+from extractors.density import Candidate, best_container
 from extractors.dom import node_text, prune, text_len
 from extractors.genre import CompiledRules, compiled, genre_digest
 from extractors.metadata import date_from_lines, read_meta
+from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
 from extractors.model import Article, Rejection, Rules
-from extractors.scoring import tokens
 from extractors.textrules import apply_text_rules, link_key
 
 __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
@@ -32,13 +35,9 @@ __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
 EXTRACTOR_VERSION = "2026.11.27-1"
 
 REGION_LEVELS = 3               # trafilatura reads the densest block's ancestor this many levels up
-TOO_LITTLE = 0.25               # trafilatura's text under this share of the density block's: too little
 MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
-_URLISH = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
-_ENDS_WITH_TIME = re.compile(r"(\d+\s*(秒|分钟|小时|天)前|\d{1,2}:\d{2}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}月\d{1,2}日|昨天|前天|刚刚)\s*$")
-_PAGINATION = re.compile(r"(上一页|下一页|尾页|首页\s*上一页|Next page|Older posts)", re.IGNORECASE)
 
 
 def rules_version(rules: Rules | None) -> str:
@@ -66,7 +65,9 @@ def _safe_rules_version(rules: Rules | None) -> str:
 
 def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | None) -> Article | Rejection:
     versions = {"extractor_version": EXTRACTOR_VERSION, "rules_version": rules_version(rules)}
-    if not isinstance(html, str) or not html.strip():
+    if not isinstance(html, str):
+        return Rejection(url=url, reason="empty", detail=f"not text: {type(html).__name__}", **versions)
+    if not html.strip():
         return Rejection(url=url, reason="empty", **versions)
     html = html.replace("\x00", "")
     cr = compiled(rules)
@@ -105,12 +106,12 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     # 5. not an article: a page of headlines, or too little left
     content_chars = len("".join(text.split()))
     if content_chars < MIN_ARTICLE_CHARS:
-        if _headline_links(link_texts) >= _MIN_HEADLINES:
+        if headline_links(link_texts) >= MIN_HEADLINES:
             return Rejection(url=url, reason="list_page", detail="headline links, no article text", **versions,
                              meta={"title": meta.title})
         return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
                          meta={"title": meta.title})
-    if _looks_like_list(link_texts, trimmed.lines, cr):
+    if looks_like_list(link_texts, trimmed.lines, cr):
         return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
     published = meta.published_at
@@ -170,92 +171,10 @@ def _main_text(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: C
     else:
         failed = False
     traf_lines = _normalise_lines(extracted or "")
-    choice = _choose(traf_lines, dense_lines, link_texts, title)
+    choice = choose_block(traf_lines, dense_lines, link_texts, title)
     if choice == "trafilatura":
         return traf_lines, "trafilatura"
     return dense_lines, "density_after_trafilatura_error" if failed else "density"
-
-
-def _punct_ratio(lines: list[str]) -> float:
-    total = sum(len(line) for line in lines) or 1
-    return sum(1 for line in lines for ch in line if ch in PUNCTUATION) / total
-
-
-def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
-    """How much of the title's vocabulary a text uses: the article talks about its title."""
-    if not title_tokens:
-        return 0.0
-    return sum((tokens("\n".join(lines)) & title_tokens).values()) / sum(title_tokens.values())
-
-
-def _choose(traf: list[str], dense: list[str], link_texts: list[str], title: str | None = None) -> str:
-    """trafilatura, unless it found too little, or another block than the density choice and a
-    less article-like one, or the density block plus a pile of link texts (a headline list)."""
-    if not dense:
-        return "trafilatura"
-    if not traf:
-        return "density"
-    if _punct_ratio(dense) < 0.01:
-        return "trafilatura"
-    traf_bag, dense_bag = tokens("\n".join(traf)), tokens("\n".join(dense))
-    traf_n, dense_n = sum(traf_bag.values()), sum(dense_bag.values())
-    if traf_n < TOO_LITTLE * dense_n:
-        return "density"
-    overlap = sum((traf_bag & dense_bag).values())
-    if overlap < 0.5 * min(traf_n, dense_n):
-        # two different blocks: the one that talks about the title, else the more punctuated
-        title_tokens = tokens(title or "")
-        traf_share, dense_share = _title_share(traf, title_tokens), _title_share(dense, title_tokens)
-        if abs(traf_share - dense_share) >= 0.2:
-            return "density" if dense_share > traf_share else "trafilatura"
-        if dense_n >= 0.5 * traf_n and _punct_ratio(dense) > _punct_ratio(traf):
-            return "density"
-        return "trafilatura"
-    if overlap >= 0.8 * dense_n and traf_n > 1.3 * dense_n:
-        extra = traf_bag - dense_bag
-        extra_n = sum(extra.values())
-        anchor_tokens = tokens(" ".join(link_texts))
-        linkish = sum((extra & anchor_tokens).values()) / extra_n if extra_n else 0.0
-        if linkish > 0.5:
-            return "density"
-    return "trafilatura"
-
-
-_MIN_HEADLINES = 8
-
-
-def _headline_links(link_texts: list[str]) -> int:
-    """Links that read like headlines: long enough, not a URL."""
-    return sum(1 for text in link_texts if len(text) >= 8 and not _URLISH.match(text))
-
-
-def _is_teaser(line: str, cr: CompiledRules) -> bool:
-    return len(line) < 240 and any(p.search(line) for p in cr.teaser_lines)
-
-
-def _looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) -> bool:
-    """A page of headlines: many extracted lines are a link text, start with one (headline then
-    teaser), or are "...(展开)" teasers."""
-    if len(lines) < 5:
-        return False
-    anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
-    by_head: dict[str, list[str]] = {}
-    for anchor in anchors:
-        if len(anchor) >= 6:
-            by_head.setdefault(anchor[:6], []).append(anchor)
-
-    def is_listing(line: str) -> bool:
-        key = link_key(line)
-        if key in anchors or _is_teaser(line, cr):
-            return True
-        # "headline teaser... 3小时前": starts with a link text and ends with a time
-        return _ENDS_WITH_TIME.search(line[-24:]) is not None and any(
-            key.startswith(anchor) for anchor in by_head.get(key[:6], ()))
-
-    linked = sum(1 for line in lines if is_listing(line))
-    paginated = any(len(text) <= 12 and _PAGINATION.search(text) for text in link_texts)
-    threshold = 0.25 if paginated else 0.4
-    return linked / len(lines) >= threshold
 
 
 def _region_html(tree: LexborHTMLParser, candidate: Candidate | None) -> str:

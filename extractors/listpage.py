@@ -1,0 +1,48 @@
+"""Is this page a list of headlines rather than an article?"""
+from __future__ import annotations
+
+import re
+
+from extractors.genre import CompiledRules
+from extractors.textrules import link_key
+
+__all__ = ["looks_like_list", "headline_links", "MIN_HEADLINES"]
+
+_PAGINATION = re.compile(r"(上一页|下一页|尾页|首页\s*上一页|Next page|Older posts)", re.IGNORECASE)
+_ENDS_WITH_TIME = re.compile(r"(\d+\s*(秒|分钟|小时|天)前|\d{1,2}:\d{2}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}月\d{1,2}日|昨天|前天|刚刚)\s*$")
+_URLISH = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
+MIN_HEADLINES = 8
+
+
+def headline_links(link_texts: list[str]) -> int:
+    """Links that read like headlines: long enough, not a URL."""
+    return sum(1 for text in link_texts if len(text) >= 8 and not _URLISH.match(text))
+
+
+def _is_teaser(line: str, cr: CompiledRules) -> bool:
+    return len(line) < 240 and any(p.search(line) for p in cr.teaser_lines)
+
+
+def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) -> bool:
+    """A page of headlines: many extracted lines are a link text, start with one (headline then
+    teaser), or are "...(展开)" teasers."""
+    if len(lines) < 5:
+        return False
+    anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
+    by_head: dict[str, list[str]] = {}
+    for anchor in anchors:
+        if len(anchor) >= 6:
+            by_head.setdefault(anchor[:6], []).append(anchor)
+
+    def is_listing(line: str) -> bool:
+        key = link_key(line)
+        if key in anchors or _is_teaser(line, cr):
+            return True
+        # "headline teaser... 3小时前": starts with a link text and ends with a time
+        return _ENDS_WITH_TIME.search(line[-24:]) is not None and any(
+            key.startswith(anchor) for anchor in by_head.get(key[:6], ()))
+
+    linked = sum(1 for line in lines if is_listing(line))
+    paginated = any(len(text) <= 12 and _PAGINATION.search(text) for text in link_texts)
+    threshold = 0.25 if paginated else 0.4
+    return linked / len(lines) >= threshold
