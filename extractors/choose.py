@@ -35,6 +35,8 @@ def choose_block(traf: list[str], dense: list[str], link_texts: list[str], title
         return "trafilatura"
     if not traf:
         return "density"
+    if traf == dense:  # the common case on clean pages: nothing to decide
+        return "trafilatura"
     if _punct_ratio(dense) < 0.01:
         return "trafilatura"
     traf_bag, dense_bag = tokens("\n".join(traf)), tokens("\n".join(dense))

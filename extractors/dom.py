@@ -121,6 +121,7 @@ def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
 
 
 ALWAYS_DROP = frozenset("script style noscript template iframe svg canvas object embed".split())
+_ALWAYS_DROP_SELECTOR = ",".join(sorted(ALWAYS_DROP))
 
 
 def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[str],
@@ -133,8 +134,7 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
     picks (the densest text block, computed after the non-content tags are gone).
     Returns how many nodes were removed.
     """
-    plain = [tree.css(tag) for tag in ALWAYS_DROP]
-    removed = _outermost([node for nodes in plain for node in nodes])
+    removed = _outermost(tree.css(_ALWAYS_DROP_SELECTOR))
     for node in removed:
         node.decompose()
     count = len(removed)
@@ -158,13 +158,15 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
         )
 
     matched: list[LexborNode] = []
-    for selector in selectors:
-        if selector in ALWAYS_DROP:
-            continue
-        try:
-            matched.extend(tree.css(selector))
-        except Exception:  # a bad selector from config must not stop extraction
-            continue
+    selectors = tuple(s for s in selectors if s not in ALWAYS_DROP)
+    try:  # one query for all: lexbor walks the tree once
+        matched = tree.css(",".join(selectors)) if selectors else []
+    except Exception:  # a bad selector from config: try them one by one, skipping the bad ones
+        for selector in selectors:
+            try:
+                matched.extend(tree.css(selector))
+            except Exception:
+                continue
     doomed = [node for node in _outermost(matched) if not is_wrapper(node)]
     for node in doomed:
         node.decompose()
