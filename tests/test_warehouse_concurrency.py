@@ -186,6 +186,7 @@ def test_sigkill_inside_record_extractions_leaves_committed_batches_only(tmp_pat
 def test_a_held_lock_makes_query_wait_then_give_up_clearly(tmp_path) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).migrate()
+    Warehouse(path).release()                    # a plain duckdb process does not ask the writer to let go
     holder = subprocess.Popen(
         [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
                                "time.sleep(60)"],

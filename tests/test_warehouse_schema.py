@@ -8,7 +8,7 @@ import warehouse
 from warehouse import LATEST_VERSION, QueryError, SchemaTooNew, Warehouse, WarehouseError
 from warehouse.migrations import MIGRATIONS
 
-from .test_warehouse_support import TABLES, article
+from .test_warehouse_support import TABLES, article, plain_connect
 
 
 def test_public_surface_is_pinned() -> None:
@@ -24,7 +24,7 @@ def test_public_surface_is_pinned() -> None:
 def test_fresh_file_gets_every_migration_and_parent_dir(tmp_path) -> None:
     path = tmp_path / "nested" / "dir" / "sieve.duckdb"
     assert Warehouse(path).migrate() == LATEST_VERSION
-    con = duckdb.connect(str(path), read_only=True)
+    con = plain_connect(path)
     recorded = [v for (v,) in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
     assert recorded == [m.version for m in MIGRATIONS]
     names = {n for (n,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -37,7 +37,7 @@ def test_fresh_file_gets_every_migration_and_parent_dir(tmp_path) -> None:
 def test_older_file_is_migrated_and_keeps_its_rows(tmp_path) -> None:
     path = tmp_path / "old.duckdb"
     assert Warehouse(path).migrate(target=1) == 1
-    con = duckdb.connect(str(path))
+    con = plain_connect(path, read_only=False)
     con.execute(
         "INSERT INTO articles (article_id, source_id, url, text, first_seen, updated_at, seen_seq) "
         "VALUES ('a1', 'demo', 'https://x/1', 'body', now(), now(), 1)"
@@ -55,14 +55,14 @@ def test_older_file_is_migrated_and_keeps_its_rows(tmp_path) -> None:
 def test_newer_file_is_refused_untouched(tmp_path) -> None:
     path = tmp_path / "new.duckdb"
     Warehouse(path).migrate()
-    con = duckdb.connect(str(path))
+    con = plain_connect(path, read_only=False)
     con.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', now())", [LATEST_VERSION + 7])
     con.close()
     with pytest.raises(SchemaTooNew, match=rf"schema version {LATEST_VERSION + 7}.*newer sieve"):
         Warehouse(path).migrate()
     with pytest.raises(SchemaTooNew):
         Warehouse(path).record_extractions([article(1)], [])
-    con = duckdb.connect(str(path), read_only=True)
+    con = plain_connect(path)
     assert con.execute("SELECT count(*) FROM articles").fetchall() == [(0,)]
     con.close()
 
@@ -87,7 +87,7 @@ def test_timestamps_are_stored_in_utc(tmp_path) -> None:
     shanghai = timezone(timedelta(hours=8))
     row = article(1, published_at=datetime(2026, 1, 5, 10, 20, tzinfo=shanghai))
     wh.record_extractions([row], [])
-    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    con = plain_connect(tmp_path / "w.duckdb")
     con.execute("SET TimeZone = 'UTC'")
     published = con.execute("SELECT strftime(published_at, '%Y-%m-%d %H:%M') FROM articles").fetchall()
     con.close()

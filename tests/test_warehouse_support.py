@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse import ArticleRow, FetchRow, FrontierRow, Rejection
+from warehouse.lease import release_all
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
 TABLES = ("sources", "crawl_runs", "frontier", "fetches", "pages", "articles", "extractions")
@@ -54,9 +55,16 @@ def frontier_row(url: str, *, source: str = "demo", kind: str = "article", paren
     return FrontierRow(url=url, source_id=source, kind=kind, discovered_from=parent)
 
 
+def plain_connect(path: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """Plain duckdb, no sieve code: first make this process's writer let go of the file (it keeps it open
+    between batches; another process would ask it to, here in-process we release it directly)."""
+    release_all()
+    return duckdb.connect(str(path), read_only=read_only)
+
+
 def dump(path: Path) -> dict[str, list[tuple]]:
     """Every row of every table, sorted, read with plain duckdb (no sieve code)."""
-    con = duckdb.connect(str(path), read_only=True)
+    con = plain_connect(path)
     try:
         return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
     finally:

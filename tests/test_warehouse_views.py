@@ -11,7 +11,7 @@ import pytest
 
 from warehouse import SourceRow, Warehouse
 
-from .test_warehouse_support import T0, article, fetch
+from .test_warehouse_support import T0, article, fetch, plain_connect
 
 DAY = timedelta(days=1)
 
@@ -77,7 +77,7 @@ def test_stats_per_source(fixture_wh) -> None:
 
 
 def test_views_open_in_plain_duckdb(fixture_wh) -> None:
-    con = duckdb.connect(str(fixture_wh.path), read_only=True)   # no sieve code, no UDFs, no extensions to install
+    con = plain_connect(fixture_wh.path)   # no sieve code, no UDFs, no extensions to install
     try:
         for view in ("v_articles", "v_daily", "v_source_health"):
             assert con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0] > 0

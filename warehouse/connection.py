@@ -1,9 +1,11 @@
 """Opening the DuckDB file: briefly, with the right mode, retrying while another process holds it.
 
 DuckDB lets exactly one process hold a file read-write, and while it does no other process may open
-it at all (not even read-only); read-only openers in turn block a writer. So sieve never keeps the
-file open: every call opens it, does one transaction, and closes it, and an opener that finds the
-file locked retries with jittered backoff until its timeout, then raises `WarehouseBusy`.
+it at all (not even read-only); read-only openers in turn block a writer. So sieve keeps the file
+open only briefly: readers for one call, the writer for one transaction or a short lease; an opener that finds the
+file locked retries with jittered backoff until its timeout, then raises `WarehouseBusy`. While it
+waits it touches `<file>.waiting`, which a sieve writer holding the file (lease.py) takes as a request
+to let go at the end of its current batch.
 
 Inside one process DuckDB refuses a read-only and a read-write connection to the same file at the
 same time, so all opens of one path in a process are serialised by a per-path lock (`path_lock`).
@@ -38,18 +40,34 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
 
-@contextmanager
-def open_connection(path: Path, *, read_only: bool, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Yield a connection in UTC, closing it afterwards; retry a held file lock up to `timeout_s`."""
+def request_path(path: Path) -> Path:
+    """Sidecar file a blocked opener touches to ask the process holding the file to let go (see lease.py)."""
+    return path.with_name(path.name + ".waiting")
+
+
+def _ask_holder_to_yield(path: Path) -> None:
+    try:
+        request_path(path).touch()
+    except OSError:
+        pass                                     # a read-only directory: the holder's idle timeout still frees it
+
+
+def configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")   # it would print into `sieve sql` output
+    return con
+
+
+def connect(path: Path, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Open the file in UTC, retrying a held file lock up to `timeout_s` (asking the holder to yield)."""
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run a crawl (or `sieve demo`) first")
     deadline = time.monotonic() + timeout_s
     delay = 0.01
-    max_delay = 0.2 if read_only else 0.05   # a waiting writer polls faster: batches matter more than queries
+    max_delay = 0.08 if read_only else 0.05   # a waiting writer polls faster: batches matter more than queries
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
+            return configure(duckdb.connect(str(path), read_only=read_only))
         except duckdb.Error as exc:
             if not is_lock_conflict(exc):
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
@@ -62,11 +80,16 @@ def open_connection(path: Path, *, read_only: bool, timeout_s: float) -> Iterato
                     f"cannot {mode} warehouse {path}: {who} has held it for {timeout_s:.1f}s "
                     f"(a crawl writing a batch, or a long query). Try again in a moment, or raise the lock timeout."
                 ) from exc
+            _ask_holder_to_yield(path)
             time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))
             delay = min(delay * 1.6, max_delay)
+
+
+@contextmanager
+def open_connection(path: Path, *, read_only: bool, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`connect`, closed again on exit."""
+    con = connect(path, read_only=read_only, timeout_s=timeout_s)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")   # it would print into `sieve sql` output
         yield con
     finally:
         con.close()

@@ -80,7 +80,7 @@ CREATE TABLE pages (
     source_id     VARCHAR NOT NULL,
     kind          VARCHAR,
     final_url     VARCHAR,
-    html          VARCHAR NOT NULL,
+    html          VARCHAR NOT NULL USING COMPRESSION zstd,   -- zstd: smaller and far cheaper to checkpoint
     html_hash     VARCHAR NOT NULL,
     encoding      VARCHAR,
     content_type  VARCHAR,
@@ -96,7 +96,7 @@ CREATE TABLE articles (
     author            VARCHAR,
     account           VARCHAR,
     published_at      TIMESTAMPTZ,
-    text              VARCHAR NOT NULL,
+    text              VARCHAR NOT NULL USING COMPRESSION zstd,
     content_hash      VARCHAR,
     simhash           UBIGINT,
     dup_of            VARCHAR,                -- article_id of the first-seen copy; NULL for a distinct article

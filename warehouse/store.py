@@ -1,9 +1,10 @@
 """`Warehouse`: the one object the rest of sieve uses to read and write the DuckDB file.
 
-Every public call opens the file, does its work in one transaction and closes it again, so a
-read-only `sieve sql` from another process can get in between two batches of a running crawl (DuckDB
-locks the whole file while a process holds it read-write). Calls are thread-safe within a process.
-A call either commits its whole batch or nothing: a crash mid-call leaves the file as it was.
+Every write call is one transaction. The writer keeps the file open between batches (opening and
+closing costs more than a batch) but lets go when idle for `hold_s` or as soon as another sieve
+process asks, so a read-only `sieve sql` gets in between two batches of a running crawl (DuckDB locks
+the whole file while a process holds it read-write); see lease.py. Calls are thread-safe within a
+process. A call either commits its whole batch or nothing: a crash mid-call leaves the file as it was.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from . import articles as article_store
 from . import fetch_log, frontier
 from .batches import TS, arrow_table, last_per_key, utc
 from .connection import open_connection, path_lock, transaction
+from .lease import lease_for
 from .errors import QueryError, WarehouseBusy, WarehouseError
 from .migrations import apply_migrations, check_not_too_new, current_version
 from .reports import STATS_SQL, ExportFormat, export_articles
@@ -38,13 +40,16 @@ class Warehouse:
     """The sieve warehouse at `path` (created with its parent directory on first write)."""
 
     def __init__(self, path: str | Path, *, lock_timeout_s: float = 10.0, write_lock_timeout_s: float = 120.0,
-                 max_failures: int = 5, retry_backoff: timedelta = timedelta(minutes=5)) -> None:
+                 max_failures: int = 5, retry_backoff: timedelta = timedelta(minutes=5), hold_s: float = 1.0) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s            # readers (`query`, `sieve sql`) give up after this
         self.write_lock_timeout_s = write_lock_timeout_s  # writers wait longer: a crawl should outlast a query
         self.max_failures = max_failures                # consecutive failed fetches before a URL is given up
         self.retry_backoff = retry_backoff              # first back-off after a transient failure
         self._lock = path_lock(self.path)
+        # The writer keeps the file between batches for up to hold_s idle seconds, and lets go at once when
+        # another sieve process asks (lease.py); hold_s=0 opens and closes the file for every write call.
+        self._lease = lease_for(self.path, self._lock, hold_s=hold_s)
         self._migrated = False
 
     def __repr__(self) -> str:
@@ -65,16 +70,20 @@ class Warehouse:
     @contextmanager
     def _reading(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         timeout_s = self.lock_timeout_s if timeout_s is None else timeout_s
-        with self._held(timeout_s), open_connection(self.path, read_only=True, timeout_s=timeout_s) as con:
-            yield con
+        with self._held(timeout_s):
+            if self._lease.held:                 # this process holds the file: read through it
+                with self._lease.reading() as con:
+                    yield con
+            else:
+                with open_connection(self.path, read_only=True, timeout_s=timeout_s) as con:
+                    yield con
 
     @contextmanager
     def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._held(self.write_lock_timeout_s):
             if not self._migrated:
                 self.migrate()
-            with open_connection(self.path, read_only=False, timeout_s=self.write_lock_timeout_s) as con, \
-                    transaction(con):
+            with self._lease.connection(self.write_lock_timeout_s) as con, transaction(con):
                 yield con
 
     @contextmanager
@@ -91,7 +100,7 @@ class Warehouse:
         """Create or upgrade the schema; refuse (SchemaTooNew) a file from a newer sieve. Returns the version."""
         with self._held(self.write_lock_timeout_s):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open_connection(self.path, read_only=False, timeout_s=self.write_lock_timeout_s) as con:
+            with self._lease.connection(self.write_lock_timeout_s) as con:
                 if target is None:
                     version = apply_migrations(con, str(self.path))
                 else:
@@ -189,6 +198,11 @@ class Warehouse:
             return ExtractionCounts()
         with self._writing() as con:
             return article_store.record_extractions(con, articles, rejections)
+
+    def release(self) -> None:
+        """Let other processes open the file now (the writer otherwise keeps it up to `hold_s` idle seconds)."""
+        with self._held(self.write_lock_timeout_s):
+            self._lease.release()
 
     # --- reads ---------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence | Mapping | None = None) -> QueryResult:

@@ -1,0 +1,148 @@
+"""The writer's lease on the DuckDB file: keep it open across batches, let go when idle or asked.
+
+Opening a DuckDB file and closing it (which checkpoints) costs 50-100 ms of CPU, more than writing a
+batch of a thousand articles; a writer that reopened the file per batch could not bulk-load fast. So
+the writer keeps its read-write connection between write calls and gives the file up:
+- after `hold_s` without a write (a timer thread closes it);
+- at the start of the next write call when another opener has asked: a blocked `sieve sql` (or any
+  sieve process) touches `<file>.waiting` while it retries, and the writer then closes, pauses
+  `YIELD_S` so the waiter gets in, and reopens (waiting its turn like anyone else);
+- before this process forks, and at exit.
+Every batch is still one transaction: a crash loses nothing committed (DuckDB replays its WAL) and
+keeps no partial batch. Reads in this process while the lease is held use a read-only transaction on
+a cursor of the same database (DuckDB refuses a second, read-only open of a file in one process).
+A plain `duckdb` CLI does not ask: it gets in once the writer has been idle for `hold_s`.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from .connection import configure, connect, request_path
+
+YIELD_S = 0.15
+CHECKPOINT_THRESHOLD = "512MB"
+_LEASES: "weakref.WeakSet[WriterLease]" = weakref.WeakSet()
+_BY_PATH: dict[str, "WriterLease"] = {}
+_BY_PATH_GUARD = threading.Lock()
+
+
+def lease_for(path: Path, lock: threading.RLock, *, hold_s: float) -> "WriterLease":
+    """The process's lease for one file (every Warehouse object on that path shares it)."""
+    key = str(path.resolve())
+    with _BY_PATH_GUARD:
+        lease = _BY_PATH.get(key)
+        if lease is None:
+            lease = _BY_PATH[key] = WriterLease(path, lock, hold_s=hold_s)
+        return lease
+
+
+class WriterLease:
+    """One per warehouse file per process (shares the file's process lock)."""
+
+    def __init__(self, path: Path, lock: threading.RLock, *, hold_s: float) -> None:
+        self.path = path
+        self.lock = lock
+        self.hold_s = hold_s
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._opened_ns = 0
+        self._last_used = 0.0
+        self._timer: threading.Timer | None = None
+        _LEASES.add(self)
+
+    @property
+    def held(self) -> bool:
+        return self._con is not None
+
+    def _someone_waiting(self) -> bool:
+        try:
+            return request_path(self.path).stat().st_mtime_ns >= self._opened_ns
+        except OSError:
+            return False
+
+    @contextmanager
+    def connection(self, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The read-write connection for one write call (caller holds `lock`)."""
+        if self._con is not None and self._someone_waiting():
+            self.release()
+            time.sleep(YIELD_S)
+        if self._con is None:
+            self._con = connect(self.path, read_only=False, timeout_s=timeout_s)
+            # Checkpoint when letting go (close) rather than every 16 MB of WAL: a checkpoint rewrites the
+            # table's last, growing row group, so frequent ones make a bulk load quadratic. Readers never
+            # replay this WAL: they get in only after the close, which checkpoints.
+            self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            self._opened_ns = time.time_ns()     # requests older than this were served (or were our own)
+        try:
+            yield self._con
+        except BaseException:
+            self.release()                       # a failed batch: start the next from a fresh connection
+            raise
+        finally:
+            self._last_used = time.monotonic()
+            if self.hold_s <= 0:
+                self.release()
+            elif self._con is not None:
+                self._arm_timer()
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only transaction on the held connection (caller holds `lock` and checked `held`)."""
+        assert self._con is not None
+        cursor = configure(self._con.cursor())
+        try:
+            cursor.execute("BEGIN TRANSACTION READ ONLY")
+            try:
+                yield cursor
+            finally:
+                try:
+                    cursor.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+        finally:
+            cursor.close()
+
+    def release(self) -> None:
+        """Close the connection (checkpointing it) so other processes can open the file."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(self.hold_s, self._release_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _release_if_idle(self) -> None:
+        if not self.lock.acquire(timeout=self.hold_s):
+            return                               # busy writing: the call's end re-arms the timer
+        try:
+            if self._con is not None and time.monotonic() - self._last_used >= self.hold_s * 0.9:
+                self.release()
+        finally:
+            self.lock.release()
+
+
+def release_all() -> None:
+    """Let go of every file this process holds (before a fork, at exit)."""
+    for lease in list(_LEASES):
+        with lease.lock:
+            lease.release()
+
+
+atexit.register(release_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=release_all)
