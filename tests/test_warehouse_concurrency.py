@@ -51,12 +51,13 @@ def _child(tmp_path: Path, body: str) -> subprocess.Popen:
                             text=True)
 
 
-def test_queries_during_a_crawl_in_another_process_never_see_half_a_batch(tmp_path) -> None:
+@pytest.mark.parametrize("hold_s", [0.0, 5.0], ids=["open-per-batch", "lease-yields-when-asked"])
+def test_queries_during_a_crawl_in_another_process_never_see_half_a_batch(tmp_path, hold_s) -> None:
     path = tmp_path / "w.duckdb"
-    batches, per_batch = 12, 50
+    batches, per_batch = 10, 40
     Warehouse(path).migrate()
     writer = _child(tmp_path, f"""
-        wh = Warehouse({str(path)!r})
+        wh = Warehouse({str(path)!r}, hold_s={hold_s})   # 5 s: only the reader's request frees the file
         for i in range({batches}):
             rows, found = fetch_batch(i, {per_batch})
             wh.record_fetches(rows, revisit_after=timedelta(days=1), discovered=found)

@@ -153,3 +153,36 @@ def test_threads_in_one_process_share_the_file_safely(wh) -> None:
         assert sorted(pool.map(work, range(3))) == [0, 1, 2]
     assert wh.query("SELECT run_id, count(*) FROM fetches GROUP BY 1 ORDER BY 1").rows == [
         (f"w{n}", 10) for n in range(3)]
+
+
+def test_a_held_lease_serves_reads_in_process_read_only(tmp_path) -> None:
+    from warehouse import QueryError
+
+    from .test_warehouse_support import plain_connect
+
+    wh = Warehouse(tmp_path / "w.duckdb", hold_s=30)
+    wh.record_extractions([article(1), article(2)], [])
+    assert wh._lease.held                                     # kept between calls
+    assert wh.query("SELECT count(*) FROM articles").rows == [(2,)]
+    assert [p.url for p in wh.pages_to_extract(source_id=None, extractor_version="x", rules_versions={})] == []
+    with pytest.raises(QueryError, match="read-only"):
+        wh.query("DELETE FROM articles")
+    assert Warehouse(tmp_path / "w.duckdb").query("SELECT count(*) FROM articles").rows == [(2,)]
+    wh.record_extractions([article(3)], [])
+    wh.release()
+    assert not wh._lease.held
+    con = plain_connect(tmp_path / "w.duckdb")
+    assert con.execute("SELECT count(*) FROM articles").fetchall() == [(3,)]
+    con.close()
+
+
+def test_an_idle_lease_lets_go_by_itself(tmp_path) -> None:
+    import time
+
+    wh = Warehouse(tmp_path / "w.duckdb", hold_s=0.2)
+    wh.record_extractions([article(1)], [])
+    assert wh._lease.held
+    deadline = time.monotonic() + 5
+    while wh._lease.held and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not wh._lease.held
