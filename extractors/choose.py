@@ -28,6 +28,19 @@ def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
     return sum((tokens("\n".join(lines)) & title_tokens).values()) / sum(title_tokens.values())
 
 
+def _contiguous_within(traf: list[str], dense: list[str]) -> bool:
+    """trafilatura's lines are the density block's lines minus some at the edges (and not a scrap
+    of it): the two agree, trafilatura only trimmed more."""
+    if traf == dense:
+        return True
+    if len(traf) >= len(dense) or traf[0] not in dense:
+        return False
+    start = dense.index(traf[0])
+    if dense[start : start + len(traf)] != traf:
+        return False
+    return sum(map(len, traf)) >= TOO_LITTLE * sum(map(len, dense))
+
+
 def choose_block(traf: list[str], dense: list[str], link_texts: list[str], title: str | None = None) -> str:
     """trafilatura, unless it found too little, or another block than the density choice and a
     less article-like one, or the density block plus a pile of link texts (a headline list)."""
@@ -35,7 +48,7 @@ def choose_block(traf: list[str], dense: list[str], link_texts: list[str], title
         return "trafilatura"
     if not traf:
         return "density"
-    if traf == dense:  # the common case on clean pages: nothing to decide
+    if _contiguous_within(traf, dense):  # the common case on clean pages: nothing to decide
         return "trafilatura"
     if _punct_ratio(dense) < 0.01:
         return "trafilatura"
