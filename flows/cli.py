@@ -31,7 +31,8 @@ app = typer.Typer(
 rules_app = typer.Typer(help="Learn and manage per-source cleaning rules.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
-console = Console()
+# Piped output gets wide tables rather than rich's 80-column default.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="config file", show_default=True)]
@@ -431,14 +432,34 @@ def evaluate(
     golden: Annotated[Optional[list[Path]], typer.Option("--golden", help="golden folder(s); default tests/golden")] = None,
     against: Annotated[str, typer.Option(help="other extractors to score side by side, comma-separated")] = "trafilatura,readability",
     per_page: Annotated[bool, typer.Option("--per-page/--summary", help="show a row per page")] = True,
+    source: Annotated[Optional[str], typer.Option(help="apply this source's rules to pages that name none")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Score sieve's extraction against golden text (character P/R/F1, leaked boilerplate, titles, dates)."""
+    """Score sieve's extraction against golden text (character P/R/F1, leaked boilerplate, titles, dates).
+
+    Folders are our golden layout (name.html + name.txt + name.json) or the public one (html/ + gold/).
+    Add `sieve+learned` to --against to see rules learned from the folder's own pages beside the configured ones.
+    """
+    default_rules = None
+    if source is not None:
+        cfg = _load(config)
+        if source not in cfg.sources:
+            err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")
+            raise typer.Exit(2)
+        default_rules = cfg.sources[source].rules
     from flows.evaluate import run_eval
 
     dirs = golden or [Path("tests/golden")]
+    missing = [str(d) for d in dirs if not Path(d).is_dir()]
+    if missing:
+        err.print(f"no such folder: {', '.join(missing)}")
+        raise typer.Exit(2)
     others = [name.strip() for name in against.split(",") if name.strip()]
-    report = run_eval(dirs, others, per_page=per_page, console=console)
-    raise typer.Exit(0 if report is not None else 1)
+    try:
+        run_eval(dirs, others, per_page=per_page, console=console, default_rules=default_rules)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
 
 
 @rules_app.command("suggest")

@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from statistics import mean
@@ -224,6 +224,7 @@ def _run_readability(page: EvalPage) -> Output:
 
 EXTRACTORS: dict[str, Callable[[EvalPage], Output]] = {
     "sieve": _run_sieve,
+    "sieve+learned": _run_sieve,   # the page's rules merged with rules learned from its whole dataset
     "trafilatura": _run_trafilatura,
     "readability": _run_readability,
 }
@@ -270,9 +271,12 @@ def score_page(page: EvalPage, extractor: str) -> PageResult:
 
 
 def run_eval(golden_dirs: list[Path], against: list[str], *, per_page: bool = True,
-             console=None) -> EvalReport:
+             console=None, default_rules: Rules | None = None, min_share: float = 0.3) -> EvalReport:
     """Score sieve and the extractors named in `against` on every page of every folder.
 
+    `default_rules` apply to pages that name no rules of their own (a source's rules from config.yaml).
+    "sieve+learned" scores sieve with rules learned from the folder's own pages (`sieve rules suggest`'s
+    learned mode) merged into each page's rules, beside the configured ones.
     Prints per-page rows (optional) and a summary with rich when a console is given.
     """
     names = ["sieve"] + [name for name in against if name != "sieve"]
@@ -281,9 +285,21 @@ def run_eval(golden_dirs: list[Path], against: list[str], *, per_page: bool = Tr
         raise ValueError(f"unknown extractor(s): {', '.join(unknown)}; known: {', '.join(EXTRACTORS)}")
     report = EvalReport()
     for directory in golden_dirs:
-        for page in load_dataset(Path(directory)):
+        pages = load_dataset(Path(directory))
+        if default_rules is not None:
+            pages = [p if p.rules is not None else replace(p, rules=default_rules) for p in pages]
+        learned = None
+        if "sieve+learned" in names:
+            from extractors.learned import learned_rules, merge_rules
+
+            learned = learned_rules([(p.url or p.page_id, p.html) for p in pages], min_share)
+        for page in pages:
             for name in names:
-                report.results.append(score_page(page, name))
+                if name == "sieve+learned":
+                    page_with_learned = replace(page, rules=merge_rules(page.rules or Rules(), learned))
+                    report.results.append(score_page(page_with_learned, name))
+                else:
+                    report.results.append(score_page(page, name))
     if console is not None:
         print_report(report, console, per_page=per_page)
     return report
