@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from datetime import date, datetime
 from enum import Enum
@@ -64,11 +63,9 @@ def _load(config_path: Path) -> "Config":
 
 def _prefect_env(verbose: bool = False) -> None:
     """Quiet, offline-friendly defaults for Prefect's temporary server; the user's settings win."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+    from flows.prefect_env import apply_quiet_defaults
+
+    apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
 
 
 def _run_flow(coro_factory: Any, *, quiet: bool, label: str) -> dict[str, Any]:
