@@ -220,7 +220,21 @@ def machine() -> dict[str, Any]:
         "libraries": versions(*LIBRARIES),
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "git": git_state(),
     }
+
+
+def git_state() -> str:
+    """The commit measured, and which layer files differed from it (the tree is shared and changes under us)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=str(ROOT),
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "crawler", "extractors", "warehouse", "flows"],
+                               capture_output=True, text=True, cwd=str(ROOT), timeout=10).stdout.split("\n")
+        changed = [line[3:] for line in dirty if line.strip()]
+        return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

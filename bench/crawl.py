@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import OUT, PYTHON, DemoServerProcess, median, quiet_env, run_measured, spread, table, verdict, write_json
+from bench.common import (OUT, PYTHON, DemoServerProcess, median, quiet_env, read_json, run_measured, spread, table, verdict,
+                          write_json)
 
 TARGET_SPEEDUP = 1.5
 TARGET_PREFECT_SHARE = 0.05
@@ -75,12 +76,20 @@ def run_prefect(base: str, runs: int, *, batch_size: int = 100, workers: int = 0
     direct = [r["wall_s"] for r in result["direct"]]
     flow = [r["wall_s"] for r in result["prefect"]]
     pairs = [f / d - 1 for f, d in zip(flow, direct)]
+    direct_cpu = [r.get("tree_cpu_s", 0.0) for r in result["direct"]]
+    flow_cpu = [r.get("tree_cpu_s", 0.0) for r in result["prefect"]]
+    cpu_pairs = [f / d - 1 for f, d in zip(flow_cpu, direct_cpu) if d]
     result.update(
         fresh_prefect_home=fresh_home,
         direct_wall_s=round(median(direct), 3),
         flow_wall_s=round(median(flow), 3),
         share=round(median(pairs), 4),
         share_runs=[round(p, 4) for p in pairs],
+        share_of_medians=round(median(flow) / median(direct) - 1, 4),
+        direct_cpu_s=round(median(direct_cpu), 3),
+        flow_cpu_s=round(median(flow_cpu), 3),
+        cpu_share=round(median(cpu_pairs), 4) if cpu_pairs else None,
+        cpu_share_runs=[round(p, 4) for p in cpu_pairs],
         flow_pages_per_s=round(median([r["pages"] / r["wall_s"] for r in result["prefect"]]), 1),
     )
     return result
@@ -126,7 +135,7 @@ def bench_crawl(articles: int, runs: int, prefect_runs: int, *, concurrency: int
             result["prefect"] = p
             result["prefect_target_met"] = p["share"] <= TARGET_PREFECT_SHARE
             print(f"  prefect: start-up {p['startup_s']} s, flow {p['flow_wall_s']} s vs direct {p['direct_wall_s']} s "
-                  f"= {100 * p['share']:.1f}% share, peak RSS {p['peak_rss_mb']} MB", flush=True)
+                  f"= {100 * p['share']:.1f}% share (CPU {p['cpu_share']}), peak RSS {p['peak_rss_mb']} MB", flush=True)
     return result
 
 
@@ -152,7 +161,12 @@ def render(r: dict[str, Any]) -> str:
         text += (f"\nPrefect: fixed start-up {p['startup_s']} s (temporary server, "
                  f"{'fresh' if p['fresh_prefect_home'] else 'already migrated'} PREFECT_HOME; imports {p['import_s']} s), "
                  f"then share of the crawl's wall time {100 * p['share']:.1f}% (median of per-pair ratios "
-                 f"{[f'{100 * s:.1f}%' for s in p['share_runs']]}); target <= 5%: {verdict(r['prefect_target_met'])}.")
+                 f"{[f'{100 * s:.1f}%' for s in p['share_runs']]}; ratio of the medians {100 * p.get('share_of_medians', 0):.1f}%)")
+        if p.get("cpu_share") is not None:
+            text += (f"; extra CPU of the whole process tree (Prefect server included) {100 * p['cpu_share']:.1f}% "
+                     f"(median of pairs {[f'{100 * s:.1f}%' for s in p['cpu_share_runs']]}; "
+                     f"{p['flow_cpu_s']} vs {p['direct_cpu_s']} CPU s)")
+        text += f". Target <= 5%: {verdict(r['prefect_target_met'])}."
     return text
 
 
@@ -164,8 +178,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-prefect", action="store_true")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="1,000 articles, 5 runs")
+    parser.add_argument("--prefect-only", action="store_true",
+                        help="rerun only the Prefect part and update bench/out/crawl.json (same article count)")
     args = parser.parse_args(argv)
     articles = 1000 if args.quick else args.articles
+    if args.prefect_only:
+        previous = read_json("crawl")
+        if previous is None:
+            raise SystemExit("no bench/out/crawl.json to update: run the full crawl benchmark first")
+        with DemoServerProcess(previous["articles"]) as server:
+            p = run_prefect(server.base_url, args.prefect_runs)
+        previous.pop("machine", None)
+        previous.update(prefect=p, prefect_target_met=p["share"] <= TARGET_PREFECT_SHARE)
+        previous["prefect_command"] = " ".join(["python -m bench.crawl", *(sys.argv[1:] if argv is None else argv)])
+        write_json("crawl", previous)
+        print(render(previous))
+        return previous
     result = bench_crawl(articles, max(1, args.runs), 0 if args.no_prefect else args.prefect_runs,
                          concurrency=args.concurrency)
     payload = {"benchmark": "crawl", "command": " ".join(["python -m bench.crawl", *(sys.argv[1:] if argv is None else argv)]), **result}

@@ -2,7 +2,7 @@
 
     python -m bench.profile [--quick]
 
-1. extract: sieve's `extractors.extract` over the demo pages and gne_silver_zh (one process, one core).
+1. extract: sieve's `extractors.extract` over the golden, demo and gne_silver_zh pages (one process, one core).
 2. warehouse: `Warehouse.record_extractions` loading 10,000 synthetic articles in batches of 1,000.
 3. crawl loop: the main process of a direct sieve crawl of a 1,000-article demo site (fetching, storing,
    waiting on the extraction pool; the pool's own time is what (1) shows).
@@ -31,11 +31,11 @@ def profile_extract(quick: bool) -> dict[str, Any]:
     from pyinstrument import Profiler
 
     from bench.extraction import pin_one_core
-    from bench.pages import demo_set, evaldata_set
+    from bench.pages import demo_set, evaldata_set, golden_set
     from extractors import extract
 
     pin_one_core()
-    sets = [demo_set(60 if quick else 200), evaldata_set("gne_silver_zh", 20 if quick else None)]
+    sets = [golden_set(), demo_set(60 if quick else 200), evaldata_set("gne_silver_zh", 20 if quick else None)]
     for s in sets:   # warm-up outside the profile
         for page in s.pages[:3]:
             extract(page.html, page.url, page.rules or s.rules, fetched_at=page.fetched_at)
@@ -48,7 +48,7 @@ def profile_extract(quick: bool) -> dict[str, Any]:
             pages += 1
     profiler.stop()
     path = _save("extract", profiler)
-    return {"what": f"extractors.extract over {pages} pages (demo + gne_silver_zh)", "file": str(path.relative_to(OUT.parent.parent)),
+    return {"what": f"extractors.extract over {pages} pages (golden + demo + gne_silver_zh)", "file": str(path.relative_to(OUT.parent.parent)),
             **hotspots(profiler.last_session)}
 
 

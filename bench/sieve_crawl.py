@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,9 @@ def run_prefect(base: str, folder: Path, runs: int, batch_size: int, workers: in
     def noop() -> int:
         return 1
 
+    from bench.common import RssSampler
+
+    sampler = RssSampler(os.getpid()).__enter__()   # CPU of the whole tree (Prefect's server, the pool) per crawl
     t0 = time.perf_counter()
     noop()
     startup = time.perf_counter() - t0
@@ -110,15 +114,21 @@ def run_prefect(base: str, folder: Path, runs: int, batch_size: int, workers: in
     for run in range(runs):
         for mode in (("direct", "prefect") if run % 2 == 0 else ("prefect", "direct")):
             config_path = write_config(base, folder / f"{mode}{run}", concurrency=concurrency)
+            time.sleep(0.2)
+            cpu0 = sampler.cpu_s
             if mode == "direct":
                 out = asyncio.run(_direct(config_path, batch_size, workers))
+                time.sleep(0.2)   # let the sampler see the pool's last CPU
+                out["tree_cpu_s"] = round(sampler.cpu_s - cpu0, 3)
                 direct.append(out)
             else:
                 start = time.perf_counter()
                 summary = asyncio.run(crawl_flows.crawl(source="demo", config_path=str(config_path)))
                 wall = time.perf_counter() - start
-                via_prefect.append({"wall_s": round(wall, 3), "pages": _pages(summary),
-                                    "articles": _stored(folder / f"{mode}{run}" / "sieve.duckdb")})
+                time.sleep(0.2)
+                via_prefect.append({"wall_s": round(wall, 3), "tree_cpu_s": round(sampler.cpu_s - cpu0, 3),
+                                    "pages": _pages(summary), "articles": _stored(folder / f"{mode}{run}" / "sieve.duckdb")})
+    sampler.__exit__(None, None, None)
     return {"contender": "sieve+prefect", "import_s": round(imports, 3), "startup_s": round(startup, 3),
             "direct": direct, "prefect": via_prefect, "batch_size": batch_size, "workers": workers}
 
