@@ -117,3 +117,30 @@ def test_cli_crawl_exit_codes(tmp_path: Path, prefect_harness) -> None:
                                 capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
         assert failed.returncode == 1, (failed.stdout, failed.stderr)
         assert "run failed" in failed.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_fetched(tmp_path: Path, prefect_harness) -> None:
+    import os
+    import signal
+    import time
+
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    site = DemoSite(150)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url,
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.04}})
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and sum(1 for p, _ in list(server.requests) if p.startswith("/news/")) < 60:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    db = tmp_path / "sieve.duckdb"
+    stored = _rows(db, "SELECT count(*) FROM articles")[0][0]
+    assert 0 < stored < site.n_articles
+    assert _rows(db, "SELECT status FROM crawl_runs") == [("cancelled",)]
