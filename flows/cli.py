@@ -237,7 +237,7 @@ def demo(
     console.print(f"warehouse: {cfg.warehouse.path}\n")
     examples = [
         "SELECT source_id, count(*) AS articles, count(dup_of) AS duplicates FROM articles GROUP BY source_id",
-        "SELECT title, account, published_at, copies FROM v_articles ORDER BY published_at DESC NULLS LAST LIMIT 5",
+        "SELECT title, account, published_at, copies FROM v_articles ORDER BY copies DESC, published_at DESC NULLS LAST LIMIT 5",
     ]
     for sql_text in examples:
         console.print(f"[bold]$ sieve sql \"{sql_text}\"[/bold]", highlight=False)
