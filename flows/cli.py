@@ -61,6 +61,13 @@ def _load(config_path: Path) -> "Config":
         raise typer.Exit(2) from None
 
 
+def _require_source(cfg: "Config", source: str | None) -> None:
+    """Exit 2 (bad usage) for a source the config does not name; None means "all sources"."""
+    if source is not None and source not in cfg.sources:
+        err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")
+        raise typer.Exit(2)
+
+
 def _prefect_env(verbose: bool = False) -> None:
     """Quiet, offline-friendly defaults for Prefect's temporary server; the user's settings win."""
     from flows.prefect_env import apply_quiet_defaults
@@ -131,9 +138,7 @@ def crawl(
 ) -> None:
     """Crawl SOURCE: list pages, then the articles they link to, into the warehouse."""
     cfg = _load(config)
-    if source not in cfg.sources:
-        err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")
-        raise typer.Exit(2)
+    _require_source(cfg, source)
     _prefect_env(verbose)
     from flows.crawl import crawl as crawl_flow
 
@@ -156,9 +161,7 @@ def backfill(
 ) -> None:
     """Fetch given URLs or list pages now, whatever the schedule says."""
     cfg = _load(config)
-    if source not in cfg.sources:
-        err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")
-        raise typer.Exit(2)
+    _require_source(cfg, source)
     if not (url or urls_file or list_page):
         err.print("nothing to backfill: give --url, --urls-file or --list-page")
         raise typer.Exit(2)
@@ -185,9 +188,7 @@ def reextract(
 ) -> None:
     """Re-clean stored pages with the current extractor and rules (no network)."""
     cfg = _load(config)
-    if source is not None and source not in cfg.sources:
-        err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")
-        raise typer.Exit(2)
+    _require_source(cfg, source)
     _prefect_env(verbose)
     from flows.crawl import reextract as reextract_flow
 
@@ -260,9 +261,7 @@ def extract(
     rules = Rules()
     if source is not None:
         cfg = _load(config)
-        if source not in cfg.sources:
-            err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")
-            raise typer.Exit(2)
+        _require_source(cfg, source)
         rules = cfg.sources[source].rules
     if url is not None and len(inputs) > 1:
         err.print("--url names the page of a single input; give one PATH with it")
@@ -440,9 +439,7 @@ def evaluate(
     default_rules = None
     if source is not None:
         cfg = _load(config)
-        if source not in cfg.sources:
-            err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")
-            raise typer.Exit(2)
+        _require_source(cfg, source)
         default_rules = cfg.sources[source].rules
     from flows.evaluate import run_eval
 
