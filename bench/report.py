@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import crawl, extraction, profile, pyspy, scaling, startup, warehouse
+from bench import crawl, extraction, profile, pyspy, scaling, server, startup, warehouse
 from bench.common import ROOT, read_json, table, verdict
 
 REPORT = ROOT / "BENCHMARKS.md"
@@ -64,7 +64,7 @@ def _summary(results: dict[str, dict[str, Any]]) -> str:
 
 
 def write_report(durations: dict[str, float] | None = None) -> Path:
-    names = ("extraction", "crawl", "warehouse", "scaling", "startup", "profile", "pyspy")
+    names = ("extraction", "server", "crawl", "warehouse", "scaling", "startup", "profile", "pyspy")
     results = {name: r for name in names if (r := read_json(name)) is not None}
     if not results:
         raise SystemExit("no results under bench/out/: run python -m bench.run_all first")
@@ -88,6 +88,7 @@ def write_report(durations: dict[str, float] | None = None) -> Path:
     sections = [
         ("extraction", "1. Extraction throughput (one core) and quality", extraction.render),
         ("crawl", "2. End-to-end crawl against Scrapy", crawl.render),
+        ("server", "2a. The demo server's own ceiling (shared by every crawler above)", server.render),
         ("warehouse", "3. Warehouse: bulk load and queries", warehouse.render),
         ("scaling", "4. Scaling", scaling.render),
         ("startup", "5. CLI start-up", startup.render),

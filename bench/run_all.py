@@ -1,8 +1,8 @@
 """Run every benchmark (each in its own process) and regenerate BENCHMARKS.md.
 
-    python -m bench.run_all [--quick] [--only extraction,crawl,warehouse,scaling,startup,profile,pyspy] [--report-only]
+    python -m bench.run_all [--quick] [--only extraction,server,crawl,warehouse,scaling,startup,profile,pyspy] [--report-only]
 
-`make bench` runs the full sizes (about 40 minutes on 2 cores); `--quick` uses small sizes (a few
+`make bench` runs the full sizes (about an hour on 2 idle cores); `--quick` uses small sizes (a few
 minutes) and says so in the report. `--report-only` rewrites BENCHMARKS.md from bench/out/*.json.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 from bench.common import PYTHON, ROOT, quiet_env
 
-BENCHMARKS = ("extraction", "crawl", "warehouse", "scaling", "startup", "profile", "pyspy")
+BENCHMARKS = ("extraction", "server", "crawl", "warehouse", "scaling", "startup", "profile", "pyspy")
 
 
 def run(name: str, quick: bool) -> float:
