@@ -1,29 +1,46 @@
 """crawler: polite, bounded fetching (httpx), charset decoding and link discovery. No DuckDB, no parsing
 of article bodies. The public surface is what `__all__` names; everything else may change."""
-from crawler.decode import DecodedText, decode_html
-from crawler.discover import Discovered, LinkRules, discover, document_kind
-from crawler.errors import SieveCrawlError, TerminalError, TransientError
-from crawler.fetcher import Fetcher, FetcherStats, host_key
-from crawler.result import ERROR_KINDS, FetchResult
-from crawler.settings import CrawlSettings
-from crawler.urls import HostRules, normalize_url
+from __future__ import annotations
 
-__all__ = [
-    "CrawlSettings",
-    "DecodedText",
-    "Discovered",
-    "ERROR_KINDS",
-    "FetchResult",
-    "Fetcher",
-    "FetcherStats",
-    "HostRules",
-    "LinkRules",
-    "SieveCrawlError",
-    "TerminalError",
-    "TransientError",
-    "decode_html",
-    "discover",
-    "document_kind",
-    "host_key",
-    "normalize_url",
-]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crawler.decode import DecodedText, decode_html
+    from crawler.discover import Discovered, LinkRules, discover, document_kind
+    from crawler.errors import SieveCrawlError, TerminalError, TransientError
+    from crawler.fetcher import Fetcher, FetcherStats, host_key
+    from crawler.result import ERROR_KINDS, FetchResult
+    from crawler.settings import CrawlSettings
+    from crawler.urls import HostRules, normalize_url
+
+_EXPORTS = {
+    "CrawlSettings": "crawler.settings",
+    "DecodedText": "crawler.decode",
+    "Discovered": "crawler.discover",
+    "ERROR_KINDS": "crawler.result",
+    "FetchResult": "crawler.result",
+    "Fetcher": "crawler.fetcher",
+    "FetcherStats": "crawler.fetcher",
+    "HostRules": "crawler.urls",
+    "LinkRules": "crawler.discover",
+    "SieveCrawlError": "crawler.errors",
+    "TerminalError": "crawler.errors",
+    "TransientError": "crawler.errors",
+    "decode_html": "crawler.decode",
+    "discover": "crawler.discover",
+    "document_kind": "crawler.discover",
+    "host_key": "crawler.fetcher",
+    "normalize_url": "crawler.urls",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Load on first use (PEP 562): config loading imports crawler.settings without pulling in httpx."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crawler' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
