@@ -5,9 +5,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# Light (stdlib only) and imported now: the function `discover` shares its name with its module, and
+# a lazy import of the module would otherwise leave the module object bound to `crawler.discover`.
+from crawler.discover import Discovered, LinkRules, discover, document_kind
+
 if TYPE_CHECKING:
     from crawler.decode import DecodedText, decode_html
-    from crawler.discover import Discovered, LinkRules, discover, document_kind
     from crawler.errors import SieveCrawlError, TerminalError, TransientError
     from crawler.fetcher import Fetcher, FetcherStats, host_key
     from crawler.result import ERROR_KINDS, FetchResult
