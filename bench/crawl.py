@@ -11,6 +11,7 @@ flow crawls, so Prefect's share beyond start-up is a ratio measured inside one p
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import os
 import shutil
@@ -158,7 +159,8 @@ def render(r: dict[str, Any]) -> str:
     text += f"\n\nTarget sieve >= {TARGET_SPEEDUP}x Scrapy on {os.cpu_count()} cores: {verdict(r['target_met'])}."
     if "prefect" in r:
         p = r["prefect"]
-        text += (f"\nPrefect: fixed start-up {p['startup_s']} s (temporary server, "
+        where = f" (measured on the {r['prefect_articles']:,}-article site)" if r.get("prefect_articles") else ""
+        text += (f"\nPrefect{where}: fixed start-up {p['startup_s']} s (temporary server, "
                  f"{'fresh' if p['fresh_prefect_home'] else 'already migrated'} PREFECT_HOME; imports {p['import_s']} s), "
                  f"then share of the crawl's wall time {100 * p['share']:.1f}% (median of per-pair ratios "
                  f"{[f'{100 * s:.1f}%' for s in p['share_runs']]}; ratio of the medians {100 * p.get('share_of_medians', 0):.1f}%)")
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-prefect", action="store_true")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="1,000 articles, 5 runs")
+    parser.add_argument("--prefect-from", type=Path, default=None,
+                        help="with --no-prefect: keep the Prefect part of this earlier crawl JSON (its site size is stated)")
     parser.add_argument("--prefect-only", action="store_true",
                         help="rerun only the Prefect part and update bench/out/crawl.json (same article count)")
     args = parser.parse_args(argv)
@@ -196,6 +200,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return previous
     result = bench_crawl(articles, max(1, args.runs), 0 if args.no_prefect else args.prefect_runs,
                          concurrency=args.concurrency)
+    if args.prefect_from is not None and "prefect" not in result:
+        earlier = json.loads(args.prefect_from.read_text(encoding="utf-8"))
+        result.update(prefect=earlier["prefect"], prefect_target_met=earlier["prefect_target_met"],
+                      prefect_articles=earlier["articles"], prefect_command=earlier.get("command"))
     payload = {"benchmark": "crawl", "command": " ".join(["python -m bench.crawl", *(sys.argv[1:] if argv is None else argv)]), **result}
     write_json("crawl", payload)
     print(render(payload))
