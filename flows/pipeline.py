@@ -75,8 +75,9 @@ def _no_progress(what: str, advance: int, total: int | None) -> None:
 class PipelineOptions:
     batch_size: int = 100
     extract_workers: int = 0        # 0: one per core (at least 1); 1: extract in this process
-    batches_in_flight: int = 2      # fetch one batch while the previous one is being extracted
+    batches_in_flight: int = 3      # one batch fetches while earlier ones are extracted
     executor: Callable[[], Executor] | None = None   # another extraction pool (a Dask cluster); None = local processes
+    list_rounds: int = 8            # list pages followed inside one batch before the rest wait for the frontier
 
 
 class Pipeline:
@@ -118,6 +119,9 @@ class Pipeline:
         self._fetcher: Fetcher | None = None
         self._pool: Executor | None = None
         self._warm: list[Future] = []
+        self._seen: set[str] = set()     # URLs fetched or claimed by this run
+        self._list_lane = False          # follow pagination inside a batch: scheduled crawls without a page budget
+        self._fetch_slot = asyncio.Semaphore(1)
         self._article_re = re.compile(self.source.article_url_pattern) if self.source.article_url_pattern else None
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -200,38 +204,62 @@ class Pipeline:
 
     # ---- one batch: fetch, store, extract, store -----------------------------------------------
     async def process_batch(self, items: Sequence[FrontierItem]) -> None:
+        # One batch fetches at a time (the fetch phase is this process's CPU: httpx, decoding, discovery)
+        # while earlier batches are extracted in the worker processes: the two phases overlap.
+        async with self._fetch_slot:
+            rows, discovered, to_extract = await self._fetch_phase(items)
+        self.progress("fetched", len(rows), None)
+        if to_extract:
+            await self.extract_and_store(to_extract)
+
+    async def _fetch_phase(self, items: Sequence[FrontierItem]) -> tuple[list[FetchRow], list[FrontierRow], list[tuple[str, str, datetime]]]:
+        """Fetch a batch (following new pagination a few rounds), store the fetch log, pages and new links."""
         fetcher = await self.fetcher()
-        results: list[FetchResult] = await asyncio.gather(
-            *(fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified) for item in items)
-        )
+        pending = list(items)
+        self._seen.update(item.url for item in pending)
         rows: list[FetchRow] = []
         discovered: list[FrontierRow] = []
         to_extract: list[tuple[str, str, datetime]] = []
-        for item, result in zip(items, results):
-            keep_html = result.ok and result.text is not None and item.kind == "article"
-            rows.append(_fetch_row(self.run_id, self.source_name, item.kind, result, keep_html))
-            if result.error:
-                self.counts.failed += 1
-                self.counts.failures[result.error] += 1
-            elif result.not_modified:
-                self.counts.unchanged += 1
+        rounds = 0
+        while pending:
+            results: list[FetchResult] = await asyncio.gather(
+                *(fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified) for item in pending)
+            )
+            next_lists: list[FrontierItem] = []
+            for item, result in zip(pending, results):
+                keep_html = result.ok and result.text is not None and item.kind == "article"
+                rows.append(_fetch_row(self.run_id, self.source_name, item.kind, result, keep_html))
+                if result.error:
+                    self.counts.failed += 1
+                    self.counts.failures[result.error] += 1
+                elif result.not_modified:
+                    self.counts.unchanged += 1
+                else:
+                    self.counts.fetched += 1
+                if result.ok and result.text is not None:
+                    if item.kind in LIST_KINDS:
+                        found = discover(result.text, result.final_url, result.content_type, self.link_rules)
+                        discovered += [FrontierRow(u, self.source_name, "list", item.url) for u in found.list_urls]
+                        discovered += [FrontierRow(u, self.source_name, "article", item.url) for u in found.article_urls]
+                        next_lists += [FrontierItem(u, self.source_name, "list", None, None, 0)
+                                       for u in found.list_urls if u not in self._seen]
+                    elif keep_html:
+                        to_extract.append((item.url, result.text, result.fetched_at))
+            # Pagination is a chain (page N links to N+1, N+2): follow new list pages within this batch
+            # instead of waiting a commit and a frontier query per link. Bounded, and off when a page
+            # budget applies, so batches stay small and max_pages stays exact.
+            rounds += 1
+            if self._list_lane and rounds < self.options.list_rounds:
+                pending = list({item.url: item for item in next_lists}.values())
+                self._seen.update(item.url for item in pending)
             else:
-                self.counts.fetched += 1
-            if result.ok and result.text is not None:
-                if item.kind in LIST_KINDS:
-                    found = discover(result.text, result.final_url, result.content_type, self.link_rules)
-                    discovered += [FrontierRow(u, self.source_name, "list", item.url) for u in found.list_urls]
-                    discovered += [FrontierRow(u, self.source_name, "article", item.url) for u in found.article_urls]
-                elif keep_html:
-                    to_extract.append((item.url, result.text, result.fetched_at))
+                pending = []
         revisit = timedelta(hours=self.crawl_settings.revisit_after_hours)
         try:
             await asyncio.to_thread(self.warehouse.record_fetches, rows, revisit_after=revisit, discovered=discovered)
         except Exception as exc:  # the file is locked or the disk hiccuped: the batch may be retried whole
             raise TransientError(f"storing fetched batch failed: {exc}") from exc
-        self.progress("fetched", len(items), None)
-        if to_extract:
-            await self.extract_and_store(to_extract)
+        return rows, discovered, to_extract
 
     def _frontier_size(self) -> int:
         result = self.warehouse.query("SELECT count(*) FROM frontier WHERE source_id = ?", [self.source_name])
@@ -294,6 +322,7 @@ class Pipeline:
         """
         run_batch = run_batch or self.process_batch
         max_pages = max_pages or self.source.max_pages
+        self._list_lane = max_pages is None and from_start_urls
         await self.extract_pending(run_batch=None)   # finish what a crashed run stored but did not extract
         now = datetime.now(timezone.utc)
         if from_start_urls:
@@ -311,7 +340,7 @@ class Pipeline:
                 if max_pages is not None:
                     limit = min(limit, max_pages - claimed)
                 due = await asyncio.to_thread(self.warehouse.due, self.source_name, now, limit + len(busy), kinds)
-                items = [item for item in due if item.url not in busy][:limit]
+                items = [item for item in due if item.url not in busy and item.url not in self._seen][:limit]
             if items:
                 claimed += len(items)
                 task = asyncio.create_task(run_batch(items))

@@ -127,14 +127,15 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_fetched(tmp_path: Path, prefect
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    site = DemoSite(150)
+    site = DemoSite(250)
     with DemoServer(site) as server:
         config = write_config(tmp_path, server.base_url,
-                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.04}})
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and sum(1 for p, _ in list(server.requests) if p.startswith("/news/")) < 60:
+        # past the first batch of 100 articles, so at least one batch is committed when Ctrl-C comes
+        while time.monotonic() < deadline and sum(1 for p, _ in list(server.requests) if p.startswith("/news/")) < 130:
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
