@@ -26,7 +26,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/uv pip install --quiet --python $(BIN)/python "scrapy>=2.11"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python "scrapy>=2.11" "pyinstrument>=5" "py-spy>=0.4"
 	$(BIN)/python -m bench.run_all
 
 # Regenerate the lock after editing dependencies in pyproject.toml.
