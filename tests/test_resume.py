@@ -33,6 +33,16 @@ CRAWL_SCRIPT = textwrap.dedent(
 )
 
 
+def _start_paced_crawl(tmp_path: Path, base_url: str) -> tuple[Path, subprocess.Popen]:
+    """A crawl in another process, one request at a time with a small gap, so it lasts several seconds:
+    long enough to be killed midway, or for readers to get in between its batches."""
+    config_path = write_config(tmp_path, base_url,
+                               demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.04}})
+    proc = subprocess.Popen([sys.executable, "-c", CRAWL_SCRIPT, str(config_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return config_path, proc
+
+
 def _count(db: Path, sql: str) -> int:
     for _ in range(200):  # the writer holds the file only per batch: retry the lock briefly
         try:
@@ -48,12 +58,8 @@ def _count(db: Path, sql: str) -> int:
 def test_sigkill_mid_crawl_then_resume(tmp_path: Path) -> None:
     site = DemoSite(150)
     with DemoServer(site) as server:
-        # one request at a time with a small gap: the crawl takes several seconds, so it can be killed midway
-        config_path = write_config(tmp_path, server.base_url,
-                                   demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.04}})
+        config_path, proc = _start_paced_crawl(tmp_path, server.base_url)
         db = tmp_path / "sieve.duckdb"
-        proc = subprocess.Popen([sys.executable, "-c", CRAWL_SCRIPT, str(config_path)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:   # watch the server, not the file: kill after ~half the articles
@@ -89,12 +95,8 @@ def test_sigkill_mid_crawl_then_resume(tmp_path: Path) -> None:
 def test_queries_succeed_while_a_crawl_writes(tmp_path: Path) -> None:
     site = DemoSite(150)
     with DemoServer(site) as server:
-        # paced so the crawl lasts several seconds: readers must get in between its batches
-        config_path = write_config(tmp_path, server.base_url,
-                                   demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.04}})
+        config_path, proc = _start_paced_crawl(tmp_path, server.base_url)
         db = tmp_path / "sieve.duckdb"
-        proc = subprocess.Popen([sys.executable, "-c", CRAWL_SCRIPT, str(config_path)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         seen: list[int] = []
         failures: list[str] = []
         try:
