@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -36,6 +36,7 @@ err = Console(stderr=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="config file", show_default=True)]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's run logs")]
 DEFAULT_CONFIG = Path("config.yaml")
 
 
@@ -134,7 +135,7 @@ def crawl(
     max_pages: Annotated[Optional[int], typer.Option(min=1, help="stop after this many fetches")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's run logs")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Crawl SOURCE: list pages, then the articles they link to, into the warehouse."""
     cfg = _load(config)
@@ -157,7 +158,7 @@ def backfill(
     until: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published before")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Fetch given URLs or list pages now, whatever the schedule says."""
     cfg = _load(config)
@@ -184,7 +185,7 @@ def reextract(
     all_pages: Annotated[bool, typer.Option("--all", help="redo every stored page, not only stale ones")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Re-clean stored pages with the current extractor and rules (no network)."""
     cfg = _load(config)
@@ -473,10 +474,7 @@ def rules_suggest(
 
 
 @app.command()
-def serve(
-    config: ConfigOption = DEFAULT_CONFIG,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
+def serve(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Serve one Prefect deployment per source on its cron schedule (starts a local Prefect server if none)."""
     cfg = _load(config)
     _prefect_env(verbose=True)   # served runs send their INFO logs to the UI

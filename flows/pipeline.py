@@ -13,7 +13,6 @@ import hashlib
 import multiprocessing
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -351,7 +350,11 @@ class Pipeline:
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 in_flight.pop(task)
-                task.result()   # a batch that failed after its retries fails the run
+                if task.exception() is not None:   # a batch that failed after its retries fails the run:
+                    for other in in_flight:        # stop the others rather than leave them running unowned
+                        other.cancel()
+                    await asyncio.gather(*in_flight, return_exceptions=True)
+                    task.result()
         self.counts.discovered = await asyncio.to_thread(self._frontier_size) - frontier_before
         return self.counts
 
@@ -451,9 +454,6 @@ def _article_row(source_id: str, url: str, a: Article, now: datetime) -> Article
         extracted_at=now,
     )
 
-
-def elapsed_since(start: float) -> float:
-    return round(time.perf_counter() - start, 3)
 
 
 async def run_crawl(

@@ -7,7 +7,7 @@ import pytest
 
 from crawler import CrawlSettings, Fetcher, FetchResult, decode_html
 from crawler.decode import meta_charset, normalize_label
-from tests.faultserver import FaultServer, fault_server  # noqa: F401 (fixture)
+from tests.faultserver import FaultServer
 
 # 镕 and 喆 are outside GB2312: Python's gb2312 codec cannot decode them, gb18030 (what WHATWG uses) can.
 TEXT = "朱镕基 陶喆 今日新鲜事,热点头条新闻。聚热点网为你整理了最新的热点资讯,欢迎交流。"

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from crawler import CrawlSettings, Fetcher, LinkRules, discover, document_kind, normalize_url
-from tests.faultserver import FaultServer, fault_server  # noqa: F401 (fixture)
+from tests.faultserver import FaultServer
 
 RULES = LinkRules(
     allowed_hosts=("www.juredian.com", "www.juredian.net"),

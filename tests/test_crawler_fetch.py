@@ -7,7 +7,7 @@ import time
 import pytest
 
 from crawler import ERROR_KINDS, CrawlSettings, Fetcher, FetchResult
-from tests.faultserver import FaultServer, fault_server, http_date  # noqa: F401 (fixture)
+from tests.faultserver import FaultServer, http_date
 
 UA = "sieve-test/1.0 (+http://example.invalid/bot)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from crawler import CrawlSettings, Fetcher, FetchResult
-from tests.faultserver import FaultHandler, FaultServer, RequestRecord, fault_server  # noqa: F401 (fixture)
+from tests.faultserver import FaultHandler, FaultServer, RequestRecord
 
 UA = "sieve-test/1.0 (+http://example.invalid/bot)"
 

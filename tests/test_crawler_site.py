@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from crawler import CrawlSettings, Fetcher, FetchResult, LinkRules, discover, normalize_url
-from tests.faultserver import FaultServer, fault_server  # noqa: F401 (fixture)
+from tests.faultserver import FaultServer
 
 ARTICLE = "<html><head><meta charset='gbk'><title>{n}</title></head><body><h1>第{n}篇</h1><p>朱镕基 陶喆 {n}</p></body></html>"
 

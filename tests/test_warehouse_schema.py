@@ -1,7 +1,6 @@
 """Migrations, the public surface, and read-only access rules, on real DuckDB files."""
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 import warehouse

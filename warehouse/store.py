@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from . import articles as article_store
 from . import fetch_log, frontier
-from .batches import TS, arrow_table, last_per_key, utc
+from .batches import arrow_table, last_per_key
 from .connection import open_connection, path_lock, transaction
 from .lease import lease_for
 from .errors import QueryError, WarehouseBusy, WarehouseError
