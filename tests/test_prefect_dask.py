@@ -30,10 +30,10 @@ def test_the_switch_reads_off_local_or_an_address(monkeypatch: pytest.MonkeyPatc
     assert dask_setting({"SIEVE_DASK": "0"}) is None
     assert dask_setting({"SIEVE_DASK": "1"}) == "local"
     assert dask_setting({"SIEVE_DASK": "local"}) == "local"
-    assert dask_setting({"SIEVE_DASK": "tcp://10.0.0.5:8786"}) == "tcp://10.0.0.5:8786"
+    assert dask_setting({"SIEVE_DASK": "tcp://127.0.0.1:8786"}) == "tcp://127.0.0.1:8786"
     assert task_runner_from_env({}) is None
-    remote = task_runner_from_env({"SIEVE_DASK": "tcp://10.0.0.5:8786"})
-    assert remote is not None and remote.address == "tcp://10.0.0.5:8786"   # no cluster is started here
+    remote = task_runner_from_env({"SIEVE_DASK": "tcp://127.0.0.1:8786"})
+    assert remote is not None and remote.address == "tcp://127.0.0.1:8786"   # no cluster is started here
     local = task_runner_from_env({"SIEVE_DASK": "local", "SIEVE_DASK_WORKERS": "3"})
     assert local is not None and local.cluster_kwargs["n_workers"] == 3 and local.cluster_kwargs["processes"]
     monkeypatch.delenv("SIEVE_DASK", raising=False)
