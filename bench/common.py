@@ -152,7 +152,7 @@ def run_measured(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeo
 
 @dataclass
 class DemoServerProcess:
-    """`python -m flows.demo_site` in a subprocess on 127.0.0.1, so the crawlers get the cores to themselves
+    """`python -m demo` in a subprocess on 127.0.0.1, so the crawlers get the cores to themselves
     as far as the OS allows, and its memory is not counted as theirs."""
 
     articles: int
@@ -166,7 +166,7 @@ class DemoServerProcess:
     def __enter__(self) -> "DemoServerProcess":
         self.port = self.port or free_port()
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "flows.demo_site", "--port", str(self.port), "--articles", str(self.articles)],
+            [PYTHON, "-m", "demo", "--port", str(self.port), "--articles", str(self.articles)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=quiet_env(), cwd=str(ROOT),
         )
         deadline = time.monotonic() + 30

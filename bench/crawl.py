@@ -1,6 +1,6 @@
 """End-to-end crawl of the demo site: sieve (directly and through Prefect) against Scrapy + trafilatura + DuckDB.
 
-The demo site runs in its own process (`python -m flows.demo_site`) on 127.0.0.1 with no delay; every
+The demo site runs in its own process (`python -m demo`) on 127.0.0.1 with no delay; every
 crawl runs in a fresh worker process whose whole tree (extraction pool, Prefect's server) is sampled
 for peak RSS. Runs alternate sieve and Scrapy, and the speed-up is the median of per-run ratios.
 Prefect: one worker measures the fixed start-up (temporary server) once, then alternates direct and

@@ -66,7 +66,7 @@ def _source_rules(name: str) -> object:
 
 
 def demo_set(n: int = 200) -> PageSet:
-    from flows.demo_site import DemoSite
+    from demo import DemoSite
 
     site = DemoSite(n)
     pages = []

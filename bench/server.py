@@ -53,7 +53,7 @@ async def _fetch_all(port: int, paths: list[str], connections: int) -> int:
 
 
 def ceiling(articles: int, runs: int, connections: int = 32) -> dict[str, Any]:
-    from flows.demo_site import DemoSite
+    from demo import DemoSite
 
     site = DemoSite(articles)
     paths = [site.list_path(p) for p in range(1, site.n_list_pages + 1)] + [a.path for a in site.articles()]

@@ -13,7 +13,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from flows.demo_site import DemoServer, DemoSite  # noqa: E402
+from demo import DemoServer, DemoSite  # noqa: E402
 from tests.faultserver import fault_server  # noqa: E402,F401  (fixture for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent

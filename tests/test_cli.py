@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flows.demo_site import DemoSite
+from demo import DemoSite
 from tests.conftest import ROOT
 
 

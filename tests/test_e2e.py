@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.demo_site import DemoServer, DemoSite
+from demo import DemoServer, DemoSite
 from tests.conftest import ROOT, write_config
 
 BOILERPLATE = [

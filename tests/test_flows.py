@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from flows.demo_site import DemoServer, DemoSite
+from demo import DemoServer, DemoSite
 from tests.conftest import ROOT, write_config
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from flows.config import load_config
-from flows.demo_site import DemoServer, DemoSite
+from demo import DemoServer, DemoSite
 from flows.pipeline import PipelineOptions, run_crawl
 from tests.conftest import ROOT, write_config
 

@@ -21,7 +21,7 @@ from extractors import Article, Rules, extract
 from extractors.learned import Suggestion, learned_rules, merge_rules, rules_from, suggest_rules
 from extractors.scoring import char_scores
 from flows.config import load_config
-from flows.demo_site import DemoSite
+from demo import DemoSite
 from flows.rules_cmd import add_rules_to_yaml, source_learned_rules, suggest_command
 
 ROOT = Path(__file__).resolve().parent.parent

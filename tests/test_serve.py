@@ -22,7 +22,7 @@ import psutil
 import pytest
 import yaml
 
-from flows.demo_site import DemoServer, DemoSite
+from demo import DemoServer, DemoSite
 from tests.conftest import ROOT, write_config
 
 DEMO_CRON = "0 3 1 1 *"        # crons that cannot fire while the test runs

@@ -9,7 +9,7 @@ a 搜索建议/热博 block with "(展开)" teasers, a disclaimer footer, list p
 copies) or lightly edited (near copies), a few pages are GBK with only a `<meta charset>`, and
 robots.txt disallows /private/.
 
-Run it alone with `python -m flows.demo_site --port 8765 --articles 60`.
+Run it alone with `python -m demo --port 8765 --articles 60`.
 """
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+from demo.site import main
+
+main()

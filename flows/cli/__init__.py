@@ -1,0 +1,17 @@
+"""The `sieve` command line: one module per concern, all registered on one typer app.
+
+    common.py    the app, consoles, shared options, config loading, exit codes
+    runs.py      crawl, backfill, reextract, demo, serve (Prefect flows)
+    data.py      sql, stats, export (the warehouse)
+    cleaning.py  extract, eval, rules suggest (the extractor)
+"""
+from __future__ import annotations
+
+from flows.cli import runs, data, cleaning  # noqa: F401, I001  (importing registers the commands, in this order)
+from flows.cli.common import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

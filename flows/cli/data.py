@@ -1,0 +1,102 @@
+"""Commands that read the warehouse: sql, stats, export. No Prefect here."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from flows.cli.common import DEFAULT_CONFIG, ConfigOption, ExportFormat, OutputFormat, _load, app, console, err
+
+if TYPE_CHECKING:
+    from flows.config import Config
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL to run read-only on the warehouse")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="output format")] = OutputFormat.table,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Query the warehouse (read-only). Tables: articles, pages, fetches, frontier, crawl_runs; views v_*."""
+    cfg = _load(config)
+    _print_query(cfg, query, fmt)
+
+
+def _print_query(cfg: "Config", query: str, fmt: OutputFormat) -> None:
+    from warehouse import Warehouse, WarehouseBusy, WarehouseError
+
+    path = cfg.warehouse.path
+    if not Path(path).exists():
+        err.print(f"no warehouse at {path}: run `sieve demo` or `sieve crawl SOURCE` first")
+        raise typer.Exit(1)
+    try:
+        result = Warehouse(path).query(query)
+    except WarehouseBusy as exc:
+        err.print(f"warehouse busy: {exc}")
+        raise typer.Exit(1) from None
+    except WarehouseError as exc:
+        err.print(f"query failed: {exc}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # duckdb's own errors: a typo in the SQL is bad usage
+        err.print(f"query failed: {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if fmt is OutputFormat.json:
+        rows = [dict(zip(result.columns, row)) for row in result.rows]
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, default=str, indent=None) + "\n")
+    elif fmt is OutputFormat.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        from rich.table import Table
+
+        table = Table(*result.columns, show_lines=False)
+        for row in result.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        console.print(f"{len(result.rows)} row(s)", style="dim")
+
+
+@app.command()
+def stats(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Per source: articles, duplicates, pages, fetches, failures, last good crawl."""
+    cfg = _load(config)
+    from rich.table import Table
+
+    from warehouse import Warehouse
+
+    if not Path(cfg.warehouse.path).exists():
+        err.print(f"no warehouse at {cfg.warehouse.path}: run `sieve demo` or `sieve crawl SOURCE` first")
+        raise typer.Exit(1)
+    result = Warehouse(cfg.warehouse.path).stats()
+    table = Table(*result.columns, title="sieve warehouse")
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+@app.command()
+def export(
+    out_dir: Annotated[Path, typer.Argument(help="folder to write into")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.parquet,
+    source: Annotated[Optional[str], typer.Option(help="only this source")] = None,
+    since: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="articles extracted on or after")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Export articles (Parquet partitioned by source and month, CSV or JSON lines)."""
+    cfg = _load(config)
+    from warehouse import Warehouse
+
+    if not Path(cfg.warehouse.path).exists():
+        err.print(f"no warehouse at {cfg.warehouse.path}: run `sieve demo` or `sieve crawl SOURCE` first")
+        raise typer.Exit(1)
+    paths = Warehouse(cfg.warehouse.path).export(out_dir, fmt.value, source=source, since=since.date() if since else None)
+    console.print(f"wrote {len(paths)} file(s) under {out_dir}")
+
+
