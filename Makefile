@@ -28,8 +28,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# The benchmark tools (Scrapy, py-spy, pyinstrument) are pinned in bench/requirements.lock, compiled against
+# requirements.lock so nothing the project runs on changes: regenerate it with the command in its header.
 bench: install
-	$(BIN)/uv pip install --quiet --python $(BIN)/python "scrapy>=2.11" "pyinstrument>=5" "py-spy>=0.4"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r bench/requirements.lock
 	$(BIN)/python -m bench.run_all
 
 # Regenerate the lock after editing dependencies in pyproject.toml.
