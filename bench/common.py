@@ -158,6 +158,7 @@ class DemoServerProcess:
     articles: int
     port: int = 0
     proc: subprocess.Popen | None = None
+    latency_ms: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -166,7 +167,8 @@ class DemoServerProcess:
     def __enter__(self) -> "DemoServerProcess":
         self.port = self.port or free_port()
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "demo", "--port", str(self.port), "--articles", str(self.articles)],
+            [PYTHON, "-m", "demo", "--port", str(self.port), "--articles", str(self.articles),
+             "--latency-ms", f"{self.latency_ms:g}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=quiet_env(), cwd=str(ROOT),
         )
         deadline = time.monotonic() + 30
