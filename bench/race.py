@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -71,12 +72,37 @@ def run_contender(name: str, base: str, site: DemoSite, *, concurrency: int, api
             pages = c.sieve_pages(db)
         result = {"contender": name, **run.as_dict(), "pages": pages}
         result["exit_ok"] = run.returncode == 0
+        result["cpu_groups"] = cpu_groups(run.cpu_by_process)
+        if name != "scrapy":
+            result["crawl_duration_s"] = _crawl_duration(run.stdout)
         result["pages_per_s"] = round(pages / run.wall_s, 1) if pages and run.wall_s else None
         if check:
             result["check"] = check_rows(db, site)
         return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def cpu_groups(cpu_by_process: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per kind of process in a sieve tree (by command line): the CLI, Prefect's server, workers."""
+    groups = {"CLI process": 0.0, "Prefect temporary server": 0.0, "extraction workers": 0.0, "other": 0.0}
+    for key, cpu in cpu_by_process.items():
+        cmdline = key.split(": ", 1)[1] if ": " in key else key
+        if "uvicorn" in cmdline or "prefect" in cmdline and "server" in cmdline:
+            groups["Prefect temporary server"] += cpu
+        elif "forkserver" in cmdline or "spawn_main" in cmdline or "multiprocessing" in cmdline:
+            groups["extraction workers"] += cpu
+        elif "sieve" in cmdline or "scrapy_spider" in cmdline:
+            groups["CLI process"] += cpu
+        else:
+            groups["other"] += cpu
+    return {k: round(v, 3) for k, v in groups.items()}
+
+
+def _crawl_duration(stdout: str) -> float | None:
+    """The crawl's own duration from sieve's summary table ("duration (s)"), if the summary has one."""
+    match = re.search(r"duration \(s\)\D*?([\d.]+)", stdout)
+    return float(match.group(1)) if match else None
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -95,7 +121,9 @@ def _stats(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in runs if r["exit_ok"]]
     summary = {key: _stats(good, key) for key in ("pages_per_s", "wall_s", "cpu_s", "cores_busy", "peak_rss_mb",
-                                                  "first_stdout_s")}
+                                                  "first_stdout_s", "crawl_duration_s")}
+    summary["cpu_groups"] = {group: round(median([r["cpu_groups"][group] for r in good]), 3) if good else None
+                             for group in (good[0]["cpu_groups"] if good else {})}
     summary.update(runs=len(runs), failed_runs=len(runs) - len(good),
                    pages=good[0]["pages"] if good else None,
                    stored=[r.get("check", {}).get("stored") for r in runs],

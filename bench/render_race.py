@@ -59,6 +59,31 @@ def race_table(payload: dict[str, Any]) -> str:
     return text
 
 
+def split_table(payload: dict[str, Any]) -> str:
+    """Where each sieve contender's wall time and CPU go: before the crawl, the crawl, after the summary."""
+    rows = []
+    for point in payload.get("race", []):
+        for name, cr in point["contenders"].items():
+            s = cr["summary"]
+            wall, shown, crawl = (s[k]["median"] if s.get(k) else None for k in ("wall_s", "first_stdout_s", "crawl_duration_s"))
+            groups = s.get("cpu_groups") or {}
+            if name == "scrapy":
+                rows.append([f"{point['articles']:,}", LABELS[name], _f(wall), "", "", "", _f(groups.get("CLI process")), "", ""])
+                continue
+            before = shown - crawl if shown is not None and crawl is not None else None
+            after = wall - shown if wall is not None and shown is not None else None
+            rows.append([f"{point['articles']:,}", LABELS.get(name, name), _f(wall), _f(before), _f(crawl), _f(after),
+                         _f(groups.get("CLI process")), _f(groups.get("Prefect temporary server")),
+                         _f(groups.get("extraction workers"))])
+    return table(["articles", "contender", "wall s", "before the crawl s (imports, Prefect start)",
+                  "the crawl s (its summary's duration)", "after the summary s (teardown)", "CPU s: main process",
+                  "CPU s: Prefect temporary server", "CPU s: extraction workers"], rows)
+
+
+def _f(value: float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
 def rss_table(payload: dict[str, Any]) -> str:
     r = payload.get("rss")
     if not r:
@@ -95,6 +120,9 @@ def fixed_table(payload: dict[str, Any]) -> str:
 def render(payload: dict[str, Any]) -> str:
     parts = [f"Race ({payload.get('latency_ms', 0):g} ms latency per response, concurrency {payload.get('concurrency')} "
              f"for every contender, {payload.get('runs')} runs, order alternated):", "", race_table(payload)]
+    if payload.get("race"):
+        parts += ["", "Where the wall time and the CPU go (medians; CPU per process from the 50 ms poll):", "",
+                  split_table(payload)]
     if payload.get("rss"):
         parts += ["", "sieve's peak RSS by site size:", "", rss_table(payload)]
     if payload.get("fixed"):

@@ -48,6 +48,7 @@ class TreeRun:
     leftovers: list[str] = field(default_factory=list)   # still alive LINGER_S after the root exited
     lingering: list[str] = field(default_factory=list)   # alive when the root exited
     lingered_s: float = 0.0                               # how long until the lingering ones were gone (or LINGER_S)
+    cpu_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> CPU s seen by the poll
     load_before: float = 0.0
     load_after: float = 0.0
     stdout: str = ""
@@ -211,6 +212,8 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
         sampled_cpu_s=round(sampled_cpu, 3), peak_rss_mb=round(sampler.peak / 2**20, 1),
         peak_processes=sampler.peak_processes, processes_seen=len(sampler.seen), leftovers=names,
         lingering=names_lingering, lingered_s=lingered,
+        cpu_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(cpu, 3)
+                        for (pid, created), cpu in sampler.cpu.items()},
         load_before=round(load_before, 2), load_after=round(os.getloadavg()[0], 2),
         stdout=b"".join(chunks).decode(errors="replace"), stderr=stderr,
     )
