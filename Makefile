@@ -30,9 +30,11 @@ test: install
 
 # The benchmark tools (Scrapy, py-spy, pyinstrument) are pinned in bench/requirements.lock, compiled against
 # requirements.lock so nothing the project runs on changes: regenerate it with the command in its header.
+# The crawl race alone: make bench BENCH_ARGS="--only race"
+BENCH_ARGS ?=
 bench: install
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r bench/requirements.lock
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 # Regenerate the lock after editing dependencies in pyproject.toml.
 lock: install

@@ -158,8 +158,16 @@ class PrefectServer:
 
 def describe() -> dict[str, Any]:
     """What each contender is, for the JSON and the report."""
+    def short(path: str) -> str:
+        try:
+            return str(Path(path).relative_to(ROOT))
+        except ValueError:
+            return path
+
     return {
-        "sieve": f"{SIEVE} crawl demo --quiet --config <tmp config>; no Prefect server (temporary server inside the run)",
+        "sieve": f"`{short(SIEVE)} crawl demo --quiet --config <tmp config>`; no Prefect server (Prefect's temporary "
+                 "server starts inside the run)",
         "sieve+server": "the same, with PREFECT_API_URL naming a running `prefect server start` on 127.0.0.1",
-        "scrapy": f"{PYTHON} -m bench.scrapy_spider (Scrapy + trafilatura defaults + DuckDB batches of 500)",
+        "scrapy": f"`{short(PYTHON)} -m bench.scrapy_spider` (Scrapy + trafilatura defaults in the callback + DuckDB "
+                  "inserts in batches of 500)",
     }

@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "race", "command": " ".join(["python -m bench.race", *(sys.argv[1:] if argv is None else argv)]),
         "latency_ms": args.latency_ms, "concurrency": args.concurrency, "runs": args.runs, "contenders": names,
         "described": c.describe(), "prefect_home": str(prefect_home()),
+        "load_at_start": [round(v, 2) for v in os.getloadavg()],
         "targets": {"speedup": TARGET_SPEEDUP, "cores_busy": TARGET_CORES, "fixed_s": TARGET_FIXED_S,
                     "rss_tolerance": RSS_TOLERANCE},
     }

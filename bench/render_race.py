@@ -128,3 +128,26 @@ def render(payload: dict[str, Any]) -> str:
     if payload.get("fixed"):
         parts += ["", "Fixed cost of a CLI run:", "", fixed_table(payload)]
     return "\n".join(parts)
+
+
+def section(payload: dict[str, Any], reading: str = "") -> str:
+    """The race as BENCHMARKS.md leads with it: how to reproduce it, what ran where, the tables, the reading."""
+    m = payload.get("machine", {})
+    start = payload.get("load_at_start")
+    lines = [
+        "## The crawl on the user's path: `sieve crawl` against a Scrapy pipeline (whole process)",
+        "",
+        f"Command: `{payload.get('command', 'python -m bench.race')}` (then `python -m bench.report --race-only` "
+        "rewrites this section from bench/out/race.json).",
+        "",
+        f"- Code measured: {m.get('git', 'not recorded')}, {m.get('measured_at', '')}",
+        f"- Load: 1-minute load average {start[0] if start else '?'} at the start and "
+        f"{m.get('load_average_1_5_15', ['?'])[0]} at the end on {m.get('nproc', '?')} CPUs (every run's own load "
+        "is in race.json); a shared machine, so only medians and same-run ratios are quoted",
+        f"- Contenders: {'; '.join(f'**{k}**: {v}' for k, v in payload.get('described', {}).items() if k in payload.get('contenders', []))}",
+        "",
+        render(payload),
+    ]
+    if reading.strip():
+        lines += ["", reading.strip()]
+    return "\n".join(lines)
