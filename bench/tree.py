@@ -189,6 +189,8 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
     proc.returncode = os.waitstatus_to_exitcode(status)
     sampler.stop()
     reader.join(10)
+    if proc.stdout is not None:
+        proc.stdout.close()
     # Descendants may take a moment to notice their parent is gone (a forkserver reads EOF on its pipe):
     # give them LINGER_S; what still runs after that was left behind.
     lingering = sampler.alive_descendants()
