@@ -237,6 +237,12 @@ def git_state() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=str(ROOT),
                               timeout=10).stdout.strip()
+        # the benchmarks change more often than what they measure: name the last commit of sieve's own code too
+        code = subprocess.run(["git", "log", "-1", "--format=%h", "--", "flows", "crawler", "extractors", "warehouse",
+                               "outcomes", "demo", "config.yaml", "pyproject.toml", "requirements.lock"],
+                              capture_output=True, text=True, cwd=str(ROOT), timeout=10).stdout.strip()
+        if code and code != head:
+            head += f" (sieve code as of {code})"
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "crawler", "extractors", "warehouse", "flows"],
                                capture_output=True, text=True, cwd=str(ROOT), timeout=10).stdout.split("\n")
         changed = [line[3:] for line in dirty if line.strip()]

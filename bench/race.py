@@ -17,7 +17,9 @@ is the median of per-run ratios. Three parts:
                          [--contenders sieve,scrapy]   (add sieve+server to race a running Prefect server too)
 
 Prints the tables and writes bench/out/race.json (after every part, so an interrupted bench keeps
-what it measured). Exits 1 when a sieve run exited non-zero or stored wrong rows.
+what it measured); parts not run now are kept from the previous race.json, each with the command and
+commit that measured it (`--fresh` drops them). Exits 1 when a sieve run exited non-zero or stored
+wrong rows.
 """
 from __future__ import annotations
 
@@ -27,12 +29,13 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench import contenders as c
-from bench.common import OUT, DemoServerProcess, median, spread, write_json
+from bench.common import OUT, DemoServerProcess, git_state, median, read_json, spread, write_json
 from bench.render_race import render
 from bench.tree import run_tree
 from bench.truth import check_rows, verdict_text
@@ -73,6 +76,7 @@ def run_contender(name: str, base: str, site: DemoSite, *, concurrency: int, api
         result = {"contender": name, **run.as_dict(), "pages": pages}
         result["exit_ok"] = run.returncode == 0
         result["cpu_groups"] = cpu_groups(run.cpu_by_process)
+        result["rss_groups"] = cpu_groups(run.rss_by_process)
         if name != "scrapy":
             result["crawl_duration_s"] = _crawl_duration(run.stdout)
         result["pages_per_s"] = round(pages / run.wall_s, 1) if pages and run.wall_s else None
@@ -84,7 +88,9 @@ def run_contender(name: str, base: str, site: DemoSite, *, concurrency: int, api
 
 
 def cpu_groups(cpu_by_process: dict[str, float]) -> dict[str, float]:
-    """CPU seconds per kind of process in a sieve tree (by command line): the CLI, Prefect's server, workers."""
+    """Sum per kind of process in a sieve tree (by command line): the CLI, Prefect's server, workers.
+
+    Used for CPU seconds and for peak RSS (each process's own peak, summed per kind)."""
     groups = {"CLI process": 0.0, "Prefect temporary server": 0.0, "extraction workers": 0.0, "other": 0.0}
     for key, cpu in cpu_by_process.items():
         cmdline = key.split(": ", 1)[1] if ": " in key else key
@@ -122,8 +128,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in runs if r["exit_ok"]]
     summary = {key: _stats(good, key) for key in ("pages_per_s", "wall_s", "cpu_s", "cores_busy", "peak_rss_mb",
                                                   "first_stdout_s", "crawl_duration_s")}
-    summary["cpu_groups"] = {group: round(median([r["cpu_groups"][group] for r in good]), 3) if good else None
-                             for group in (good[0]["cpu_groups"] if good else {})}
+    for groups in ("cpu_groups", "rss_groups"):
+        summary[groups] = {group: round(median([r[groups][group] for r in good]), 3)
+                           for group in (good[0].get(groups, {}) if good else {})}
     summary.update(runs=len(runs), failed_runs=len(runs) - len(good),
                    pages=good[0]["pages"] if good else None,
                    stored=[r.get("check", {}).get("stored") for r in runs],
@@ -231,6 +238,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rss-runs", type=int, default=1)
     parser.add_argument("--fixed-runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="race at 500 articles, 2 runs; rss 1,000 and 2,000; 3 fixed runs")
+    parser.add_argument("--fresh", action="store_true",
+                        help="do not keep the parts not run now from the previous bench/out/race.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.articles, args.runs, args.rss_sizes, args.fixed_runs = "500", 2, "1000,2000", 3
@@ -246,6 +255,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "targets": {"speedup": TARGET_SPEEDUP, "cores_busy": TARGET_CORES, "fixed_s": TARGET_FIXED_S,
                     "rss_tolerance": RSS_TOLERANCE},
     }
+    previous = None if args.fresh else read_json("race")
+    if previous:   # parts not run now stay as they were measured, with their own command and commit
+        for part in ("race", "rss", "fixed"):
+            if part not in parts and part in previous:
+                payload[part] = previous[part]
+                payload.setdefault("parts_meta", {})[part] = previous.get("parts_meta", {}).get(part) or {
+                    "command": previous.get("command"), "git": previous.get("machine", {}).get("git"),
+                    "measured_at": previous.get("machine", {}).get("measured_at")}
+
+    def done(part: str) -> None:
+        payload.setdefault("parts_meta", {})[part] = {
+            "command": payload["command"], "git": git_state(),
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "load_at_end": [round(v, 2) for v in os.getloadavg()]}
+        write_json("race", payload)
+
     with ExitStack() as stack:
         # A running Prefect server only while a part uses it: idle, it still takes CPU from the other contenders.
         server = stack.enter_context(c.PrefectServer()) if "sieve+server" in names else None
@@ -256,12 +281,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "race" in parts:
             payload["race"] = race(_ints(args.articles), max(1, args.runs), names, latency_ms=args.latency_ms,
                                    concurrency=args.concurrency, api_url=api_url)
-            write_json("race", payload)
+            done("race")
         if "rss" in parts:
             print(f"rss: sieve at {args.rss_sizes} articles", flush=True)
             payload["rss"] = rss_series(_ints(args.rss_sizes), max(1, args.rss_runs), latency_ms=args.latency_ms,
                                         concurrency=args.concurrency)
-            write_json("race", payload)
+            done("rss")
         if "fixed" in parts:
             if server is None:
                 server = stack.enter_context(c.PrefectServer())
@@ -269,6 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print("fixed: sieve crawl demo --max-pages 1, without and with a running Prefect server", flush=True)
             payload["fixed"] = fixed_cost(max(1, args.fixed_runs), latency_ms=args.latency_ms,
                                           concurrency=args.concurrency, server=server)
+            done("fixed")
     path = write_json("race", payload)
     print(render(payload))
     print(f"\nwrote {path}")

@@ -130,6 +130,21 @@ def render(payload: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _measured(payload: dict[str, Any]) -> list[str]:
+    """Which commit measured each part (parts may come from different runs of the race)."""
+    m = payload.get("machine", {})
+    meta = payload.get("parts_meta", {})
+    if not meta:
+        return [f"- Code measured: {m.get('git', 'not recorded')}, {m.get('measured_at', '')}"]
+    lines = []
+    for part, label in (("race", "race"), ("rss", "peak RSS series"), ("fixed", "fixed cost")):
+        if part in meta and part in payload:
+            info = meta[part]
+            lines.append(f"- {label}: code {info.get('git')}, {info.get('measured_at')}"
+                         + (f", by `{info['command']}`" if info.get("command") != payload.get("command") else ""))
+    return lines
+
+
 def section(payload: dict[str, Any], reading: str = "") -> str:
     """The race as BENCHMARKS.md leads with it: how to reproduce it, what ran where, the tables, the reading."""
     m = payload.get("machine", {})
@@ -140,7 +155,7 @@ def section(payload: dict[str, Any], reading: str = "") -> str:
         f"Command: `{payload.get('command', 'python -m bench.race')}` (then `python -m bench.report --race-only` "
         "rewrites this section from bench/out/race.json).",
         "",
-        f"- Code measured: {m.get('git', 'not recorded')}, {m.get('measured_at', '')}",
+        *_measured(payload),
         f"- Load: 1-minute load average {start[0] if start else '?'} at the start and "
         f"{m.get('load_average_1_5_15', ['?'])[0]} at the end on {m.get('nproc', '?')} CPUs (every run's own load "
         "is in race.json); a shared machine, so only medians and same-run ratios are quoted",

@@ -56,14 +56,21 @@ def splice_race(path: Path = REPORT) -> Path:
     return path
 
 
+def _code(git: str) -> str:
+    """The commit of sieve's own code in a git_state() string ("abc123 (sieve code as of def456)")."""
+    if "sieve code as of " in git:
+        return git.split("sieve code as of ", 1)[1].split(")")[0]
+    return git.split(" ")[0]
+
+
 def _stale_note(result: dict[str, Any], race: dict[str, Any] | None) -> str:
     if race is None:
         return ""
     ours, theirs = result.get("machine", {}).get("git", "?"), race.get("machine", {}).get("git", "?")
-    if ours.split(" ")[0] == theirs.split(" ")[0]:
+    if _code(ours) == _code(theirs):
         return ""
     return (f"**Stale**: measured on {ours} ({result.get('machine', {}).get('measured_at', '?')}), not on the race's "
-            f"commit {theirs.split(' ')[0]}; the lead reruns it (`make bench`).\n\n")
+            f"code {_code(theirs)}; the lead reruns it (`make bench`).\n\n")
 
 
 def _machine(results: dict[str, dict[str, Any]]) -> str:

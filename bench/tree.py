@@ -49,6 +49,7 @@ class TreeRun:
     lingering: list[str] = field(default_factory=list)   # alive when the root exited
     lingered_s: float = 0.0                               # how long until the lingering ones were gone (or LINGER_S)
     cpu_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> CPU s seen by the poll
+    rss_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> its own peak RSS MB
     load_before: float = 0.0
     load_after: float = 0.0
     stdout: str = ""
@@ -76,6 +77,7 @@ class _TreeSampler:
         self.peak = 0
         self.peak_processes = 0
         self.cpu: dict[tuple[int, float], float] = {}
+        self.rss: dict[tuple[int, float], int] = {}      # peak RSS of each process
         self.seen: dict[tuple[int, float], str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
@@ -96,7 +98,9 @@ class _TreeSampler:
             try:
                 with proc.oneshot():
                     key = (proc.pid, proc.create_time())
-                    total += proc.memory_info().rss
+                    rss = proc.memory_info().rss
+                    total += rss
+                    self.rss[key] = max(rss, self.rss.get(key, 0))
                     times = proc.cpu_times()
                     self.cpu[key] = times.user + times.system
                     if key not in self.seen:
@@ -216,6 +220,8 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
         lingering=names_lingering, lingered_s=lingered,
         cpu_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(cpu, 3)
                         for (pid, created), cpu in sampler.cpu.items()},
+        rss_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(rss / 2**20, 1)
+                        for (pid, created), rss in sampler.rss.items()},
         load_before=round(load_before, 2), load_after=round(os.getloadavg()[0], 2),
         stdout=b"".join(chunks).decode(errors="replace"), stderr=stderr,
     )
