@@ -80,8 +80,8 @@ def split_table(payload: dict[str, Any]) -> str:
                   "CPU s: Prefect temporary server", "CPU s: extraction workers"], rows)
 
 
-def _f(value: float | None) -> str:
-    return "" if value is None else f"{value:,.2f}"
+def _f(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
 
 
 def rss_table(payload: dict[str, Any]) -> str:
@@ -91,9 +91,13 @@ def rss_table(payload: dict[str, Any]) -> str:
     rows = []
     for p in r["points"]:
         s = p["summary"]
+        groups = s.get("rss_groups") or {}
         rows.append([f"{p['articles']:,}", s["pages"] or "", _m(s["wall_s"]), _m(s["pages_per_s"]), _m(s["cores_busy"], 2),
-                     _m(s["peak_rss_mb"], 0), _rows_cell(p["runs"])])
-    text = table(["articles", "pages", "wall s", "pages/s", "cores busy", "peak RSS MB (tree)", "rows vs the site's truth"], rows)
+                     _m(s["peak_rss_mb"], 0), _f(groups.get("CLI process"), 0), _f(groups.get("Prefect temporary server"), 0),
+                     _f(groups.get("extraction workers"), 0), _rows_cell(p["runs"])])
+    text = table(["articles", "pages", "wall s", "pages/s", "cores busy", "peak RSS MB (tree)", "own peak MB: CLI process",
+                  "own peak: Prefect temporary server", "own peaks summed: extraction workers", "rows vs the site's truth"],
+                 rows)
     if r.get("rss_growth") is not None:
         text += (f"\n\nPeak RSS grows {100 * r['rss_growth']:.0f}% from the smallest to the largest peak: flat within "
                  f"{100 * r['tolerance']:.0f}% {verdict(r['flat'])}.")
@@ -130,6 +134,10 @@ def render(payload: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _raced(payload: dict[str, Any]) -> set[str]:
+    return {name for point in payload.get("race", []) for name in point["contenders"]} or set(payload.get("contenders", []))
+
+
 def _measured(payload: dict[str, Any]) -> list[str]:
     """Which commit measured each part (parts may come from different runs of the race)."""
     m = payload.get("machine", {})
@@ -159,7 +167,7 @@ def section(payload: dict[str, Any], reading: str = "") -> str:
         f"- Load: 1-minute load average {start[0] if start else '?'} at the start and "
         f"{m.get('load_average_1_5_15', ['?'])[0]} at the end on {m.get('nproc', '?')} CPUs (every run's own load "
         "is in race.json); a shared machine, so only medians and same-run ratios are quoted",
-        f"- Contenders: {'; '.join(f'**{k}**: {v}' for k, v in payload.get('described', {}).items() if k in payload.get('contenders', []))}",
+        f"- Contenders: {'; '.join(f'**{k}**: {v}' for k, v in payload.get('described', {}).items() if k in _raced(payload))}",
         "",
         render(payload),
     ]
