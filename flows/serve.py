@@ -236,11 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m flows.serve --work-pool NAME [--config FILE] [--worker-config PATH]`: register in a pool."""
     import argparse
 
-    from flows.config import ConfigError, load_config
+    from flows.config import CONFIG_ENV, DEFAULT_CONFIG, ConfigError, load_config
 
     parser = argparse.ArgumentParser(prog="python -m flows.serve", description=main.__doc__)
     parser.add_argument("--work-pool", required=True, help="an existing Prefect work pool (type process)")
-    parser.add_argument("--config", default="config.yaml", type=Path)
+    parser.add_argument("--config", default=os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG, type=Path,
+                        help=f"config file (default: ${CONFIG_ENV}, else ./config.yaml)")
     parser.add_argument("--worker-config", default=None, help="config.yaml's path on the worker machines")
     args = parser.parse_args(argv)
     try:

@@ -1,8 +1,9 @@
 """Commands that read the warehouse: sql, stats, export. No Prefect here.
 
 `sql` exit codes: 0 the query ran; 2 the query is bad usage (empty, or DuckDB refused it: a syntax
-error, an unknown table or column, a type error, reading files, writing); 1 the warehouse could not
-be read (none yet, or another process holds it longer than the lock timeout).
+error, an unknown table or column, a type error, a write to the read-only warehouse: every
+`QueryError`); 1 the warehouse could not be read (none yet, or another process holds it longer
+than the lock timeout).
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def sql(
 ) -> None:
     """Query the warehouse (read-only). Tables: articles, pages, fetches, frontier, crawl_runs; views v_*.
 
-    Exit 2 when the query is refused (empty, a syntax error, an unknown table or column, an attempt to
-    read files or write: fix the query); exit 1 when the warehouse cannot be read (none yet, or busy).
+    Exit 2 when the query is refused (empty, a syntax error, an unknown table or column, a write:
+    fix the query); exit 1 when the warehouse cannot be read (none yet, or busy).
     """
     cfg = _load(config)
     _print_query(cfg, query, fmt)
