@@ -119,6 +119,8 @@ def test_sql_exit_codes_no_warehouse_1_bad_query_2(tmp_path: Path) -> None:
         assert proc.returncode == 2, (query, proc.returncode, proc.stderr)   # bad usage: fix the query
         assert reason in proc.stderr, (query, proc.stderr)
         assert "Traceback" not in proc.stderr, (query, proc.stderr)
+    documented = _sieve("sql", "-h", env={"COLUMNS": "200"})
+    assert "Exit 2: the query is refused" in documented.stdout and "Exit 1: the warehouse" in documented.stdout
 
 
 def test_help_for_every_command_with_h_and_help() -> None:

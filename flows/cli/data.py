@@ -30,8 +30,9 @@ def sql(
 ) -> None:
     """Query the warehouse (read-only). Tables: articles, pages, fetches, frontier, crawl_runs; views v_*.
 
-    Exit 2 when the query is refused (empty, a syntax error, an unknown table or column, a write:
-    fix the query); exit 1 when the warehouse cannot be read (none yet, or busy).
+    Exit 2: the query is refused (empty, a syntax error, an unknown table or column, a write); fix it.
+
+    Exit 1: the warehouse cannot be read (none yet, or busy).
     """
     cfg = _load(config)
     _print_query(cfg, query, fmt)
