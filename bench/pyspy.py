@@ -100,9 +100,15 @@ def process_of(frames: list[str]) -> str:
     return "sieve process, main thread" if "MainThread" in thread else "sieve process, other threads"
 
 
+_THREAD_NUMBER = re.compile(r"\(\d+\)|_\d+$")
+FETCH_PHASE = "fetch: httpx/httpcore/anyio"
+
+
 def summarise(raw: Path) -> dict[str, Any]:
     phases: Counter[str] = Counter()
     by_process: Counter[str] = Counter()
+    threads: Counter[str] = Counter()       # the sieve process's other threads, by name: who they are
+    in_fetch: Counter[str] = Counter()      # inclusive samples of httpx/httpcore/anyio functions in the fetch phase
     total = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rstrip().rpartition(" ")
@@ -111,13 +117,23 @@ def summarise(raw: Path) -> dict[str, Any]:
         n = int(count)
         frames = stack.split(";")
         where = process_of(frames)
-        phases[phase_of(frames, _SERVER_MARKERS if where.startswith("Prefect temporary server") else _MARKERS)] += n
+        phase = phase_of(frames, _SERVER_MARKERS if where.startswith("Prefect temporary server") else _MARKERS)
+        phases[phase] += n
         by_process[where] += n
         total += n
+        if where == "sieve process, other threads":
+            name = next((f for f in frames if f.startswith("thread")), "thread ?")
+            threads[f"{_THREAD_NUMBER.sub('', name.split(':', 1)[-1]).strip() or '(unnamed)'}: {phase}"] += n
+        if phase == FETCH_PHASE:
+            for function in {f.split(" (")[0] for f in frames if any(m in f for m in ("httpx/", "httpcore/", "anyio/"))}:
+                in_fetch[function] += n
     total = total or 1
+    fetch_total = phases[FETCH_PHASE] or 1
     return {"samples": total,
             "phases": [[p, n, round(100 * n / total, 1)] for p, n in phases.most_common()],
-            "where": [[p, n, round(100 * n / total, 1)] for p, n in by_process.most_common()]}
+            "where": [[p, n, round(100 * n / total, 1)] for p, n in by_process.most_common()],
+            "other_threads": [[t, n, round(100 * n / total, 1)] for t, n in threads.most_common(12)],
+            "fetch_functions": [[f, n, round(100 * n / fetch_total, 1)] for f, n in in_fetch.most_common(14)]}
 
 
 def _command(path: str, base: str, folder: Path, concurrency: int) -> tuple[list[str], dict[str, str]]:
@@ -150,6 +166,12 @@ def record(articles: int, out: Path, *, path: str = "cli", latency_ms: float = 5
 def render(payload: dict[str, Any]) -> str:
     text = table(["phase (all processes and threads)", "samples", "% of CPU samples"], payload["phases"])
     text += "\n\n" + table(["where", "samples", "%"], payload["where"])
+    if payload.get("other_threads"):
+        text += "\n\n" + table(["the sieve process's other threads: name and phase", "samples", "% of all"],
+                                payload["other_threads"])
+    if payload.get("fetch_functions"):
+        text += "\n\n" + table([f"inside '{FETCH_PHASE}' (inclusive)", "samples", "% of the phase"],
+                                payload["fetch_functions"])
     if payload.get("rate_hz"):
         text += f"\n\n{payload['rate_hz']} samples per second per busy thread: {payload['rate_hz']} samples = 1 CPU second."
     return text

@@ -75,8 +75,8 @@ def split_table(payload: dict[str, Any]) -> str:
             rows.append([f"{point['articles']:,}", LABELS.get(name, name), _f(wall), _f(before), _f(crawl), _f(after),
                          _f(groups.get("CLI process")), _f(groups.get("Prefect temporary server")),
                          _f(groups.get("extraction workers"))])
-    return table(["articles", "contender", "wall s", "before the crawl s (imports, Prefect start)",
-                  "the crawl s (its summary's duration)", "after the summary s (teardown)", "CPU s: main process",
+    return table(["articles", "contender", "wall s", "before the crawl s (imports, Prefect start, flow run)",
+                  "the crawl s (its summary's duration)", "after the summary s (teardown)", "CPU s: CLI process (all its threads)",
                   "CPU s: Prefect temporary server", "CPU s: extraction workers"], rows)
 
 

@@ -35,7 +35,21 @@ def race_block() -> str:
     if payload is None:
         return ""
     reading = RACE_FINDINGS.read_text(encoding="utf-8") if RACE_FINDINGS.exists() else ""
-    return f"{RACE_BEGIN}\n{race_section(payload, reading)}\n{RACE_END}"
+    text = race_section(payload, reading)
+    if (spy := read_json("pyspy")) is not None and spy.get("path", "cli") == "cli" and "other_threads" in spy:
+        m = spy.get("machine", {})
+        text += ("\n\n### Where the CPU goes on the user's path (py-spy of the whole `sieve crawl` process tree)\n\n"
+                 f"Command: `{spy['command']}` (code {m.get('git')}, {m.get('measured_at')}, load average "
+                 f"{m.get('load_average_1_5_15', ['?'])[0]} at the end). py-spy counts a sample for every thread it finds "
+                 "running, including some that wait for the GIL, so shares are of samples, not of CPU seconds (the race's "
+                 "psutil figures are the CPU seconds).\n\n" + pyspy.render(spy))
+    if (ceiling := read_json("server")) is not None and "points" in ceiling:
+        m = ceiling.get("machine", {})
+        text += ("\n\n### The demo site's own ceiling, with latency (every contender above shares it)\n\n"
+                 f"Command: `{ceiling['command']}` (code {m.get('git')}, {m.get('measured_at')}, load average "
+                 f"{m.get('load_average_1_5_15', ['?'])[0]} at the end): a bare asyncio HTTP/1.1 client, keep-alive, no "
+                 "parsing, against `python -m demo --latency-ms L` in its own process.\n\n" + server.render(ceiling))
+    return f"{RACE_BEGIN}\n{text}\n{RACE_END}"
 
 
 def splice_race(path: Path = REPORT) -> Path:
