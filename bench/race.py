@@ -12,9 +12,12 @@ is the median of per-run ratios. Three parts:
 - fixed: `sieve crawl demo --max-pages 1` wall without a Prefect server and with a running one
   (targets < 5 s and < 3 s), interleaved.
 
+`sieve+server` is the same CLI with PREFECT_API_URL naming a `prefect server start` the bench runs on
+127.0.0.1 for the whole race (drop it from --contenders to race with no server process around).
+
     python -m bench.race [--articles 500,5000] [--runs 3] [--latency-ms 5] [--concurrency 16]
                          [--parts race,rss,fixed] [--rss-sizes 1000,5000,20000] [--fixed-runs 5]
-                         [--contenders sieve,scrapy]   (add sieve+server to race a running Prefect server too)
+                         [--contenders sieve,sieve+server,scrapy] [--fresh]
 
 Prints the tables and writes bench/out/race.json (after every part, so an interrupted bench keeps
 what it measured); parts not run now are kept from the previous race.json, each with the command and
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--parts", default="race,rss,fixed")
-    parser.add_argument("--contenders", default="sieve,scrapy", help=f"from {', '.join(c.CONTENDERS)}")
+    parser.add_argument("--contenders", default="sieve,sieve+server,scrapy", help=f"from {', '.join(c.CONTENDERS)}")
     parser.add_argument("--rss-sizes", default="1000,5000,20000")
     parser.add_argument("--rss-runs", type=int, default=1)
     parser.add_argument("--fixed-runs", type=int, default=5)
