@@ -2,19 +2,28 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import pytest
 
 from crawler import ERROR_KINDS, CrawlSettings, Fetcher, FetchResult
+from outcomes import FETCH_ERRORS, is_transient
 from tests.faultserver import FaultServer, http_date
 
 UA = "sieve-test/1.0 (+http://example.invalid/bot)"
+TRANSPORT = "aiohttp"   # set per test by the fixture below: every test here runs on both transports
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(sys.modules[__name__], "TRANSPORT", request.param)
+    return request.param
 
 
 def settings(**overrides: object) -> CrawlSettings:
     base: dict[str, object] = dict(
-        user_agent=UA, delay_seconds=0.0, timeout_seconds=2.0, retries=2,
+        transport=TRANSPORT,        user_agent=UA, delay_seconds=0.0, timeout_seconds=2.0, retries=2,
         backoff_base_seconds=0.02, backoff_max_seconds=0.1, max_bytes=200_000,
     )
     base.update(overrides)
@@ -87,10 +96,24 @@ def test_retry_after_is_capped(fault_server: FaultServer) -> None:
     assert time.monotonic() - started < 3.0
 
 
-def test_429_that_never_ends_is_recorded_as_4xx(fault_server: FaultServer) -> None:
-    fault_server.throttled("/busy.html", 0, times=10)
+@pytest.mark.parametrize("status, kind", [(429, "rate_limited"), (425, "rate_limited"), (408, "timeout")])
+def test_retried_4xx_are_recorded_with_their_own_transient_kind(fault_server: FaultServer, status: int, kind: str) -> None:
+    fault_server.status_sequence("/busy.html", [status], headers={status: {"Retry-After": "0.05"}})
     [r] = fetch(fault_server, "/busy.html", retries=1)
-    assert r.error == "http_4xx" and r.status == 429 and r.attempts == 2
+    assert r.error == kind and r.status == status and r.attempts == 2
+    assert is_transient(r.error)                       # the frontier retries it later: not a terminal 4xx
+    assert r.retry_after_s == pytest.approx(0.05)      # the server's wish travels with the result
+
+
+def test_retry_after_on_the_result_is_capped(fault_server: FaultServer) -> None:
+    fault_server.status_sequence("/busy.html", [429], headers={429: {"Retry-After": "7200"}})
+    fault_server.status_sequence("/down.html", [503], headers={503: {"Retry-After": "3"}})
+    fault_server.status_sequence("/plain.html", [503])
+    busy, down, plain = fetch(fault_server, "/busy.html", "/down.html", "/plain.html", retries=0,
+                              retry_after_cap_seconds=5)
+    assert busy.error == "rate_limited" and busy.retry_after_s == 5.0   # 7,200 s asked, capped
+    assert down.error == "http_5xx" and down.retry_after_s == 3.0
+    assert plain.error == "http_5xx" and plain.retry_after_s is None
 
 
 # ---- timeouts, resets, size ------------------------------------------------------------------
