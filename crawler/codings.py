@@ -78,6 +78,12 @@ class _ZlibLayer:
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         while data and not self._done:
+            if self._d.eof:   # a stream ended before these bytes: another gzip member, or trailing junk
+                if self.coding == "gzip" and b"\x1f\x8b".startswith(data[:2]):
+                    self._d = self._new()
+                else:
+                    self._done = True   # ignored, as browsers do
+                    return
             try:
                 out = self._d.decompress(data, PIECE)
             except zlib.error as exc:
@@ -89,20 +95,15 @@ class _ZlibLayer:
             self._first = False
             if out:
                 yield out
-            if self._d.eof:
-                rest = self._d.unused_data
-                if self.coding == "gzip" and rest[:2] == b"\x1f\x8b":   # another member follows
-                    self._d = self._new()
-                    data = rest
-                    continue
-                self._done = True   # trailing bytes after the stream: ignored, as browsers do
-                return
-            data = self._d.unconsumed_tail
+            data = self._left()
             while not data and len(out) == PIECE and not self._d.eof:   # output pending with all input taken
                 out = self._d.decompress(b"", PIECE)
                 if out:
                     yield out
-                data = self._d.unconsumed_tail
+                data = self._left()
+
+    def _left(self) -> bytes:
+        return self._d.unused_data if self._d.eof else self._d.unconsumed_tail
 
 
 class _BrotliLayer:

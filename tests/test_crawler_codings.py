@@ -77,8 +77,12 @@ def test_an_inner_layer_that_yields_nothing_cannot_spin_forever() -> None:
 
 
 def test_gzip_members_and_trailing_bytes() -> None:
-    two = gzip.compress(TEXT[:1000]) + gzip.compress(TEXT[1000:])
+    first = gzip.compress(TEXT[:1000])
+    two = first + gzip.compress(TEXT[1000:])
     assert decode(two, ["gzip"])[0] == TEXT                       # RFC 1952: members concatenate
+    for cut in (len(first) - 1, len(first), len(first) + 1):      # a network chunk ending at the seam
+        decoder = ContentDecoder(["gzip"], 10**8)
+        assert b"".join([*decoder.feed(two[:cut]), *decoder.feed(two[cut:])]) == TEXT, cut
     assert decode(gzip.compress(TEXT) + b"\0\0junk", ["gzip"])[0] == TEXT   # trailing garbage ignored
 
 
