@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from importlib import import_module
 from typing import Any
 
 PIECE = 64 * 1024          # largest piece a zlib layer hands out at once (brotli: this plus one 32 KiB block)
@@ -27,14 +28,17 @@ MAX_LAYERS = 3             # gzip of gzip of gzip is already more than any real 
 _ZSTD_SLICE = 128          # zstandard has no output cap: feed it this many input bytes at a time (at most ~4 MiB out)
 _ZSTD_MAX_WINDOW = 1 << 23
 
-try:
-    import brotli as _brotli
-except ImportError:  # pragma: no cover - brotli is a dependency; without it "br" is neither asked for nor accepted
-    _brotli = None
-try:
-    import zstandard as _zstandard
-except ImportError:  # pragma: no cover - same for zstd
-    _zstandard = None
+
+def _optional(name: str) -> Any:
+    """A decoder package, or None (it is a dependency; without it its coding is neither asked for nor accepted)."""
+    try:
+        return import_module(name)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+_brotli = _optional("brotli")
+_zstandard = _optional("zstandard")
 
 _ALIASES = {"x-gzip": "gzip"}
 DECODABLE: tuple[str, ...] = ("gzip", "deflate") + (("br",) if _brotli else ()) + (("zstd",) if _zstandard else ())

@@ -27,7 +27,8 @@ class BoundedCookieJar(CookieJar):
         self.dropped = 0
 
     def set_cookie(self, cookie: Cookie) -> None:
-        with self._cookies_lock:  # type: ignore[attr-defined]  (CookieJar's own lock, re-entrant)
+        # CookieJar's own (re-entrant) lock: extract_cookies may run for several responses at once
+        with self._cookies_lock:  # type: ignore[attr-defined]
             if not self._fits(cookie):
                 self.dropped += 1
                 return

@@ -30,8 +30,8 @@ from crawler.cookies import BoundedCookieJar
 from crawler.decode import decode_html
 from crawler.errors import SieveCrawlError, TransientError, fetch_error
 from crawler.politeness import Politeness
-from crawler.result import FetchResult
 from crawler.response import REDIRECT_STATUSES, Response, read_response
+from crawler.result import FetchResult
 from crawler.retry import backoff_seconds
 from crawler.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsFetch
 from crawler.settings import CrawlSettings
@@ -92,7 +92,7 @@ class Fetcher:
         self._robots: RobotsCache | None = None
         self._delay_applied: set[str] = set()
         self._rng = random.Random()
-        self._transport_errors: tuple[type[BaseException], ...] = ()
+        self._network_errors: tuple[type[BaseException], ...] = (httpx.TransportError, OSError)
         self.cookies = BoundedCookieJar(settings.max_cookies_per_host, settings.max_cookie_bytes_per_host)
         self.stats = FetcherStats()
 
@@ -102,7 +102,7 @@ class Fetcher:
         transport = self._transport
         if transport is None:
             transport = build_transport(s, self._headers_sent)
-            self._transport_errors = transport_errors(s)
+            self._network_errors = (httpx.TransportError, OSError, *transport_errors(s))
         self._client = httpx.AsyncClient(
             transport=transport,
             cookies=self.cookies,
@@ -334,7 +334,7 @@ class Fetcher:
             raise fetch_error("connection", _describe(exc.__cause__ or exc)) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise fetch_error("bad_scheme", str(exc)) from None
-        except (httpx.TransportError, OSError, *self._transport_errors) as exc:
+        except self._network_errors as exc:
             raise fetch_error("connection", _describe(exc)) from None
 
 def _describe(exc: BaseException) -> str:
