@@ -107,14 +107,20 @@ def fetch_with_lag(s: CrawlSettings, urls: list[str], allowed: tuple[str, ...] =
     return asyncio.run(go())
 
 
+# Both transports must hand the Fetcher raw bytes (aiohttp with auto_decompress off, httpx's aiter_raw).
+TRANSPORTS = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+
+
 # ---- bombs -----------------------------------------------------------------------------------
-def test_stacked_gzip_bomb_is_too_large_with_flat_memory_and_a_free_event_loop(fault_server: FaultServer) -> None:
+@TRANSPORTS
+def test_stacked_gzip_bomb_is_too_large_with_flat_memory_and_a_free_event_loop(fault_server: FaultServer,
+                                                                                 transport: str) -> None:
     bomb = fault_server.encoded("/bomb.html", gzip_gzip_bomb(), "gzip, gzip")
     with FaultServer("127.0.0.2") as other:
         # another host's pages, asked for while the bomb is read: none may wait on it
         others = [other.page(f"/o{i}.html", PAGE) for i in range(20)]
         with peak_rss() as growth:
-            results, lag = fetch_with_lag(settings(), [bomb, *others])
+            results, lag = fetch_with_lag(settings(transport=transport), [bomb, *others])
         started = min(r.started for r in other.records)
         finished = max(r.finished or r.started for r in other.records)
     r = results[0]
@@ -156,7 +162,8 @@ def test_we_ask_only_for_codings_we_can_undo(fault_server: FaultServer) -> None:
     assert {c.strip() for c in sent.split(",")} == set(DECODABLE) == {"gzip", "deflate", "br", "zstd"}
 
 
-def test_every_coding_we_ask_for_decodes_to_the_page(fault_server: FaultServer) -> None:
+@TRANSPORTS
+def test_every_coding_we_ask_for_decodes_to_the_page(fault_server: FaultServer, transport: str) -> None:
     raw_deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
     bodies = {
         "gzip": gzip.compress(PAGE),
@@ -170,7 +177,7 @@ def test_every_coding_we_ask_for_decodes_to_the_page(fault_server: FaultServer) 
     }
     urls = [fault_server.encoded(f"/{i}.html", body, name.replace("deflate-raw", "deflate"))
             for i, (name, body) in enumerate(bodies.items())]
-    results, _ = fetch_with_lag(settings(), urls)
+    results, _ = fetch_with_lag(settings(transport=transport), urls)
     for name, r in zip(bodies, results, strict=True):
         assert r.ok and r.body == PAGE and r.nbytes == len(PAGE), (name, r.error, r.detail)
         assert "朱镕基 陶喆" in (r.text or "")
