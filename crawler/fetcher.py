@@ -152,12 +152,12 @@ class Fetcher:
     # ---- one fetch ---------------------------------------------------------------------------
     async def _fetch(self, result: FetchResult, etag: str | None, last_modified: str | None) -> None:
         s = self.settings
-        current = result.url
         try:
+            current = without_userinfo(result.url)   # httpx would send user:pass@ as an Authorization header
             parts = urlsplit(current)
             parts.port   # noqa: B018 (raises ValueError on a malformed port)
         except ValueError:
-            raise fetch_error("bad_scheme", f"malformed URL: {current[:200]}") from None
+            raise fetch_error("bad_scheme", f"malformed URL: {result.url[:200]}") from None
         if parts.scheme.lower() not in HTTP_SCHEMES or not parts.hostname:
             raise fetch_error("bad_scheme", f"not an http(s) URL: {current[:200]}")
         headers: dict[str, str] = {}

@@ -77,3 +77,12 @@ def test_redirect_location_with_credentials_sends_none(fault_server: FaultServer
     [r] = fetch([fault_server.url("/go.html")])
     assert r.ok and r.final_url == fault_server.url("/landing.html")
     assert all("authorization" not in rec.headers for rec in fault_server.records)
+
+
+def test_credentials_in_a_url_given_to_fetch_are_not_sent(fault_server: FaultServer) -> None:
+    fault_server.robots("User-agent: *\nAllow: /\n")
+    fault_server.page("/a.html", "<html>a</html>")
+    [r] = fetch([f"http://admin:hunter2@{fault_server.host}/a.html"], allowed=None)   # as `sieve extract URL` does
+    assert r.ok and r.final_url == fault_server.url("/a.html")
+    assert fault_server.paths() == ["/robots.txt", "/a.html"]
+    assert all("authorization" not in rec.headers for rec in fault_server.records)
