@@ -274,3 +274,13 @@ def test_every_result_is_a_value_with_a_known_kind_and_ua_is_always_sent(fault_s
     assert results[0].nbytes == len("<html>ok</html>") and results[0].encoding == "utf-8"
     assert results[0].content_type == "text/html; charset=utf-8"
     assert fault_server.records and all(rec.user_agent == UA for rec in fault_server.records)
+
+
+def test_new_settings_are_validated() -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"transport": "curl"}, {"max_cookies_per_host": -1}, {"rate_limit_pause_after": 0},
+                {"max_cookie_bytes_per_host": -5}):
+        with pytest.raises(ValidationError):
+            CrawlSettings(**bad)   # type: ignore[arg-type]
+    assert CrawlSettings().transport == "aiohttp"   # the measured winner (bench/transport.py) is the default
