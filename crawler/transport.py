@@ -41,7 +41,7 @@ def build_transport(settings: CrawlSettings, on_sent: Callable[[str], None]) -> 
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=settings.trust_env,
             trace_configs=[trace],
-            auto_decompress=False,
+            auto_decompress=False,   # httpx-aiohttp also asks for it per request; both, so neither alone is relied on
             max_headers=512,   # aiohttp's 128 refuses a page setting 250 cookies; the bounded jar handles those
         )
 

@@ -216,8 +216,15 @@ def test_cookie_flood_keeps_the_cookie_header_bounded(fault_server: FaultServer)
     assert all(f"session={n}" in header for n, header in enumerate(sent[1:]))
 
 
-def test_no_cookies_kept_when_the_cap_is_zero(fault_server: FaultServer) -> None:
-    urls = [fault_server.cookie_flood(f"/c{i}.html", 3) for i in range(3)]
-    results, _ = fetch_with_lag(settings(max_cookies_per_host=0, per_host_concurrency=1), urls)
-    assert all(r.ok for r in results)
+@TRANSPORTS
+def test_no_cookies_kept_when_the_cap_is_zero(fault_server: FaultServer, transport: str) -> None:
+    # by host name, not IP: aiohttp's own jar ignores cookies from IP addresses, so only a name shows
+    # that the transport keeps none behind the bounded jar's back
+    for i in range(3):
+        fault_server.cookie_flood(f"/c{i}.html", 3)
+    urls = [f"http://localhost:{fault_server.port}/c{i}.html" for i in range(3)]
+    results, _ = fetch_with_lag(settings(max_cookies_per_host=0, per_host_concurrency=1, transport=transport),
+                                urls, allowed=("localhost",))
+    assert all(r.ok for r in results), [r.detail for r in results]
+    assert len(fault_server.records) == 4
     assert not any("cookie" in rec.headers for rec in fault_server.records)
