@@ -45,6 +45,10 @@ _MARKERS: tuple[tuple[str, str], ...] = (
     ("fetch: decode", "crawler/decode.py"),
     ("fetch: link discovery", "crawler/discover.py"),
     ("fetch: URL normalisation", "crawler/urls.py"),
+    ("fetch: aiohttp transport (httpx-aiohttp, aiohttp, yarl, multidict)", "httpx_aiohttp/"),
+    ("fetch: aiohttp transport (httpx-aiohttp, aiohttp, yarl, multidict)", "aiohttp/"),
+    ("fetch: aiohttp transport (httpx-aiohttp, aiohttp, yarl, multidict)", "yarl/"),
+    ("fetch: aiohttp transport (httpx-aiohttp, aiohttp, yarl, multidict)", "multidict/"),
     ("fetch: httpx/httpcore/anyio", "httpx/"),
     ("fetch: httpx/httpcore/anyio", "httpcore/"),
     ("fetch: httpx/httpcore/anyio", "anyio/"),
@@ -101,7 +105,8 @@ def process_of(frames: list[str]) -> str:
 
 
 _THREAD_NUMBER = re.compile(r"\(\d+\)|_\d+$")
-FETCH_PHASE = "fetch: httpx/httpcore/anyio"
+FETCH_PHASES = ("fetch: httpx/httpcore/anyio", "fetch: aiohttp transport (httpx-aiohttp, aiohttp, yarl, multidict)")
+_HTTP_FRAMES = ("httpx/", "httpcore/", "anyio/", "httpx_aiohttp/", "aiohttp/", "yarl/", "multidict/")
 
 
 def summarise(raw: Path) -> dict[str, Any]:
@@ -124,11 +129,11 @@ def summarise(raw: Path) -> dict[str, Any]:
         if where == "sieve process, other threads":
             name = next((f for f in frames if f.startswith("thread")), "thread ?")
             threads[f"{_THREAD_NUMBER.sub('', name.split(':', 1)[-1]).strip() or '(unnamed)'}: {phase}"] += n
-        if phase == FETCH_PHASE:
-            for function in {f.split(" (")[0] for f in frames if any(m in f for m in ("httpx/", "httpcore/", "anyio/"))}:
+        if phase.startswith("fetch: ") and phase in FETCH_PHASES:
+            for function in {f.split(" (")[0] for f in frames if any(m in f for m in _HTTP_FRAMES)}:
                 in_fetch[function] += n
     total = total or 1
-    fetch_total = phases[FETCH_PHASE] or 1
+    fetch_total = sum(phases[p] for p in FETCH_PHASES) or 1
     return {"samples": total,
             "phases": [[p, n, round(100 * n / total, 1)] for p, n in phases.most_common()],
             "where": [[p, n, round(100 * n / total, 1)] for p, n in by_process.most_common()],
@@ -170,7 +175,7 @@ def render(payload: dict[str, Any]) -> str:
         text += "\n\n" + table(["the sieve process's other threads: name and phase", "samples", "% of all"],
                                 payload["other_threads"])
     if payload.get("fetch_functions"):
-        text += "\n\n" + table([f"inside '{FETCH_PHASE}' (inclusive)", "samples", "% of the phase"],
+        text += "\n\n" + table(["inside the HTTP client phases (inclusive)", "samples", "% of those phases"],
                                 payload["fetch_functions"])
     if payload.get("rate_hz"):
         text += f"\n\n{payload['rate_hz']} samples per second per busy thread: {payload['rate_hz']} samples = 1 CPU second."
