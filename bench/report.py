@@ -201,8 +201,8 @@ def write_report(durations: dict[str, float] | None = None) -> Path:
         ("profile", "Profiles (pyinstrument): where the time goes", profile.render),
     ]
     for name, title, render in sections:
-        if name not in results:
-            continue
+        if name not in results or (block and name in ("server", "pyspy") and f"`{results[name].get('command')}`" in block):
+            continue   # already shown in the race section
         r = results[name]
         parts += [f"### {title}", "", _stale_note(r, race) + f"Command: `{r.get('command', 'python -m bench.' + name)}`",
                   "", render(r), ""]

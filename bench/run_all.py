@@ -5,8 +5,9 @@
 
 `make bench` runs the full sizes (over an hour on 2 idle cores; the race alone, `make bench
 BENCH_ARGS="--only race"`, about 20 minutes); `--quick` uses small sizes (a few minutes) and says so in
-the report. `--report-only` rewrites BENCHMARKS.md from bench/out/*.json. A part that fails is named
-and the others still run; the exit code is then 1.
+the report. `--report-only` rewrites BENCHMARKS.md from bench/out/*.json (the whole file when every
+part has a JSON there, else only the race section). A part that fails is named and the others still
+run; the exit code is then 1.
 """
 from __future__ import annotations
 
@@ -45,9 +46,17 @@ def main(argv: list[str] | None = None) -> None:
             durations[name] = round(seconds, 1)
             if code != 0:
                 failed.append(f"{name} (exit {code})")
-    from bench.report import write_report
+    from bench.common import read_json
+    from bench.report import splice_race, write_report
 
-    path = write_report(durations)
+    missing = [name for name in BENCHMARKS if read_json(name) is None]
+    if not missing:
+        path = write_report(durations)
+    elif read_json("race") is not None:   # a partial bench: rewrite only the race, keep the rest of the file as it is
+        path = splice_race()
+        print(f"no bench/out JSON for {', '.join(missing)}: only the race section was rewritten")
+    else:
+        sys.exit(f"no bench/out JSON for {', '.join(missing)}: BENCHMARKS.md left as it is")
     print(f"\nwrote {path}")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
