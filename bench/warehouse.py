@@ -171,31 +171,35 @@ def bench_load(rows: list[Any], batches: list[int], runs: int, scratch: Path,
 # --- the template: a warehouse of N articles with pages, extractions and frontier rows -------------
 def grow(path: Path, factor: int) -> int:
     """Make `factor` variants of every article, page, extraction and frontier row with plain DuckDB (a bench
-    shortcut: far apart simhashes and distinct hashes, so the copies are new articles, not duplicates)."""
+    shortcut: far apart simhashes and distinct hashes, so the copies are new articles, not duplicates).
+    Key columns are filled the way the writer fills them, where the schema has them."""
     import duckdb
 
     con = duckdb.connect(str(path))
     v = "|| '?v=' || k"
     days = "to_days(CAST(k * 37 AS INTEGER))"
+    variants = {
+        "articles": {"article_id": "article_id || '-' || k", "url": f"url {v}", "page_url": f"page_url {v}",
+                     "published_at": f"published_at - {days}", "text": "'第' || k || '版 ' || text",
+                     "content_hash": "md5(content_hash || k)", "simhash": "xor(simhash, hash(k, article_id))",
+                     "dup_of": "NULL", "extracted_at": f"extracted_at - {days}", "first_seen": f"first_seen - {days}",
+                     "updated_at": f"updated_at - {days}", "seen_seq": "seen_seq + k * 10000000",
+                     "row_hash": "md5_number(row_hash::VARCHAR || k)",
+                     "content_key": "('0x' || left(md5(content_hash || k), 16))::UBIGINT",
+                     "article_key": "md5_number(article_id || '-' || k)"},
+        "pages": {"url": f"url {v}", "html_hash": "md5(html_hash || k)", "url_key": f"md5_number(url {v})",
+                  "html_key": "TRY_CAST('0x' || md5(html_hash || k) AS UHUGEINT)"},
+        "extractions": {"url": f"url {v}", "article_id": "article_id || '-' || k", "html_hash": "md5(html_hash || k)",
+                        "url_key": f"md5_number(url {v})"},
+        "frontier": {"url": f"url {v}", "seq": "seq + k * 10000000", "url_key": f"md5_number(url {v})"},
+    }
     try:
         con.execute("BEGIN")
-        con.execute(f"""
-            INSERT INTO articles (article_id, source_id, url, page_url, title, author, account, published_at, text,
-                                  content_hash, simhash, dup_of, flags, extractor_version, rules_version, extracted_at,
-                                  first_seen, updated_at, seen_seq, row_hash, content_key, article_key)
-            SELECT a.article_id || '-' || k, a.source_id, a.url {v}, a.page_url {v}, a.title, a.author, a.account,
-                   a.published_at - {days}, '第' || k || '版 ' || a.text, md5(a.content_hash || k),
-                   xor(a.simhash, hash(k, a.article_id)), NULL, a.flags, a.extractor_version, a.rules_version,
-                   a.extracted_at - {days}, a.first_seen - {days}, a.updated_at - {days}, a.seen_seq + k * 10000000,
-                   md5(a.row_hash || k), ('0x' || left(md5(a.content_hash || k), 16))::UBIGINT,
-                   ('0x' || left(md5(a.article_id || '-' || k), 16))::UBIGINT
-            FROM articles a CROSS JOIN range(1, {factor}) r(k)""")
-        con.execute(f"INSERT INTO pages SELECT pages.* REPLACE (url {v} AS url, md5(html_hash || k) AS html_hash) "
-                    f"FROM pages CROSS JOIN range(1, {factor}) r(k)")
-        con.execute(f"INSERT INTO extractions SELECT extractions.* REPLACE (url {v} AS url, article_id || '-' || k AS article_id, "
-                    f"md5(html_hash || k) AS html_hash) FROM extractions CROSS JOIN range(1, {factor}) r(k)")
-        con.execute(f"INSERT INTO frontier SELECT frontier.* REPLACE (url {v} AS url, seq + k * 10000000 AS seq) "
-                    f"FROM frontier CROSS JOIN range(1, {factor}) r(k)")
+        for name, replaced in variants.items():
+            columns = {c for (c,) in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                                 [name]).fetchall()}
+            exprs = ", ".join(f"{expr} AS {col}" for col, expr in replaced.items() if col in columns)
+            con.execute(f"INSERT INTO {name} SELECT {name}.* REPLACE ({exprs}) FROM {name} CROSS JOIN range(1, {factor}) r(k)")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
         return int(con.execute("SELECT count(*) FROM articles").fetchall()[0][0])

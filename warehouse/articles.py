@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import pyarrow as pa
 
-from .batches import TS, UINT64_MASK, arrow_table, key_sql, last_per_key, stored_rows_sql, utc
+from .batches import (TS, UINT64_MASK, arrow_table, hex_key_sql, hex_of_key_sql, key_sql, last_per_key, stored_rows_sql,
+                      utc)
 from .duplicates import fold_duplicates
 from .rows import ArticleRow, ExtractionCounts, PageRow, Rejection
 
@@ -88,32 +89,36 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
 
     Every stored article the batch names is deleted and inserted again from the batch by
     `_write_articles`: measured 50-100x faster than an UPDATE, which reads and rewrites the stored zstd
-    text (about 4 ms a row on a 200k-row table). Stored rows are found by their integer `article_key`
-    (a narrow scan), then read for just the rows hit, and matched on the id itself.
+    text (about 4 ms a row on a 200k-row table). Stored rows are found by `article_key` and only numeric
+    columns are read (and dup_of, mostly NULL): batches.py says why.
     """
     top = con.execute("SELECT coalesce(max(seen_seq), 0) FROM articles").fetchall()[0][0]
-    stored = stored_rows_sql("articles", "article_key", "keys",
-                             "article_id, row_hash, seen_seq, first_seen, updated_at, dup_of")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _article_keys AS SELECT idx, {key_sql('article_id')} AS article_key, "
+        f"{hex_key_sql('row_hash')} AS row_key FROM _article_batch"
+    )
+    stored = stored_rows_sql("articles", "article_key", "_article_keys",
+                             "row_hash, seen_seq, first_seen, updated_at, dup_of")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stage AS
-        WITH keys AS (SELECT idx, {key_sql("article_id")} AS article_key FROM _article_batch)
-        SELECT b.idx, b.article_id, k.article_key, b.content_key, b.content_hash, b.simhash, b.row_hash,
+        SELECT b.idx, b.article_id, k.article_key, k.row_key, b.content_key, b.content_hash, b.simhash,
                s.rid IS NOT NULL AS existed,
-               (s.rid IS NULL OR s.row_hash IS DISTINCT FROM b.row_hash) AS changed,
+               (s.rid IS NULL OR s.row_hash IS DISTINCT FROM k.row_key) AS changed,
                s.rid AS stored_rid,
                coalesce(s.seen_seq, {int(top)} + b.idx + 1) AS seen_seq,
                coalesce(s.first_seen, b.extracted_at) AS first_seen,
                s.updated_at AS stored_updated_at, s.dup_of AS stored_dup_of
-        FROM _article_batch b JOIN keys k USING (idx) LEFT JOIN {stored} s USING (article_id)
+        FROM _article_batch b JOIN _article_keys k USING (idx) LEFT JOIN {stored} s USING (article_key)
         """
     )
+    con.execute("DROP TABLE _article_keys")
     con.execute("DELETE FROM articles WHERE rowid IN (SELECT stored_rid FROM _stage WHERE existed)")
 
 
 _BATCH_COLUMNS = ("article_id", "source_id", "url", "page_url", "title", "author", "account", "published_at",
                   "text", "content_hash", "content_key", "simhash", "flags", "extractor_version", "rules_version",
-                  "extracted_at", "row_hash")
+                  "extracted_at")
 
 
 def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None], moved: list[str]) -> None:
@@ -127,8 +132,9 @@ def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]
     try:
         con.execute(
             f"""
-            INSERT INTO articles ({", ".join(_BATCH_COLUMNS)}, article_key, first_seen, seen_seq, dup_of, updated_at)
-            SELECT {", ".join("b." + c for c in _BATCH_COLUMNS)}, s.article_key, s.first_seen, s.seen_seq,
+            INSERT INTO articles ({", ".join(_BATCH_COLUMNS)}, row_hash, article_key, first_seen, seen_seq, dup_of,
+                                  updated_at)
+            SELECT {", ".join("b." + c for c in _BATCH_COLUMNS)}, s.row_key, s.article_key, s.first_seen, s.seen_seq,
                    CASE WHEN s.changed THEN r.dup_of ELSE s.stored_dup_of END,
                    CASE WHEN NOT s.existed THEN s.first_seen
                         WHEN s.changed THEN greatest(b.extracted_at, s.first_seen)
@@ -182,26 +188,27 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, with_articles: bool, reje
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _outcomes AS
-            SELECT * EXCLUDE (ord) FROM ({" UNION ALL ".join(parts)})
+            SELECT * EXCLUDE (ord), {key_sql("url")} AS url_key FROM ({" UNION ALL ".join(parts)})
             QUALIFY row_number() OVER (PARTITION BY url ORDER BY ord DESC) = 1
             """
         )
         if con.execute("SELECT count(*) FROM _outcomes WHERE html_hash IS NULL").fetchall()[0][0]:
             # Rows that do not say which HTML they came from were made from the page as stored now.
+            pages = stored_rows_sql("pages", "url_key", "_outcomes", "html_key")
             con.execute(
-                """
-                UPDATE _outcomes SET html_hash = p.html_hash
-                FROM (SELECT url, html_hash FROM pages WHERE url IN (SELECT url FROM _outcomes WHERE html_hash IS NULL)) p
-                WHERE _outcomes.url = p.url AND _outcomes.html_hash IS NULL
+                f"""
+                UPDATE _outcomes SET html_hash = {hex_of_key_sql("p.html_key")}
+                FROM {pages} p WHERE _outcomes.url_key = p.url_key AND _outcomes.html_hash IS NULL
                 """
             )
-        con.execute("DELETE FROM extractions USING _outcomes o WHERE extractions.url = o.url")
+        known = stored_rows_sql("extractions", "url_key", "_outcomes")
+        con.execute(f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {known})")
         con.execute(
             """
             INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
-                                     rules_version, html_hash, extracted_at)
+                                     rules_version, html_hash, extracted_at, url_key)
             SELECT url, source_id, outcome, article_id, reason, detail, extractor_version, rules_version,
-                   html_hash, extracted_at
+                   html_hash, extracted_at, url_key
             FROM _outcomes
             """
         )

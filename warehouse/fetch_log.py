@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
-from .batches import TS, arrow_table, digest, key_sql, last_per_key, stored_rows_sql, utc
+from .batches import TS, arrow_table, digest, hex_key_sql, key_sql, last_per_key, stored_rows_sql, utc
 from .rows import FetchRow
 
 
@@ -85,27 +85,28 @@ def upsert_pages(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> in
         "fetched_at": (TS, [r.fetched_at for r in rows]),
     }))
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _page_keys AS SELECT url, {key_sql('url')} AS url_key FROM _page_batch")
-        stored = stored_rows_sql("pages", "url_key", "_page_keys", "url, html_hash, fetched_at, changed_at")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _page_keys AS SELECT url, {key_sql('url')} AS url_key, "
+                    f"{hex_key_sql('html_hash')} AS html_key FROM _page_batch")
+        stored = stored_rows_sql("pages", "url_key", "_page_keys", "html_key, fetched_at, changed_at")
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _page_stage AS
-            SELECT b.url, k.url_key, s.rid, b.html_hash, b.fetched_at,
-                   CASE WHEN s.rid IS NULL OR s.html_hash IS DISTINCT FROM b.html_hash THEN b.fetched_at
+            SELECT b.url, k.url_key, k.html_key, s.rid,
+                   CASE WHEN s.rid IS NULL OR s.html_key IS DISTINCT FROM k.html_key THEN b.fetched_at
                         ELSE s.changed_at END AS changed_at
-            FROM (SELECT url, html_hash, fetched_at FROM _page_batch) b JOIN _page_keys k USING (url)
-            LEFT JOIN {stored} s USING (url)
+            FROM (SELECT url, fetched_at FROM _page_batch) b JOIN _page_keys k USING (url)
+            LEFT JOIN {stored} s USING (url_key)
             WHERE s.rid IS NULL OR b.fetched_at > s.fetched_at
-               OR (b.fetched_at = s.fetched_at AND b.html_hash IS DISTINCT FROM s.html_hash)
+               OR (b.fetched_at = s.fetched_at AND k.html_key IS DISTINCT FROM s.html_key)
             """
         )
         con.execute("DELETE FROM pages WHERE rowid IN (SELECT rid FROM _page_stage WHERE rid IS NOT NULL)")
         written = con.execute(
             """
             INSERT INTO pages (url, source_id, kind, final_url, html, html_hash, encoding, content_type,
-                               fetched_at, changed_at, url_key)
+                               fetched_at, changed_at, url_key, html_key)
             SELECT b.url, b.source_id, b.kind, b.final_url, b.html, b.html_hash, b.encoding, b.content_type,
-                   b.fetched_at, s.changed_at, s.url_key
+                   b.fetched_at, s.changed_at, s.url_key, s.html_key
             FROM _page_batch b JOIN _page_stage s USING (url)
             """
         ).fetchall()[0][0]

@@ -71,13 +71,13 @@ def add_frontier(con: duckdb.DuckDBPyConnection, rows: Sequence[FrontierRow], no
     }))
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _frontier_new AS SELECT *, {key_sql('url')} AS url_key FROM _frontier_batch")
-        known = stored_rows_sql("frontier", "url_key", "_frontier_new", "url")
+        known = stored_rows_sql("frontier", "url_key", "_frontier_new")
         added = con.execute(
             f"""
             INSERT INTO frontier (url, source_id, kind, discovered_from, discovered_at, seq, url_key)
             SELECT b.url, b.source_id, b.kind, b.discovered_from, $now,
                    $top + row_number() OVER (ORDER BY b.idx), b.url_key
-            FROM _frontier_new b ANTI JOIN {known} s USING (url)
+            FROM _frontier_new b ANTI JOIN {known} s USING (url_key)
             """,
             {"now": utc(now), "top": _top_seq(con)},
         ).fetchall()[0][0]
@@ -129,8 +129,9 @@ def due(con: duckdb.DuckDBPyConnection, source_id: str, now: datetime, limit: in
     return [FrontierItem(*row) for row in rows]
 
 
-_FETCH_STATE = ("attempts", "fetch_count", "last_status", "last_error", "last_fetched_at", "last_ok_at", "etag",
-                "last_modified", "next_fetch_at")
+_FETCH_STATE = ("attempts", "fetch_count", "last_status", "last_error", "last_fetched_at", "last_ok_at",
+                "next_fetch_at")
+_VALIDATORS = ("etag", "last_modified")
 
 
 def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow], schedule: Schedule) -> None:
@@ -155,9 +156,9 @@ def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow
     }))
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _fetched_keys AS SELECT idx, {key_sql('url')} AS url_key FROM _fetched_batch")
-        stored = stored_rows_sql("frontier", "url_key", "_fetched_keys",
-                                 "url, attempts, fetch_count, last_ok_at, etag, last_modified, last_fetched_at")
+        stored = stored_rows_sql("frontier", "url_key", "_fetched_keys", "attempts, fetch_count, last_ok_at, last_fetched_at")
         # The new fetch state of every URL of the batch, from its stored state (none for unknown URLs).
+        # Validators (etag, last_modified) are strings: they are written, never read (see _VALIDATORS).
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _fetch_stage AS
@@ -167,11 +168,9 @@ def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow
                    coalesce(s.fetch_count, 0) + 1 AS fetch_count,
                    b.status AS last_status, b.error AS last_error, b.fetched_at AS last_fetched_at,
                    CASE WHEN b.error IS NULL THEN b.fetched_at ELSE s.last_ok_at END AS last_ok_at,
-                   CASE WHEN b.error IS NOT NULL THEN s.etag
-                        WHEN b.status = 304 THEN coalesce(b.etag, s.etag) ELSE b.etag END AS etag,
-                   CASE WHEN b.error IS NOT NULL THEN s.last_modified
-                        WHEN b.status = 304 THEN coalesce(b.last_modified, s.last_modified)
-                        ELSE b.last_modified END AS last_modified,
+                   b.etag, b.last_modified,
+                   b.error IS NULL AND (b.status IS DISTINCT FROM 304 OR b.etag IS NOT NULL) AS new_etag,
+                   b.error IS NULL AND (b.status IS DISTINCT FROM 304 OR b.last_modified IS NOT NULL) AS new_last_modified,
                    b.fetched_at + to_seconds(CASE
                        WHEN b.error IS NULL THEN $revisit
                        WHEN b.error = 'rate_limited' AND b.retry_after_s IS NOT NULL
@@ -179,7 +178,7 @@ def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow
                        WHEN list_contains($transient, b.error)
                            THEN least($backoff_cap, $retry_base * pow(2, least(coalesce(s.attempts, 0), 30)))
                        ELSE $revisit END) AS next_fetch_at
-            FROM _fetched_batch b JOIN _fetched_keys k USING (idx) LEFT JOIN {stored} s USING (url)
+            FROM _fetched_batch b JOIN _fetched_keys k USING (idx) LEFT JOIN {stored} s USING (url_key)
             """,
             {"revisit": float(schedule.revisit_s), "retry_base": float(schedule.retry_base_s),
              "backoff_cap": float(min(schedule.backoff_cap_s, schedule.revisit_s)),
@@ -192,11 +191,16 @@ def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow
             FROM _fetch_stage x WHERE frontier.rowid = x.rid AND x.newer
             """
         )
+        for column in _VALIDATORS:     # a failure keeps them; a 304 keeps those it does not send again
+            con.execute(f"UPDATE frontier SET {column} = x.{column} FROM _fetch_stage x "
+                        f"WHERE frontier.rowid = x.rid AND x.newer AND x.new_{column}")
         con.execute(
             f"""
-            INSERT INTO frontier (url, source_id, kind, discovered_from, discovered_at, seq, url_key, {", ".join(_FETCH_STATE)})
+            INSERT INTO frontier (url, source_id, kind, discovered_from, discovered_at, seq, url_key,
+                                  {", ".join(_FETCH_STATE + _VALIDATORS)})
             SELECT url, source_id, kind, NULL, last_fetched_at, $top + row_number() OVER (ORDER BY idx), url_key,
-                   {", ".join(_FETCH_STATE)}
+                   {", ".join(_FETCH_STATE)},
+                   {", ".join(f"CASE WHEN new_{c} THEN {c} END" for c in _VALIDATORS)}
             FROM _fetch_stage WHERE rid IS NULL
             """,
             {"top": _top_seq(con)},

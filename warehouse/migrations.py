@@ -200,11 +200,12 @@ UPDATE articles SET content_key = TRY_CAST('0x' || left(content_hash, 16) AS UBI
 # Articles without the primary-key index, and with an integer key for the writer's lookups.
 # A batch replaces its stored articles by delete + insert (an UPDATE rewrites the zstd text: 50-100x
 # slower); with an ART index on article_id the same delete + insert cost about 3x more, most of it at
-# commit (bench/warehouse.py, "upsert forms"). Uniqueness of article_id is the single writer's rule
+# commit (bench/warehouse.py, "upsert forms"). Lookups join on numeric columns only (batches.py).
+# Uniqueness of article_id is the single writer's rule
 # (each batch de-duplicated, stored versions deleted before the batch is inserted, one transaction);
 # tests/test_warehouse_writes.py holds it. DuckDB cannot drop a constraint, so the table is rebuilt
-# (about 15 s per 200k articles, once). Views bind by name and need no change. `article_key` is the
-# same expression as warehouse.batches.KEY_SQL (a test holds them equal).
+# (about 15 s per 200k articles, once). Views bind by name and need no change. The key expressions
+# are batches.KEY_SQL and HEX_KEY_SQL (a test holds them equal).
 _ARTICLES_UNINDEXED = """
 CREATE TABLE articles_rebuilt (
     article_id        VARCHAR NOT NULL,       -- hash of the canonical URL; unique (the writer's rule)
@@ -226,12 +227,13 @@ CREATE TABLE articles_rebuilt (
     first_seen        TIMESTAMPTZ NOT NULL,
     updated_at        TIMESTAMPTZ NOT NULL,
     seen_seq          BIGINT NOT NULL,
-    row_hash          VARCHAR,
+    row_hash          UHUGEINT,               -- the 128-bit change hash (was its hex): compared without strings
     content_key       UBIGINT,
-    article_key       UBIGINT NOT NULL        -- warehouse.batches.KEY_SQL of article_id: the writer joins on it
+    article_key       UHUGEINT NOT NULL       -- md5_number(article_id) (batches.KEY_SQL): the writer joins on it
 );
 INSERT INTO articles_rebuilt
-SELECT *, ('0x' || left(md5(article_id), 16))::UBIGINT FROM articles ORDER BY seen_seq;
+SELECT * REPLACE (TRY_CAST('0x' || row_hash AS UHUGEINT) AS row_hash), md5_number(article_id)
+FROM articles ORDER BY seen_seq;
 DROP TABLE articles;
 ALTER TABLE articles_rebuilt RENAME TO articles;
 """
@@ -240,14 +242,15 @@ ALTER TABLE articles_rebuilt RENAME TO articles;
 # checks them cheaply; what was slow was ON CONFLICT, 10-80 ms per 100 rows, and joins on the VARCHAR url).
 # `is_start`: a configured start URL (make_due marks them), due at every scheduled run and never given up.
 _URL_KEYS = """
-ALTER TABLE frontier ADD COLUMN IF NOT EXISTS url_key UBIGINT;
-UPDATE frontier SET url_key = ('0x' || left(md5(url), 16))::UBIGINT;
+ALTER TABLE frontier ADD COLUMN IF NOT EXISTS url_key UHUGEINT;
+UPDATE frontier SET url_key = md5_number(url);
 ALTER TABLE frontier ADD COLUMN IF NOT EXISTS is_start BOOLEAN DEFAULT false;
 UPDATE frontier SET is_start = false WHERE is_start IS NULL;
-ALTER TABLE pages ADD COLUMN IF NOT EXISTS url_key UBIGINT;
-UPDATE pages SET url_key = ('0x' || left(md5(url), 16))::UBIGINT;
-ALTER TABLE extractions ADD COLUMN IF NOT EXISTS url_key UBIGINT;
-UPDATE extractions SET url_key = ('0x' || left(md5(url), 16))::UBIGINT;
+ALTER TABLE pages ADD COLUMN IF NOT EXISTS url_key UHUGEINT;
+ALTER TABLE pages ADD COLUMN IF NOT EXISTS html_key UHUGEINT;       -- html_hash as a number
+UPDATE pages SET url_key = md5_number(url), html_key = TRY_CAST('0x' || html_hash AS UHUGEINT);
+ALTER TABLE extractions ADD COLUMN IF NOT EXISTS url_key UHUGEINT;
+UPDATE extractions SET url_key = md5_number(url);
 """
 
 # Runs record who runs them (a killed run is marked `crashed` at the next start, runs.py), and a good
