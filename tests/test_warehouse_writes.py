@@ -188,7 +188,7 @@ def test_an_idle_lease_lets_go_by_itself(tmp_path) -> None:
     assert not wh._lease.held
 
 
-@pytest.mark.parametrize("step", ["warehouse.fetch_log.upsert_pages", "warehouse.frontier.add_frontier"])
+@pytest.mark.parametrize("step", ["warehouse.fetch_log.upsert_pages", "warehouse.frontier.update_after_fetches"])
 def test_a_write_that_raises_mid_batch_stores_nothing_of_it(wh, monkeypatch, step) -> None:
     """Earlier statements of the batch have run when it fails: the transaction must roll them back."""
     import importlib

@@ -92,27 +92,22 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     text (about 4 ms a row on a 200k-row table). Stored rows are found by `article_key` and only numeric
     columns are read (and dup_of, mostly NULL): batches.py says why.
     """
-    top = con.execute("SELECT coalesce(max(seen_seq), 0) FROM articles").fetchall()[0][0]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _article_keys AS SELECT idx, {key_sql('article_id')} AS article_key, "
-        f"{hex_key_sql('row_hash')} AS row_key FROM _article_batch"
-    )
-    stored = stored_rows_sql("articles", "article_key", "_article_keys",
-                             "row_hash, seen_seq, first_seen, updated_at, dup_of")
+    stored = stored_rows_sql("articles", "article_key", "k", "row_hash, seen_seq, first_seen, updated_at, dup_of")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stage AS
+        WITH k AS (SELECT idx, {key_sql('article_id')} AS article_key, {hex_key_sql('row_hash')} AS row_key
+                   FROM _article_batch)
         SELECT b.idx, b.article_id, k.article_key, k.row_key, b.content_key, b.content_hash, b.simhash,
                s.rid IS NOT NULL AS existed,
                (s.rid IS NULL OR s.row_hash IS DISTINCT FROM k.row_key) AS changed,
                s.rid AS stored_rid,
-               coalesce(s.seen_seq, {int(top)} + b.idx + 1) AS seen_seq,
+               coalesce(s.seen_seq, (SELECT coalesce(max(seen_seq), 0) FROM articles) + b.idx + 1) AS seen_seq,
                coalesce(s.first_seen, b.extracted_at) AS first_seen,
                s.updated_at AS stored_updated_at, s.dup_of AS stored_dup_of
-        FROM _article_batch b JOIN _article_keys k USING (idx) LEFT JOIN {stored} s USING (article_key)
+        FROM _article_batch b JOIN k USING (idx) LEFT JOIN {stored} s USING (article_key)
         """
     )
-    con.execute("DROP TABLE _article_keys")
     con.execute("DELETE FROM articles WHERE rowid IN (SELECT stored_rid FROM _stage WHERE existed)")
 
 
@@ -155,7 +150,8 @@ def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]
         con.unregister("_roots")
 
 
-def _write_extractions(con: duckdb.DuckDBPyConnection, with_articles: bool, rejections: Sequence[Rejection]) -> None:
+def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
+                       rejections: Sequence[Rejection]) -> None:
     """One row per page: its latest outcome, versions and the HTML hash it was made from.
 
     Article outcomes come straight from the registered `_article_batch` (no second Python pass);
@@ -163,7 +159,8 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, with_articles: bool, reje
     the batch's pages are replaced (delete, then insert: cheaper than an UPDATE here too).
     """
     parts = []
-    if with_articles:
+    unpinned = any(r.html_hash is None for r in articles) or any(r.html_hash is None for r in rejections)
+    if articles:
         parts.append("""SELECT page_url AS url, source_id, 'article' AS outcome, article_id, NULL AS reason,
                                NULL AS detail, extractor_version, rules_version, html_hash, extracted_at, idx AS ord
                         FROM _article_batch""")
@@ -192,27 +189,22 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, with_articles: bool, reje
             QUALIFY row_number() OVER (PARTITION BY url ORDER BY ord DESC) = 1
             """
         )
-        if con.execute("SELECT count(*) FROM _outcomes WHERE html_hash IS NULL").fetchall()[0][0]:
-            # Rows that do not say which HTML they came from were made from the page as stored now.
-            pages = stored_rows_sql("pages", "url_key", "_outcomes", "html_key")
-            con.execute(
-                f"""
-                UPDATE _outcomes SET html_hash = {hex_of_key_sql("p.html_key")}
-                FROM {pages} p WHERE _outcomes.url_key = p.url_key AND _outcomes.html_hash IS NULL
-                """
-            )
-        known = stored_rows_sql("extractions", "url_key", "_outcomes")
-        con.execute(f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {known})")
+        con.execute(f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {stored_rows_sql('extractions', 'url_key', '_outcomes')})")
+        # Rows that do not say which HTML they came from were made from the page as stored now.
+        page_hash = "o.html_hash"
+        pages = ""
+        if unpinned:
+            page_hash = f"coalesce(o.html_hash, {hex_of_key_sql('p.html_key')})"
+            pages = f"LEFT JOIN {stored_rows_sql('pages', 'url_key', '_outcomes', 'html_key')} p USING (url_key)"
         con.execute(
-            """
+            f"""
             INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
                                      rules_version, html_hash, extracted_at, url_key)
-            SELECT url, source_id, outcome, article_id, reason, detail, extractor_version, rules_version,
-                   html_hash, extracted_at, url_key
-            FROM _outcomes
+            SELECT o.url, o.source_id, o.outcome, o.article_id, o.reason, o.detail, o.extractor_version,
+                   o.rules_version, {page_hash}, o.extracted_at, o.url_key
+            FROM _outcomes o {pages}
             """
         )
-        con.execute("DROP TABLE _outcomes")
     finally:
         if rejections:
             con.unregister("_rejections")
@@ -224,7 +216,7 @@ def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
     articles = last_per_key(articles, lambda a: a.article_id)
     rejections = last_per_key(rejections, lambda r: r.url)
     if not articles:
-        _write_extractions(con, False, rejections)
+        _write_extractions(con, (), rejections)
         return ExtractionCounts(rejected=len(rejections))
     con.register("_article_batch", _article_batch(articles))
     try:
@@ -232,8 +224,7 @@ def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
         roots, targets = fold_duplicates(con)
         moved = [t.article_id for t in targets if t.existed and roots[t.article_id] is not None]
         _write_articles(con, roots, moved)
-        _write_extractions(con, True, rejections)
-        con.execute("DROP TABLE _stage")
+        _write_extractions(con, articles, rejections)
     finally:
         con.unregister("_article_batch")
     new = sum(1 for t in targets if not t.existed)

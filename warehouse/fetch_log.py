@@ -85,23 +85,22 @@ def upsert_pages(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> in
         "fetched_at": (TS, [r.fetched_at for r in rows]),
     }))
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _page_keys AS SELECT url, {key_sql('url')} AS url_key, "
-                    f"{hex_key_sql('html_hash')} AS html_key FROM _page_batch")
-        stored = stored_rows_sql("pages", "url_key", "_page_keys", "html_key, fetched_at, changed_at")
+        stored = stored_rows_sql("pages", "url_key", "k", "html_key, fetched_at, changed_at")
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _page_stage AS
-            SELECT b.url, k.url_key, k.html_key, s.rid,
-                   CASE WHEN s.rid IS NULL OR s.html_key IS DISTINCT FROM k.html_key THEN b.fetched_at
+            WITH k AS (SELECT url, fetched_at, {key_sql('url')} AS url_key, {hex_key_sql('html_hash')} AS html_key
+                       FROM _page_batch)
+            SELECT k.url, k.url_key, k.html_key, s.rid,
+                   CASE WHEN s.rid IS NULL OR s.html_key IS DISTINCT FROM k.html_key THEN k.fetched_at
                         ELSE s.changed_at END AS changed_at
-            FROM (SELECT url, fetched_at FROM _page_batch) b JOIN _page_keys k USING (url)
-            LEFT JOIN {stored} s USING (url_key)
-            WHERE s.rid IS NULL OR b.fetched_at > s.fetched_at
-               OR (b.fetched_at = s.fetched_at AND k.html_key IS DISTINCT FROM s.html_key)
+            FROM k LEFT JOIN {stored} s USING (url_key)
+            WHERE s.rid IS NULL OR k.fetched_at > s.fetched_at
+               OR (k.fetched_at = s.fetched_at AND k.html_key IS DISTINCT FROM s.html_key)
             """
         )
         con.execute("DELETE FROM pages WHERE rowid IN (SELECT rid FROM _page_stage WHERE rid IS NOT NULL)")
-        written = con.execute(
+        return int(con.execute(
             """
             INSERT INTO pages (url, source_id, kind, final_url, html, html_hash, encoding, content_type,
                                fetched_at, changed_at, url_key, html_key)
@@ -109,9 +108,6 @@ def upsert_pages(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> in
                    b.fetched_at, s.changed_at, s.url_key, s.html_key
             FROM _page_batch b JOIN _page_stage s USING (url)
             """
-        ).fetchall()[0][0]
-        con.execute("DROP TABLE _page_stage")
-        con.execute("DROP TABLE _page_keys")
-        return int(written)
+        ).fetchall()[0][0])
     finally:
         con.unregister("_page_batch")

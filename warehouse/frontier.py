@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
@@ -53,10 +53,6 @@ class Schedule:
     retry_after_cap_s: float
 
 
-def _top_seq(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("SELECT coalesce(max(seq), 0) FROM frontier").fetchall()[0][0])
-
-
 def add_frontier(con: duckdb.DuckDBPyConnection, rows: Sequence[FrontierRow], now: datetime) -> int:
     """Insert URLs not yet known; known ones are left untouched. Returns how many were added."""
     rows = last_per_key(rows, lambda r: r.url)
@@ -70,18 +66,17 @@ def add_frontier(con: duckdb.DuckDBPyConnection, rows: Sequence[FrontierRow], no
         "discovered_from": (pa.string(), [r.discovered_from for r in rows]),
     }))
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _frontier_new AS SELECT *, {key_sql('url')} AS url_key FROM _frontier_batch")
-        known = stored_rows_sql("frontier", "url_key", "_frontier_new")
+        known = stored_rows_sql("frontier", "url_key", "b")
         added = con.execute(
             f"""
             INSERT INTO frontier (url, source_id, kind, discovered_from, discovered_at, seq, url_key)
+            WITH b AS (SELECT *, {key_sql('url')} AS url_key FROM _frontier_batch)
             SELECT b.url, b.source_id, b.kind, b.discovered_from, $now,
-                   $top + row_number() OVER (ORDER BY b.idx), b.url_key
-            FROM _frontier_new b ANTI JOIN {known} s USING (url_key)
+                   (SELECT coalesce(max(seq), 0) FROM frontier) + row_number() OVER (ORDER BY b.idx), b.url_key
+            FROM b ANTI JOIN {known} s USING (url_key)
             """,
-            {"now": utc(now), "top": _top_seq(con)},
+            {"now": utc(now)},
         ).fetchall()[0][0]
-        con.execute("DROP TABLE _frontier_new")
     finally:
         con.unregister("_frontier_batch")
     return int(added)
@@ -134,14 +129,26 @@ _FETCH_STATE = ("attempts", "fetch_count", "last_status", "last_error", "last_fe
 _VALIDATORS = ("etag", "last_modified")
 
 
-def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow], schedule: Schedule) -> None:
-    """Record the latest fetch of each URL in the frontier (adding URLs fetched but never queued).
+def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow], schedule: Schedule,
+                         discovered: Sequence[FrontierRow] = (), now: datetime | None = None) -> None:
+    """Record the latest fetch of each URL in the frontier, and queue `discovered` URLs not yet known
+    (one INSERT for both: statements are what a small commit window pays for).
 
     A fetch no newer than the one already recorded changes nothing, so a replayed batch is a no-op.
     """
     rows = last_per_key(sorted(rows, key=lambda r: utc(r.fetched_at)), lambda r: r.url)
     if not rows:
+        add_frontier(con, discovered, now or datetime.now(timezone.utc))
         return
+    fetched = {r.url for r in rows}
+    found = [r for r in last_per_key(discovered, lambda r: r.url) if r.url not in fetched]
+    con.register("_discovered", arrow_table({
+        "idx": (pa.int64(), range(len(found))),
+        "url": (pa.string(), [r.url for r in found]),
+        "source_id": (pa.string(), [r.source_id for r in found]),
+        "kind": (pa.string(), [r.kind for r in found]),
+        "discovered_from": (pa.string(), [r.discovered_from for r in found]),
+    }))
     con.register("_fetched_batch", arrow_table({
         "idx": (pa.int64(), range(len(rows))),
         "url": (pa.string(), [r.url for r in rows]),
@@ -155,14 +162,13 @@ def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow
         "fetched_at": (TS, [r.fetched_at for r in rows]),
     }))
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _fetched_keys AS SELECT idx, {key_sql('url')} AS url_key FROM _fetched_batch")
-        stored = stored_rows_sql("frontier", "url_key", "_fetched_keys", "attempts, fetch_count, last_ok_at, last_fetched_at")
+        stored = stored_rows_sql("frontier", "url_key", "b", "attempts, fetch_count, last_ok_at, last_fetched_at")
         # The new fetch state of every URL of the batch, from its stored state (none for unknown URLs).
-        # Validators (etag, last_modified) are strings: they are written, never read (see _VALIDATORS).
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _fetch_stage AS
-            SELECT b.idx, b.url, b.source_id, b.kind, k.url_key, s.rid,
+            WITH b AS (SELECT *, {key_sql('url')} AS url_key FROM _fetched_batch)
+            SELECT b.idx, b.url, b.source_id, b.kind, b.url_key, s.rid,
                    (s.rid IS NULL OR s.last_fetched_at IS NULL OR b.fetched_at > s.last_fetched_at) AS newer,
                    CASE WHEN b.error IS NULL THEN 0 ELSE coalesce(s.attempts, 0) + 1 END AS attempts,
                    coalesce(s.fetch_count, 0) + 1 AS fetch_count,
@@ -178,34 +184,44 @@ def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow
                        WHEN list_contains($transient, b.error)
                            THEN least($backoff_cap, $retry_base * pow(2, least(coalesce(s.attempts, 0), 30)))
                        ELSE $revisit END) AS next_fetch_at
-            FROM _fetched_batch b JOIN _fetched_keys k USING (idx) LEFT JOIN {stored} s USING (url_key)
+            FROM b LEFT JOIN {stored} s USING (url_key)
             """,
             {"revisit": float(schedule.revisit_s), "retry_base": float(schedule.retry_base_s),
              "backoff_cap": float(min(schedule.backoff_cap_s, schedule.revisit_s)),
              "retry_after_cap": float(min(schedule.retry_after_cap_s, schedule.revisit_s)),
              "transient": list(TRANSIENT_FETCH_ERRORS)},
         )
+        # A failure keeps the validators; a 304 keeps those it does not send again.
         con.execute(
             f"""
-            UPDATE frontier SET {", ".join(f"{c} = x.{c}" for c in _FETCH_STATE)}
+            UPDATE frontier SET {", ".join(f"{c} = x.{c}" for c in _FETCH_STATE)},
+                   {", ".join(f"{c} = CASE WHEN x.new_{c} THEN x.{c} ELSE frontier.{c} END" for c in _VALIDATORS)}
             FROM _fetch_stage x WHERE frontier.rowid = x.rid AND x.newer
             """
         )
-        for column in _VALIDATORS:     # a failure keeps them; a 304 keeps those it does not send again
-            con.execute(f"UPDATE frontier SET {column} = x.{column} FROM _fetch_stage x "
-                        f"WHERE frontier.rowid = x.rid AND x.newer AND x.new_{column}")
+        # URLs fetched but never queued come first (with their fetch state), then the new discoveries.
+        known = stored_rows_sql("frontier", "url_key", "d")
+        state = ", ".join(_FETCH_STATE + _VALIDATORS)
         con.execute(
             f"""
-            INSERT INTO frontier (url, source_id, kind, discovered_from, discovered_at, seq, url_key,
-                                  {", ".join(_FETCH_STATE + _VALIDATORS)})
-            SELECT url, source_id, kind, NULL, last_fetched_at, $top + row_number() OVER (ORDER BY idx), url_key,
-                   {", ".join(_FETCH_STATE)},
-                   {", ".join(f"CASE WHEN new_{c} THEN {c} END" for c in _VALIDATORS)}
-            FROM _fetch_stage WHERE rid IS NULL
+            INSERT INTO frontier (url, source_id, kind, discovered_from, discovered_at, seq, url_key, {state})
+            WITH d AS (SELECT *, {key_sql('url')} AS url_key FROM _discovered),
+            fresh AS (
+                SELECT 0 AS part, idx, url, source_id, kind, NULL AS discovered_from, last_fetched_at AS discovered_at,
+                       url_key, {", ".join(_FETCH_STATE)},
+                       {", ".join(f"CASE WHEN new_{c} THEN {c} END AS {c}" for c in _VALIDATORS)}
+                FROM _fetch_stage WHERE rid IS NULL
+                UNION ALL
+                SELECT 1, d.idx, d.url, d.source_id, d.kind, d.discovered_from, $now, d.url_key,
+                       0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+                FROM d ANTI JOIN {known} s USING (url_key)
+            )
+            SELECT url, source_id, kind, discovered_from, discovered_at,
+                   (SELECT coalesce(max(seq), 0) FROM frontier) + row_number() OVER (ORDER BY part, idx), url_key, {state}
+            FROM fresh
             """,
-            {"top": _top_seq(con)},
+            {"now": utc(now or datetime.now(timezone.utc))},
         )
-        con.execute("DROP TABLE _fetch_stage")
-        con.execute("DROP TABLE _fetched_keys")
     finally:
         con.unregister("_fetched_batch")
+        con.unregister("_discovered")
