@@ -176,6 +176,7 @@ def grow(path: Path, factor: int) -> int:
     import duckdb
 
     con = duckdb.connect(str(path))
+    con.execute("SET enable_progress_bar = false")
     v = "|| '?v=' || k"
     days = "to_days(CAST(k * 37 AS INTEGER))"
     variants = {
@@ -290,6 +291,7 @@ def run_form(template: Path, scratch: Path, statements: list[str], batches: list
     path = scratch / "form.duckdb"
     shutil.copy(template, path)
     con = duckdb.connect(str(path))
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET checkpoint_threshold = '512MB'")   # as the writer's lease: no checkpoint mid-load
     try:
         start = time.perf_counter()
