@@ -301,3 +301,20 @@ def test_an_article_stored_before_the_key_migrations_is_recognised_unchanged(tmp
     counts = wh.record_extractions([row], [])
     assert (counts.new, counts.updated, counts.unchanged) == (0, 0, 1)
     assert wh.query("SELECT count(*), min(updated_at) FROM articles").rows == [(1, T0)]
+
+
+def test_a_failed_statement_surfaces_its_own_error(wh, monkeypatch) -> None:
+    """After a SQL error the transaction is aborted; cleaning up must not hide the error behind DuckDB's
+    'transaction is aborted' (the next batch starts on a fresh connection)."""
+    import duckdb
+
+    import warehouse.articles as articles
+
+    def bad_sql(con, *args, **kwargs):
+        con.execute("SELECT no_such_column FROM articles")
+
+    monkeypatch.setattr(articles, "_write_articles", bad_sql)
+    with pytest.raises(duckdb.BinderException, match="no_such_column"):
+        wh.record_extractions([article(1)], [])
+    monkeypatch.undo()
+    assert wh.record_extractions([article(1)], []).new == 1

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import pyarrow as pa
 
-from .batches import (TS, UINT64_MASK, arrow_table, hex_key_sql, hex_of_key_sql, key_sql, last_per_key, stored_rows_sql,
-                      utc)
+from .batches import (TS, UINT64_MASK, arrow_table, forget, hex_key_sql, hex_of_key_sql, key_sql, last_per_key,
+                      stored_rows_sql, utc)
 from .duplicates import fold_duplicates
 from .rows import ArticleRow, ExtractionCounts, PageRow, Rejection
 
@@ -147,7 +147,7 @@ def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]
                 {"moved": moved},
             )
     finally:
-        con.unregister("_roots")
+        forget(con, "_roots")
 
 
 def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
@@ -207,7 +207,7 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
         )
     finally:
         if rejections:
-            con.unregister("_rejections")
+            forget(con, "_rejections")
 
 
 def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
@@ -226,7 +226,7 @@ def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
         _write_articles(con, roots, moved)
         _write_extractions(con, articles, rejections)
     finally:
-        con.unregister("_article_batch")
+        forget(con, "_article_batch")
     new = sum(1 for t in targets if not t.existed)
     return ExtractionCounts(new=new, updated=len(targets) - new, unchanged=len(articles) - len(targets),
                             duplicates=sum(1 for root in roots.values() if root is not None), rejected=len(rejections))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TypeVar
 
+import duckdb
 import pyarrow as pa
 
 T = TypeVar("T")
@@ -71,3 +72,13 @@ def stored_rows_sql(table: str, key: str, batch: str, columns: str = "") -> str:
 def arrow_table(columns: dict[str, tuple[pa.DataType, Sequence]]) -> pa.Table:
     """Build a table from {name: (type, values)}; all value lists have the batch's length."""
     return pa.table({name: pa.array(values, type=kind) for name, (kind, values) in columns.items()})
+
+
+def forget(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Unregister Python objects from `con`. After a failed statement DuckDB refuses (the transaction is
+    aborted) and the caller's own error is the one to see; the connection is then closed, objects and all."""
+    for name in names:
+        try:
+            con.unregister(name)
+        except duckdb.Error:
+            pass

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
-from .batches import TS, arrow_table, digest, hex_key_sql, key_sql, last_per_key, stored_rows_sql, utc
+from .batches import TS, arrow_table, digest, forget, hex_key_sql, key_sql, last_per_key, stored_rows_sql, utc
 from .rows import FetchRow
 
 
@@ -59,7 +59,7 @@ def append_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> 
             {"lo": min(times), "hi": max(times)},
         ).fetchall()[0][0])
     finally:
-        con.unregister("_fetch_batch")
+        forget(con, "_fetch_batch")
 
 
 def upsert_pages(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> int:
@@ -110,4 +110,4 @@ def upsert_pages(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> in
             """
         ).fetchall()[0][0])
     finally:
-        con.unregister("_page_batch")
+        forget(con, "_page_batch")

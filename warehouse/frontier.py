@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from outcomes import TRANSIENT_FETCH_ERRORS
 
-from .batches import TS, arrow_table, key_sql, last_per_key, stored_rows_sql, utc
+from .batches import TS, arrow_table, forget, key_sql, last_per_key, stored_rows_sql, utc
 from .rows import FetchRow, FrontierItem, FrontierRow
 
 LIST_KINDS: tuple[str, ...] = ("list", "feed", "sitemap")
@@ -78,7 +78,7 @@ def add_frontier(con: duckdb.DuckDBPyConnection, rows: Sequence[FrontierRow], no
             {"now": utc(now)},
         ).fetchall()[0][0]
     finally:
-        con.unregister("_frontier_batch")
+        forget(con, "_frontier_batch")
     return int(added)
 
 
@@ -223,5 +223,5 @@ def update_after_fetches(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow
             {"now": utc(now or datetime.now(timezone.utc))},
         )
     finally:
-        con.unregister("_fetched_batch")
-        con.unregister("_discovered")
+        forget(con, "_fetched_batch")
+        forget(con, "_discovered")

@@ -23,7 +23,7 @@ from outcomes import RUN_STATUSES
 
 from . import articles as article_store
 from . import fetch_log, frontier, runs
-from .batches import arrow_table, last_per_key
+from .batches import arrow_table, forget, last_per_key
 from .connection import open_connection, path_lock, transaction
 from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
 from .lease import lease_for
@@ -151,7 +151,7 @@ class Warehouse:
                 """,
                 {"now": now},
             )
-            con.unregister("_sources")
+            forget(con, "_sources")
 
     def start_run(self, kind: str, source_id: str | None, params: dict) -> str:
         """Open a run (recording this process's pid and host); first mark runs whose process died `crashed`."""
