@@ -88,7 +88,7 @@ def test_sigkill_mid_crawl_then_resume(tmp_path: Path) -> None:
         assert len(after_resume) <= site.n_articles - stored_before + 20
         runs = dict(Counter(status for (status,) in duckdb.connect(str(db), read_only=True)
                             .execute("SELECT status FROM crawl_runs").fetchall()))
-        assert runs.get("completed") == 1 and runs.get("running") == 1  # the killed run is left as it was
+        assert runs.get("completed") == 1 and runs.get("crashed") == 1  # the killed run is marked at the next start
 
 
 def test_queries_succeed_while_a_crawl_writes(tmp_path: Path) -> None:
