@@ -1,19 +1,36 @@
-"""Which block is the article: trafilatura's text or the density block (density.py)?
+"""Which block is the article, trafilatura's text or the density block (density.py), and where it ends.
 
-trafilatura is the better block-finder on ordinary pages; on Chinese aggregator and portal
-pages it sometimes returns too little, another block (a sidebar), or the article plus a list of
-related headlines. Each case is recognised from the two texts alone.
+trafilatura is the better block-finder on ordinary pages; on Chinese portal pages it sometimes
+returns too little, another block (a sidebar), or the article plus what follows it (click rankings,
+related lists, legal lines, share bars). Its lines are located on the page (lines.locate), so each
+case is recognised from where its lines come from and whether they are link texts, not from
+character bags (for Chinese any prose shares characters with any anchor).
+
+When trafilatura wins, its lines are bounded by the density block's span: the lines from the first
+to the last that fall inside the block are kept, plus the prose that adjoins them (an article split
+in two containers by an ad), and nothing after a run of link lines.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
+from dataclasses import dataclass
 
 from extractors.density import PUNCTUATION
+from extractors.lines import SENTENCE_PUNCT, PageLines, squash
 from extractors.scoring import tokens
 
-__all__ = ["choose_block", "TOO_LITTLE"]
+__all__ = ["Choice", "choose_block", "bound_to_span", "line_link_shares", "is_prose", "TOO_LITTLE", "LINK_LINE"]
 
-TOO_LITTLE = 0.25  # trafilatura's text under this share of the density block's: too little
+TOO_LITTLE = 0.25     # trafilatura's text under this share of the density block's: too little
+LINK_LINE = 0.5       # a line this much link text is a link (a headline, a tag, a menu entry)
+_PROSE_CHARS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    block: str        # "trafilatura" | "density"
+    reason: str
 
 
 def _punct_ratio(lines: list[str]) -> float:
@@ -28,49 +45,97 @@ def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
     return sum((tokens("\n".join(lines)) & title_tokens).values()) / sum(title_tokens.values())
 
 
-def _contiguous_within(traf: list[str], dense: list[str]) -> bool:
-    """trafilatura's lines are the density block's lines minus some at the edges (and not a scrap
-    of it): the two agree, trafilatura only trimmed more."""
-    if traf == dense:
-        return True
-    if len(traf) >= len(dense) or traf[0] not in dense:
+def is_prose(line: str) -> bool:
+    """A sentence-like line: long enough and punctuated, or ending like a sentence."""
+    chars = len(squash(line))
+    if chars < _PROSE_CHARS:
         return False
-    start = dense.index(traf[0])
-    if dense[start : start + len(traf)] != traf:
-        return False
-    return sum(map(len, traf)) >= TOO_LITTLE * sum(map(len, dense))
+    marks = sum(1 for ch in line if ch in SENTENCE_PUNCT)
+    return marks >= 1 and (marks >= 2 or line.rstrip()[-1:] in "。！？.!?”」…")
 
 
-def choose_block(traf: list[str], dense: list[str], link_texts: list[str], title: str | None = None) -> str:
+def line_link_shares(located: list[tuple[int, int] | None], page: PageLines) -> list[float]:
+    """Share of each located line's text that is link text on the page (0 for lines not found)."""
+    out = []
+    for where in located:
+        if where is None:
+            out.append(0.0)
+            continue
+        first, last = where
+        chars = sum(len(squash(page.lines[i])) for i in range(first, last + 1))
+        links = sum(page.link_chars[i] for i in range(first, last + 1))
+        out.append(links / chars if chars else 0.0)
+    return out
+
+
+def _inside(where: tuple[int, int] | None, span: tuple[int, int]) -> bool:
+    return where is not None and where[0] < span[1] and where[1] >= span[0]
+
+
+def choose_block(traf: list[str], dense: list[str], located: list[tuple[int, int] | None],
+                 shares: list[float], span: tuple[int, int] | None, title: str | None = None) -> Choice:
     """trafilatura, unless it found too little, or another block than the density choice and a
-    less article-like one, or the density block plus a pile of link texts (a headline list)."""
+    less article-like one, or the density block plus a pile of link lines (a headline list)."""
     if not dense:
-        return "trafilatura"
+        return Choice("trafilatura", "no density block")
     if not traf:
-        return "density"
-    if _contiguous_within(traf, dense):  # the common case on clean pages: nothing to decide
-        return "trafilatura"
+        return Choice("density", "trafilatura found nothing")
     if _punct_ratio(dense) < 0.01:
-        return "trafilatura"
-    traf_bag, dense_bag = tokens("\n".join(traf)), tokens("\n".join(dense))
-    traf_n, dense_n = sum(traf_bag.values()), sum(dense_bag.values())
-    if traf_n < TOO_LITTLE * dense_n:
-        return "density"
-    overlap = sum((traf_bag & dense_bag).values())
-    if overlap < 0.5 * min(traf_n, dense_n):
+        return Choice("trafilatura", "the density block is not prose")
+    traf_chars, dense_chars = sum(map(len, traf)), sum(map(len, dense))
+    if traf_chars < TOO_LITTLE * dense_chars:
+        return Choice("density", f"trafilatura found too little ({traf_chars} vs {dense_chars} chars)")
+    inside_chars = sum(len(line) for line, where in zip(traf, located) if span is not None and _inside(where, span))
+    if inside_chars < 0.5 * min(traf_chars, dense_chars):
         # two different blocks: the one that talks about the title, else the more punctuated
         title_tokens = tokens(title or "")
         traf_share, dense_share = _title_share(traf, title_tokens), _title_share(dense, title_tokens)
         if abs(traf_share - dense_share) >= 0.2:
-            return "density" if dense_share > traf_share else "trafilatura"
-        if dense_n >= 0.5 * traf_n and _punct_ratio(dense) > _punct_ratio(traf):
-            return "density"
-        return "trafilatura"
-    if overlap >= 0.8 * dense_n and traf_n > 1.3 * dense_n:
-        extra = traf_bag - dense_bag
-        extra_n = sum(extra.values())
-        anchor_tokens = tokens(" ".join(link_texts))
-        linkish = sum((extra & anchor_tokens).values()) / extra_n if extra_n else 0.0
+            block = "density" if dense_share > traf_share else "trafilatura"
+            return Choice(block, f"different blocks; {block} uses more of the title's words")
+        outside = [(line, share) for line, share, where in zip(traf, shares, located) if not _inside(where, span or (0, 0))]
+        linkish = _link_share_of(outside)
         if linkish > 0.5:
-            return "density"
-    return "trafilatura"
+            return Choice("density", f"different blocks; trafilatura's is {linkish:.0%} link lines")
+        if dense_chars >= 0.5 * traf_chars and _punct_ratio(dense) > _punct_ratio(traf):
+            return Choice("density", "different blocks; the density block is more punctuated")
+        return Choice("trafilatura", "different blocks; trafilatura's is larger or more punctuated")
+    return Choice("trafilatura", "trafilatura's text holds the density block")
+
+
+def _link_share_of(lines: list[tuple[str, float]]) -> float:
+    """Share of the characters of these lines that sit in link lines."""
+    total = sum(len(line) for line, _ in lines)
+    if not total:
+        return 0.0
+    return sum(len(line) for line, share in lines if share >= LINK_LINE) / total
+
+
+def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares: list[float],
+                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None) -> tuple[int, int]:
+    """[start, end) of trafilatura's lines to keep: from the first to the last line inside the density
+    block, widened over adjoining prose that is neither a link line nor a notice."""
+    if span is None:
+        return 0, len(traf)
+    inside = [i for i, where in enumerate(located) if _inside(where, span)]
+    if not inside:
+        return 0, len(traf)
+    start, end = inside[0], inside[-1] + 1
+
+    def adjoins(i: int) -> bool:
+        line = traf[i]
+        return shares[i] < LINK_LINE and is_prose(line) and not (notice is not None and notice.search(line))
+
+    while start > 0 and adjoins(start - 1):
+        start -= 1
+    while end < len(traf) and adjoins(end):
+        end += 1
+    # what would go is mostly prose, as much as what stays: not an overrun but more of the same
+    # (a page of teasers, where the density block is one of them): leave it to the list check
+    outside = [i for i in range(len(traf)) if not start <= i < end]
+    prose = sum(len(traf[i]) for i in outside if shares[i] < LINK_LINE and len(squash(traf[i])) >= 20)
+    outside_chars = sum(len(traf[i]) for i in outside)
+    kept_chars = sum(len(traf[i]) for i in range(start, end))
+    if outside_chars and prose > 0.5 * outside_chars and prose >= 0.5 * kept_chars:
+        return 0, len(traf)
+    return start, end

@@ -1,24 +1,37 @@
-"""Text-density choice of the article container, for when trafilatura finds too little.
+"""Text-density choice of the article container (the density candidate).
 
 One bottom-up pass sums, for every element, its characters, the characters inside links and the
 punctuation outside links (CJK punctuation counted: Chinese sentences carry ，。、 where English
 carries commas, which is what readability misses). The score rewards punctuated text and
 punishes link text; among near-best elements the deepest wins, so we get the article's own
 container rather than <body>.
+
+What never wins, because on real portals it otherwise does:
+* notices: a block whose text the genre's notice vocabulary matches (disclaimers, copyright, comment
+  rules, ICP lines) is punctuated prose too, and beats a short article; its text counts for nothing;
+* comment threads: elements whose class/id says comment or reply are invisible to the score;
+* form controls (a <select> of 200 city names is "dense"): pruned before this runs (dom.ALWAYS_DROP);
+* anchors that wrap block elements or long punctuated prose are not links (an unclosed <a> around
+  the article would otherwise make the article look like a link list).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-__all__ = ["best_container", "Candidate", "PUNCTUATION"]
+from extractors.lines import BLOCK_TAGS, is_real_link
+
+__all__ = ["best_container", "Candidate", "PUNCTUATION", "describe"]
 
 PUNCTUATION = frozenset("，。！？；：、“”‘’《》（）…,.!?;:\"'()")
 _DROP_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION))
 _LINK_WEIGHT = 3.0
 _PUNCT_WEIGHT = 30.0
 _NEAR_BEST = 0.93
+_NOT_CANDIDATES = frozenset(("a", "span", "b", "strong", "em", "i", "font", "u", "small", "big", "label", "p"))
+_NOTICE_MAX_CHARS = 600      # a notice is a short block; a long one is an article that mentions copyright
 
 
 def _score(chars: int, links: int, puncts: int) -> float:
@@ -38,10 +51,31 @@ class Candidate:
     chars: int
     link_chars: int
     punct_share: float = 0.0  # the candidate's share of the page's punctuation outside links
+    notices: int = 0          # notice blocks that were not allowed to count
+    page_nodes: int = 0       # elements on the page
+    nodes_up: tuple[int, ...] = ()  # elements under the node, its parent, grandparent, ... (4 levels)
 
 
-def best_container(root: LexborNode) -> Candidate | None:
-    """The element whose text is most article-like, or None when the page has no text."""
+def describe(node: LexborNode) -> str:
+    """tag#id.class, for traces."""
+    attrs = node.attributes
+    out = node.tag or "?"
+    if attrs.get("id"):
+        out += f"#{attrs['id']}"
+    if attrs.get("class"):
+        out += "." + ".".join((attrs["class"] or "").split())
+    return out[:80]
+
+
+def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
+                   hidden: frozenset[int] = frozenset()) -> Candidate | None:
+    """The element whose text is most article-like, or None when the page has no text.
+
+    `notice` matches the genre's notice vocabulary; `hidden` are mem_ids of elements whose text
+    must not count (comment threads)."""
+    phrases: tuple[str, ...] = ()
+    if notice is not None:
+        phrases = tuple({m.group(0) for m in notice.finditer(root.text(deep=True))})
     elements: list[LexborNode] = []
     parents: list[int] = []
     depths: list[int] = []
@@ -49,6 +83,9 @@ def best_container(root: LexborNode) -> Candidate | None:
     links: list[int] = []
     puncts: list[int] = []
     in_link: list[bool] = []
+    in_hidden: list[bool] = []
+    block_of: list[int] = []     # nearest block element (itself when it is one)
+    notice_blocks: set[int] = set()
     index_of: dict[int, int] = {}
     # lexbor walks the tree in document order (in C); each node finds its parent's index by id
     for node in root.traverse(include_text=True):
@@ -56,47 +93,94 @@ def best_container(root: LexborNode) -> Candidate | None:
             text = node.text_content
             if not text:
                 continue
-            count = len("".join(text.split()))
             parent = node.parent
-            index = index_of.get(parent.mem_id) if (count and parent is not None) else None
-            if index is None:
+            index = index_of.get(parent.mem_id) if parent is not None else None
+            if index is None or in_hidden[index]:
+                continue
+            count = len("".join(text.split()))
+            if not count:
                 continue
             chars[index] += count
             if in_link[index]:
                 links[index] += count
             else:
                 puncts[index] += len(text) - len(text.translate(_DROP_PUNCTUATION))
+            if phrases and any(p in text for p in phrases):
+                notice_blocks.add(block_of[index])
             continue
         if not node.is_element_node:
             continue
         parent_node = node.parent
         parent = index_of.get(parent_node.mem_id, -1) if parent_node is not None else -1
-        index_of[node.mem_id] = len(elements)
+        index = len(elements)
+        index_of[node.mem_id] = index
         elements.append(node)
         parents.append(parent)
         depths.append(depths[parent] + 1 if parent >= 0 else 0)
         chars.append(0)
         links.append(0)
         puncts.append(0)
-        in_link.append((parent >= 0 and in_link[parent]) or node.tag == "a")
+        tag = node.tag
+        in_link.append((parent >= 0 and in_link[parent]) or (tag == "a" and is_real_link(node)))
+        in_hidden.append((parent >= 0 and in_hidden[parent]) or node.mem_id in hidden)
+        block_of.append(index if (tag in BLOCK_TAGS or parent < 0) else block_of[parent])
     if not elements:
         return None
     # children always come after their parent in pre-order: sum upwards in reverse
+    sizes = [1] * len(elements)
     for index in range(len(elements) - 1, 0, -1):
         parent = parents[index]
         if parent >= 0:
             chars[parent] += chars[index]
             links[parent] += links[index]
             puncts[parent] += puncts[index]
+            sizes[parent] += sizes[index]
+    excluded, discounted = _discount_notices(notice_blocks, parents, chars, links, puncts)
     scores = [_score(chars[i], links[i], puncts[i]) for i in range(len(elements))]
-    best = max(range(len(elements)), key=lambda i: scores[i])
+    allowed = [i for i in range(len(elements)) if not excluded[i] and not in_hidden[i]]
+    if not allowed:
+        return None
+    best = max(allowed, key=lambda i: scores[i])
     if scores[best] <= 0:
         return None
     threshold = scores[best] * _NEAR_BEST
     chosen = max(
-        (i for i in range(len(elements)) if scores[i] >= threshold and elements[i].tag not in ("a", "span", "b", "strong", "em", "i", "font")),
+        (i for i in allowed if scores[i] >= threshold and elements[i].tag not in _NOT_CANDIDATES),
         key=lambda i: (depths[i], scores[i]),
         default=best,
     )
     share = puncts[chosen] / puncts[0] if puncts[0] else 0.0
-    return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share)
+    nodes_up = []
+    ancestor = chosen
+    while ancestor >= 0 and len(nodes_up) < 4:
+        nodes_up.append(sizes[ancestor])
+        ancestor = parents[ancestor]
+    return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share, discounted,
+                     len(elements), tuple(nodes_up))
+
+
+def _discount_notices(notice_blocks: set[int], parents: list[int], chars: list[int], links: list[int],
+                      puncts: list[int]) -> tuple[list[bool], int]:
+    """Take each (short, outermost) notice block's text out of its ancestors' sums; the block and
+    everything inside it can no longer be chosen."""
+    excluded = [False] * len(parents)
+    if not notice_blocks:
+        return excluded, 0
+    discounted = 0
+    notice = [False] * len(parents)
+    for index in notice_blocks:
+        if index > 0 and chars[index] - links[index] <= _NOTICE_MAX_CHARS:
+            notice[index] = True
+    for index in range(1, len(parents)):   # pre-order: a parent's flag is final before its children
+        parent = parents[index]
+        if notice[index] and not excluded[parent]:
+            discounted += 1
+            c, l, p = chars[index], links[index], puncts[index]
+            ancestor = parent
+            while ancestor >= 0:
+                chars[ancestor] -= c
+                links[ancestor] -= l
+                puncts[ancestor] -= p
+                ancestor = parents[ancestor]
+        excluded[index] = excluded[parent] or notice[index]
+    return excluded, discounted

@@ -40,6 +40,8 @@ class CompiledRules:
     teaser_lines: tuple[re.Pattern[str], ...]
     strip_prefix: tuple[re.Pattern[str], ...]
     timezone: str
+    notice: re.Pattern[str] | None = None       # disclaimers, copyright, comment rules: never the article
+    hidden_words: frozenset[str] = frozenset()  # class/id words of comment threads: invisible to density
 
 
 def _compile(patterns: list[str] | tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
@@ -50,7 +52,7 @@ def _compile(patterns: list[str] | tuple[str, ...]) -> tuple[re.Pattern[str], ..
 def _compiled_cached(rules: Rules) -> CompiledRules:
     return CompiledRules(
         drop_selectors=tuple(_GENRE["drop_selectors"]) + tuple(rules.drop_selectors),
-        class_words=frozenset(w.lower() for w in _GENRE["drop_class_words"]),
+        class_words=frozenset(w.lower() for w in _GENRE["drop_class_words"] + _GENRE["hidden_class_words"]),
         content_selector=rules.content_selector,
         # source rules first: a site's own marker is the most precise one
         cut_at=_compile(list(rules.cut_at) + _GENRE["cut_at"]),
@@ -58,6 +60,8 @@ def _compiled_cached(rules: Rules) -> CompiledRules:
         teaser_lines=_compile(_GENRE["teaser_lines"]),
         strip_prefix=_compile(list(rules.strip_prefix) + _GENRE["strip_prefix"]),
         timezone=rules.timezone,
+        notice=re.compile("|".join(f"(?:{p})" for p in _GENRE["notice_text"]), re.IGNORECASE),
+        hidden_words=frozenset(w.lower() for w in _GENRE["hidden_class_words"]),
     )
 
 
