@@ -166,11 +166,11 @@ def _densest(tree: LexborHTMLParser, cr: CompiledRules) -> Candidate | None:
     body = tree.body
     if body is None:
         return None
-    hidden: frozenset[int] = frozenset()
+    hidden: set[int] = set()
     if cr.hidden_words:
         selector = ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in sorted(cr.hidden_words))
-        hidden = frozenset(node.mem_id for node in body.css(selector) if class_words(node) & cr.hidden_words)
-    return best_container(body, cr.notice, hidden)
+        hidden.update(node.mem_id for node in body.css(selector) if class_words(node) & cr.hidden_words)
+    return best_container(body, cr.notice, frozenset(hidden))
 
 
 def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
