@@ -16,6 +16,7 @@ is a Rejection "internal_error", logged with its traceback). `trace` records the
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,6 +92,9 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     if tree.body is None:
         return Rejection(url=url, reason="empty", detail="no body", **versions)
     meta = read_meta(tree, html, tz_name=cr.timezone, fetched_at=fetched_at)
+    garbage = _garbage(tree.body.text(deep=True))
+    if garbage:
+        return Rejection(url=url, reason="undecodable", detail=garbage, **versions)
 
     # 2. prune genre chrome and the source's drop_selectors, protecting the densest block
     densest: list[Candidate | None] = []
@@ -159,6 +163,21 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         flags=tuple(sorted(set(flags))),
         **versions,
     )
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _garbage(text: str) -> str | None:
+    """The page's visible text is not text: mostly replacement or control characters (bytes read
+    with the wrong codec, or no text at all), or no letter of any script in a long text."""
+    bad = len(_CONTROL.findall(text))
+    if bad > 0.1 * len(text) and bad >= 10:
+        return f"{bad} of {len(text)} visible characters are replacement or control characters"
+    if len(text) >= 200 and not _LETTER.search(text):
+        return "no letters of any script"
+    return None
 
 
 def _densest(tree: LexborHTMLParser, cr: CompiledRules) -> Candidate | None:

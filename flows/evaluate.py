@@ -9,12 +9,12 @@ Two dataset layouts are read:
   README's bag-of-tokens F1 (one token per CJK character, lowercased English words), so the
   numbers compare with the table published there.
 
-Pure orchestration over `extractors`; no Prefect here.
+Every page is decoded from its bytes by crawler/decode.py, the decoder every crawled page goes
+through, so a decoding bug shows here too. Pure orchestration over `extractors`; no Prefect here.
 """
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,33 +22,16 @@ from datetime import datetime
 from pathlib import Path
 from statistics import mean
 
+from crawler.decode import decode_html
 from extractors import Article, Rejection, Rules, extract
 from extractors.scoring import char_scores, leaked_lines, token_scores
 
 __all__ = [
-    "EvalPage", "PageResult", "EvalReport", "Summary", "load_dataset", "decode_page", "run_eval",
+    "EvalPage", "PageResult", "EvalReport", "Summary", "load_dataset", "run_eval",
     "print_report", "EXTRACTORS", "BenchResult", "run_benchmark",
 ]
 
 FETCHED_AT = datetime.fromisoformat("2026-11-27T12:00:00+08:00")  # fixed "now" for relative dates
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.IGNORECASE)
-
-
-def decode_page(raw: bytes) -> str:
-    """Bytes to text for golden files: BOM, then a <meta> charset in the first 2 KB (gbk/gb2312
-    read as gb18030, as WHATWG does), then UTF-8; replacement only as the last resort."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", "replace")
-    found = _META_CHARSET.search(raw[:2048])
-    declared = found.group(1).decode("ascii").lower() if found else "utf-8"
-    if declared in ("gbk", "gb2312", "gb_2312-80", "x-gbk", "gb18030"):
-        declared = "gb18030"
-    for encoding in (declared, "utf-8"):
-        try:
-            return raw.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return raw.decode("gb18030", "replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +134,7 @@ def _load_public(directory: Path) -> list[EvalPage]:
             continue
         pages.append(EvalPage(
             dataset=directory.name, page_id=html_path.stem,
-            html=html_path.read_bytes().decode("utf-8", "replace"),
+            html=decode_html(html_path.read_bytes()).text,
             expected_text=gold.read_text(encoding="utf-8"), metric="tokens", check_meta=False,
         ))
     return pages
@@ -166,7 +149,7 @@ def _load_golden(directory: Path) -> list[EvalPage]:
         expected = text_path.read_text(encoding="utf-8") if text_path.exists() and not spec.get("rejection") else None
         source_rules = spec.get("source_rules")
         pages.append(EvalPage(
-            dataset=directory.name, page_id=html_path.stem, html=decode_page(html_path.read_bytes()),
+            dataset=directory.name, page_id=html_path.stem, html=decode_html(html_path.read_bytes()).text,
             expected_text=expected, url=spec.get("url", ""), title=spec.get("title"),
             published_at=spec.get("published_at"), rules=Rules(**source_rules) if source_rules else None,
             boilerplate=tuple(spec.get("boilerplate", ())), metric="chars",

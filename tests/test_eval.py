@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from flows.evaluate import decode_page, run_benchmark, run_eval
+from flows.evaluate import load_dataset, run_benchmark, run_eval
 
 GOLDEN = Path(__file__).parent / "golden"
 FLOOR = json.loads((GOLDEN / "floor.json").read_text(encoding="utf-8"))
@@ -46,10 +46,17 @@ def test_public_layout_side_by_side_with_trafilatura(tmp_path):
     assert "readability" in printed and "p1" in printed
 
 
-def test_decode_page_reads_meta_charset_as_gb18030():
-    raw = '<meta charset="gb2312"><p>朱镕基 陶喆</p>'.encode("gb18030")
-    assert "朱镕基 陶喆" in decode_page(raw)
-    assert decode_page("<p>普通</p>".encode()) == "<p>普通</p>"
+def test_pages_are_decoded_by_the_crawlers_decoder(tmp_path, monkeypatch):
+    """Golden and public pages go through crawler/decode.py: breaking it breaks eval."""
+    (tmp_path / "html").mkdir()
+    (tmp_path / "gold").mkdir()
+    (tmp_path / "html" / "g.html").write_bytes('<meta charset="gb2312"><p>朱镕基 陶喆</p>'.encode("gb18030"))
+    (tmp_path / "gold" / "g.txt").write_text("朱镕基 陶喆", encoding="utf-8")
+    assert "朱镕基 陶喆" in load_dataset(tmp_path)[0].html
+    import crawler.decode
+
+    monkeypatch.setattr(crawler.decode, "_decode", lambda body, ctype: (body.decode("utf-8", "replace"), "utf-8", True))
+    assert "朱镕基 陶喆" not in load_dataset(tmp_path)[0].html
 
 
 def test_benchmark_reports_both_rates():
