@@ -25,6 +25,7 @@ __all__ = ["Choice", "choose_block", "bound_to_span", "line_link_shares", "is_pr
 TOO_LITTLE = 0.25     # trafilatura's text under this share of the density block's: too little
 LINK_LINE = 0.5       # a line this much link text is a link (a headline, a tag, a menu entry)
 _PROSE_CHARS = 12
+_LABEL_CHARS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,13 @@ def line_link_shares(located: list[tuple[int, int] | None], page: PageLines) -> 
         links = sum(page.link_chars[i] for i in range(first, last + 1))
         out.append(links / chars if chars else 0.0)
     return out
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _letters(line: str) -> int:
+    return len(_LETTER.findall(line))
 
 
 def _inside(where: tuple[int, int] | None, span: tuple[int, int]) -> bool:
@@ -112,30 +120,45 @@ def _link_share_of(lines: list[tuple[str, float]]) -> float:
 
 
 def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares: list[float],
-                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None) -> tuple[int, int]:
-    """[start, end) of trafilatura's lines to keep: from the first to the last line inside the density
-    block, widened over adjoining prose that is neither a link line nor a notice."""
+                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None) -> list[int]:
+    """Indices of trafilatura's lines to keep: from the first to the last line inside the density
+    block, widened over adjoining prose that is neither a link line nor a notice. Before the block,
+    a short label line between that prose and more of it ("推荐阅读" left of an embedded related box
+    whose links trafilatura dropped) is stepped over and dropped."""
+    everything = list(range(len(traf)))
     if span is None:
-        return 0, len(traf)
+        return everything
     inside = [i for i, where in enumerate(located) if _inside(where, span)]
     if not inside:
-        return 0, len(traf)
+        return everything
     start, end = inside[0], inside[-1] + 1
+    labels: set[int] = set()
 
     def adjoins(i: int) -> bool:
         line = traf[i]
         return shares[i] < LINK_LINE and is_prose(line) and not (notice is not None and notice.search(line))
 
-    while start > 0 and adjoins(start - 1):
-        start -= 1
-    while end < len(traf) and adjoins(end):
+    def label(i: int) -> bool:
+        return len(squash(traf[i])) <= _LABEL_CHARS and not any(ch in SENTENCE_PUNCT for ch in traf[i].rstrip("：:"))
+
+    while start > 0:
+        if adjoins(start - 1):
+            start -= 1
+        elif start > 1 and label(start - 1) and adjoins(start - 2):
+            labels.add(start - 1)
+            start -= 2
+        else:
+            break
+    while end < len(traf) and adjoins(end):   # no stepping after the block: "责任编辑" and such lead to chrome
         end += 1
+    kept = [i for i in range(start, end) if i not in labels]
     # what would go is mostly prose, as much as what stays: not an overrun but more of the same
     # (a page of teasers, where the density block is one of them): leave it to the list check
-    outside = [i for i in range(len(traf)) if not start <= i < end]
-    prose = sum(len(traf[i]) for i in outside if shares[i] < LINK_LINE and len(squash(traf[i])) >= 20)
+    outside = [i for i in everything if i not in set(kept)]
+    prose = sum(len(traf[i]) for i in outside if shares[i] < LINK_LINE and _letters(traf[i]) >= 20
+                and not (notice is not None and notice.search(traf[i])))
     outside_chars = sum(len(traf[i]) for i in outside)
-    kept_chars = sum(len(traf[i]) for i in range(start, end))
+    kept_chars = sum(len(traf[i]) for i in kept)
     if outside_chars and prose > 0.5 * outside_chars and prose >= 0.5 * kept_chars:
-        return 0, len(traf)
-    return start, end
+        return everything
+    return kept

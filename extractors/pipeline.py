@@ -237,11 +237,13 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
     if choice.block == "density":
         traf_block = _Block("trafilatura", traf, shares)
         return [dense_block, traf_block] if traf else [dense_block]
-    start, end = bound_to_span(traf, located, shares, span, cr.notice)
+    kept = bound_to_span(traf, located, shares, span, cr.notice)
     if trace is not None:
-        for line in traf[:start] + traf[end:]:
-            trace.remove("bound", "outside the density block's span", line)
-    traf_block = _Block("trafilatura", traf[start:end], shares[start:end])
+        keep = set(kept)
+        for index, line in enumerate(traf):
+            if index not in keep:
+                trace.remove("bound", "outside the density block's span", line)
+    traf_block = _Block("trafilatura", [traf[i] for i in kept], [shares[i] for i in kept])
     return [traf_block, dense_block] if dense else [traf_block]
 
 
