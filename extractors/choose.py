@@ -20,11 +20,12 @@ from extractors.density import PUNCTUATION
 from extractors.lines import SENTENCE_PUNCT, PageLines, squash
 from extractors.scoring import tokens
 
-__all__ = ["Choice", "choose_block", "bound_to_span", "line_link_shares", "is_prose", "TOO_LITTLE", "LINK_LINE"]
+__all__ = ["Choice", "choose_block", "bound_to_span", "last_lines_of_block", "line_link_shares", "is_prose", "TOO_LITTLE", "LINK_LINE"]
 
 TOO_LITTLE = 0.25     # trafilatura's text under this share of the density block's: too little
 LINK_LINE = 0.5       # a line this much link text is a link (a headline, a tag, a menu entry)
 _PROSE_CHARS = 12
+SENTENCE_END_CHARS = "。！？.!?”」…"
 _LABEL_CHARS = 12
 
 
@@ -162,3 +163,30 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
     if outside_chars and prose > 0.5 * outside_chars and prose >= 0.5 * kept_chars:
         return everything
     return kept
+
+
+_CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_TRAILING_MAX = 2
+
+
+def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, span: tuple[int, int] | None,
+                        notice: re.Pattern[str] | None = None) -> list[int]:
+    """Page lines of the density block after trafilatura's last line that trafilatura skipped: a
+    last short paragraph (it drops one that ends in a logo link). Only one or two, each a Chinese
+    sentence and no link: a longer run there is a related list inside the article's container."""
+    if span is None:
+        return []
+    last = max((where[1] for where in located if where is not None and where[1] < span[1]), default=None)
+    if last is None or last < span[0]:
+        return []
+    rest = list(range(last + 1, span[1]))
+    if not rest or len(rest) > _TRAILING_MAX:
+        return []
+    for index in rest:
+        line = page.lines[index]
+        chars = len(squash(line))
+        ends_sentence = line.rstrip()[-1:] in SENTENCE_END_CHARS
+        if page.link_share(index) >= LINK_LINE or not is_prose(line) or not ends_sentence \
+                or len(_CJK_CHAR.findall(line)) < 0.5 * chars or (notice is not None and notice.search(line)):
+            return []
+    return rest

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser
 
-from extractors.choose import bound_to_span, choose_block, line_link_shares
+from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares
 from extractors.dedup import content_hash, simhash
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
@@ -243,7 +243,12 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
         for index, line in enumerate(traf):
             if index not in keep:
                 trace.remove("bound", "outside the density block's span", line)
-    traf_block = _Block("trafilatura", [traf[i] for i in kept], [shares[i] for i in kept])
+    tail = last_lines_of_block([located[i] for i in kept], page, span, cr.notice)
+    if trace is not None:
+        for index in tail:
+            trace.step("bound", f"kept the density block's last line that trafilatura skipped: {page.lines[index][:60]}")
+    traf_block = _Block("trafilatura", [traf[i] for i in kept] + [page.lines[i] for i in tail],
+                        [shares[i] for i in kept] + [page.link_share(i) for i in tail])
     return [traf_block, dense_block] if dense else [traf_block]
 
 
