@@ -32,6 +32,11 @@ _PUNCT_WEIGHT = 30.0
 _NEAR_BEST = 0.93
 _NOT_CANDIDATES = frozenset(("a", "span", "b", "strong", "em", "i", "font", "u", "small", "big", "label", "p"))
 _NOTICE_MAX_CHARS = 600      # a notice is a short block; a long one is an article that mentions copyright
+_ITEM_LINK_CHARS = 6         # a teaser-list item: a headline link of this size ...
+_ITEM_LINK_SHARE = 0.07      # ... that is this much of the item's text ...
+_ITEM_TEASER_CHARS = 20      # ... beside this much other text
+_MIN_ITEMS = 3
+_ITEMS_SHARE = 0.6
 
 
 def _score(chars: int, links: int, puncts: int) -> float:
@@ -135,7 +140,9 @@ def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
             links[parent] += links[index]
             puncts[parent] += puncts[index]
             sizes[parent] += sizes[index]
-    excluded, discounted = _discount_notices(notice_blocks, parents, chars, links, puncts)
+    blocks = {i for i in notice_blocks if i > 0 and chars[i] - links[i] <= _NOTICE_MAX_CHARS}
+    blocks |= _teaser_lists(elements, parents, chars, links)
+    excluded, discounted = _discount(blocks, parents, chars, links, puncts)
     scores = [_score(chars[i], links[i], puncts[i]) for i in range(len(elements))]
     allowed = [i for i in range(len(elements)) if not excluded[i] and not in_hidden[i]]
     if not allowed:
@@ -159,21 +166,36 @@ def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
                      len(elements), tuple(nodes_up))
 
 
-def _discount_notices(notice_blocks: set[int], parents: list[int], chars: list[int], links: list[int],
-                      puncts: list[int]) -> tuple[list[bool], int]:
-    """Take each (short, outermost) notice block's text out of its ancestors' sums; the block and
-    everything inside it can no longer be chosen."""
+def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
+    """Lists (<ul>, <ol>) whose items are mostly "headline link + teaser" (a related-news list with
+    summaries): punctuated like prose, often more text than a short article, and not one. An item
+    holds a link of headline size that is a real part of its text, and text besides (pure link
+    lists need no help: link text already counts against them)."""
+    items = [0] * len(parents)
+    linked = [0] * len(parents)
+    for index in range(1, len(parents)):
+        parent = parents[index]
+        if parent < 0 or not chars[index] or elements[index].tag != "li":
+            continue
+        items[parent] += 1
+        if links[index] >= _ITEM_LINK_CHARS and links[index] >= _ITEM_LINK_SHARE * chars[index] \
+                and chars[index] - links[index] >= _ITEM_TEASER_CHARS:
+            linked[parent] += 1
+    return {i for i in range(1, len(parents))
+            if elements[i].tag in ("ul", "ol") and linked[i] >= _MIN_ITEMS and linked[i] >= _ITEMS_SHARE * items[i]}
+
+
+def _discount(blocks: set[int], parents: list[int], chars: list[int], links: list[int],
+              puncts: list[int]) -> tuple[list[bool], int]:
+    """Take each outermost block's text out of its ancestors' sums; the block and everything
+    inside it can no longer be chosen."""
     excluded = [False] * len(parents)
-    if not notice_blocks:
+    if not blocks:
         return excluded, 0
     discounted = 0
-    notice = [False] * len(parents)
-    for index in notice_blocks:
-        if index > 0 and chars[index] - links[index] <= _NOTICE_MAX_CHARS:
-            notice[index] = True
     for index in range(1, len(parents)):   # pre-order: a parent's flag is final before its children
         parent = parents[index]
-        if notice[index] and not excluded[parent]:
+        if index in blocks and not excluded[parent]:
             discounted += 1
             c, l, p = chars[index], links[index], puncts[index]
             ancestor = parent
@@ -182,5 +204,5 @@ def _discount_notices(notice_blocks: set[int], parents: list[int], chars: list[i
                 links[ancestor] -= l
                 puncts[ancestor] -= p
                 ancestor = parents[ancestor]
-        excluded[index] = excluded[parent] or notice[index]
+        excluded[index] = excluded[parent] or index in blocks
     return excluded, discounted
