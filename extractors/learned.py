@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from extractors.model import Rules
+from extractors.regex import compile_rule
 
 __all__ = ["Suggestion", "suggest_rules", "learned_rules", "rules_from", "merge_rules", "SUGGESTION_KINDS"]
 
@@ -539,7 +540,7 @@ def _suggest_lines(pages: list[_Page], n_groups: int, min_share: float, cut_from
 # ---- rule coverage ----------------------------------------------------------------------------
 
 def _patterns(rules: Rules) -> tuple[list[re.Pattern[str]], list[re.Pattern[str]]]:
-    compile_all = lambda patterns: [re.compile(p, re.IGNORECASE) for p in patterns]  # noqa: E731
+    compile_all = lambda patterns: [compile_rule(p) for p in patterns]  # noqa: E731  (RE2, as extraction runs them)
     return compile_all(rules.drop_lines), compile_all(rules.cut_at)
 
 

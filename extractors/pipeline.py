@@ -42,6 +42,8 @@ EXTRACTOR_VERSION = "2026.12.01-1"
 REGION_LEVELS = 3               # trafilatura reads the densest block's ancestor this many levels up
 MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
 MAX_TRAFILATURA_NODES = 20_000  # a bigger DOM is read by density alone (trafilatura is superlinear)
+MAX_TAGS = 100_000              # a page is read up to its 100,000th tag (real pages have a few thousand)
+_TAG = re.compile("<")
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
 _log = logging.getLogger("sieve.extract")
 
@@ -86,6 +88,9 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         return Rejection(url=url, reason="empty", **versions)
     html = html.replace("\x00", "")
     cr = compiled(rules)
+    html, truncated = _bounded(html)
+    if truncated and trace is not None:
+        trace.step("bounds", f"more than {MAX_TAGS} tags: the page is read up to its {MAX_TAGS}th tag")
 
     # 1. parse once; metadata reads the whole page before anything is removed
     tree = LexborHTMLParser(html)
@@ -131,6 +136,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
             break
     text = "\n".join(trimmed.lines)
     flags = list(trimmed.flags)
+    if truncated:
+        flags.append("truncated")
     if method != "trafilatura":
         flags.append(f"via_{method}")
 
@@ -167,6 +174,17 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 _LETTER = re.compile(r"[^\W\d_]")
+
+
+def _bounded(html: str) -> tuple[str, bool]:
+    """The page cut after MAX_TAGS tags, so every later stage (parse, density, lines) is linear in a
+    bounded size; counted in C (str.count), so an ordinary page pays nothing."""
+    if html.count("<") <= MAX_TAGS:
+        return html, False
+    for number, match in enumerate(_TAG.finditer(html), start=1):
+        if number > MAX_TAGS:
+            return html[: match.start()], True
+    return html, False
 
 
 def _garbage(text: str) -> str | None:
@@ -221,10 +239,12 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
                         f"{candidate.link_chars} link chars, {candidate.punct_share:.0%} of the page's punctuation, "
                         f"{candidate.notices} notice blocks discounted")
 
-    if candidate is not None and candidate.nodes_up and candidate.nodes_up[0] > MAX_TRAFILATURA_NODES:
+    too_big = (candidate.nodes_up[0] if candidate is not None and candidate.nodes_up
+               else len(body.css("*")) if candidate is None else 0)
+    if too_big > MAX_TRAFILATURA_NODES:
         if trace is not None:
-            trace.choose("density", f"{candidate.nodes_up[0]} elements in the block: too big for trafilatura")
-        return [dense_block]
+            trace.choose("density", f"{too_big} elements in the block or page: too big for trafilatura")
+        return [dense_block] if dense else []
     traf = _trafilatura_lines(tree, url, candidate, trace)
     located = locate(traf, page)
     shares = line_link_shares(located, page)
