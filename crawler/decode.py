@@ -87,6 +87,7 @@ class DecodedText:
     replaced: bool              # True when undecodable bytes became U+FFFD
     repaired: bool = False      # True when Latin-1-style mojibake was turned back
     undecodable: str | None = None   # why the text is not text (outcomes kind "undecodable"), else None
+    how: str = ""               # why this encoding: "bom", "header", "meta", "utf-8", "guess", ... (for --explain)
 
 
 def normalize_label(label: str | None) -> str | None:
@@ -147,34 +148,38 @@ def _lenient(body: bytes, codec: str) -> tuple[str, int] | None:
 
 def decode_html(body: bytes, content_type: str | None = None) -> DecodedText:
     """Decode a page; never raises. See the module docstring for the order."""
-    text, encoding, replaced = _decode(body, content_type)
+    text, encoding, replaced, how = _decode(body, content_type)
     repaired = False
     if len(text) >= _MIN_MOJIBAKE and not replaced:
         fixed, via = repair_mojibake(text)
         if via:
             text, encoding, repaired = fixed, f"{encoding}>{via}", True
-    return DecodedText(text, encoding, replaced, repaired, undecodable_reason(text))
+            how += ", then mojibake repaired"
+    return DecodedText(text, encoding, replaced, repaired, undecodable_reason(text), how)
 
 
-def _decode(body: bytes, content_type: str | None) -> tuple[str, str, bool]:
+def _decode(body: bytes, content_type: str | None) -> tuple[str, str, bool, str]:
     for bom, codec in _BOMS:
         if body.startswith(bom):
             rest = body[len(bom):]
             text = _strict(rest, codec)
-            return (text, codec, False) if text is not None else (rest.decode(codec, "replace"), codec, True)
+            if text is not None:
+                return text, codec, False, "byte-order mark"
+            return rest.decode(codec, "replace"), codec, True, "byte-order mark"
 
     declared: list[str] = []
-    for label in (header_charset(content_type), meta_charset(body[:SNIFF_BYTES])):
+    for where, label in (("Content-Type header", header_charset(content_type)),
+                         ("<meta> charset", meta_charset(body[:SNIFF_BYTES]))):
         codec = normalize_label(label)
         if codec is not None and codec not in declared:
             declared.append(codec)
             text = _strict(body, codec)
             if text is not None:
-                return text, codec, False
+                return text, codec, False, f"{where} {label!r}"
     if "utf-8" not in declared:
         text = _strict(body, "utf-8")
         if text is not None:
-            return text, "utf-8", False
+            return text, "utf-8", False, "valid UTF-8" + (f" (declared {', '.join(declared)} failed)" if declared else "")
 
     # nothing decodes cleanly. UTF-8 but for a few bytes is UTF-8: valid multi-byte sequences do
     # not happen by chance, and gb18030 reads UTF-8 bytes "successfully" as nonsense
@@ -182,23 +187,23 @@ def _decode(body: bytes, content_type: str | None) -> tuple[str, str, bool]:
     utf8_bad = utf8.count("\ufffd")
     high_bytes = len(body.translate(None, _ASCII_BYTES))
     if utf8_bad <= _NEAR_UTF8 * high_bytes:
-        return utf8, "utf-8", True
+        return utf8, "utf-8", True, f"UTF-8 but for {utf8_bad} bad byte sequence(s)"
     if not declared:
         guessed = _normalizer_guess(body)
         if guessed is not None:
             text = _strict(body, guessed) if guessed not in _CJK_CONFUSABLE else None
             gb = _lenient(body, "gb18030")
             if gb is not None and gb[1] <= _ALMOST_CLEAN * len(gb[0]) and guessed not in _MULTIBYTE:
-                return gb[0], "gb18030", gb[1] > 0     # a Cyrillic guess for a GBK page
+                return gb[0], "gb18030", gb[1] > 0, f"gb18030 over charset-normalizer's {guessed}"
             if guessed in _CJK_CONFUSABLE:
-                return _best_cjk(body, guessed)
+                return (*_best_cjk(body, guessed), f"charset-normalizer said {guessed}; more common hanzi")
             if text is not None:
-                return text, guessed, False
+                return text, guessed, False, "charset-normalizer's guess"
     # fewest replacements wins; declared charsets first on a tie
     scored = [(r[1], i, codec, r[0]) for i, codec in enumerate(declared + ["gb18030", "utf-8"])
               if (r := _lenient(body, codec)) is not None]
     bad, _, codec, text = min(scored)
-    return text, codec, bad > 0
+    return text, codec, bad > 0, f"fewest replacement characters ({bad})"
 
 
 def _best_cjk(body: bytes, guessed: str) -> tuple[str, str, bool]:

@@ -55,7 +55,7 @@ def test_pages_are_decoded_by_the_crawlers_decoder(tmp_path, monkeypatch):
     assert "朱镕基 陶喆" in load_dataset(tmp_path)[0].html
     import crawler.decode
 
-    monkeypatch.setattr(crawler.decode, "_decode", lambda body, ctype: (body.decode("utf-8", "replace"), "utf-8", True))
+    monkeypatch.setattr(crawler.decode, "_decode", lambda body, ctype: (body.decode("utf-8", "replace"), "utf-8", True, "test"))
     assert "朱镕基 陶喆" not in load_dataset(tmp_path)[0].html
 
 
