@@ -174,12 +174,17 @@ def evaluate(
     golden: Annotated[Optional[list[Path]], typer.Option("--golden", help="golden folder(s); default tests/golden")] = None,
     against: Annotated[str, typer.Option(help="other extractors to score side by side, comma-separated")] = "trafilatura,readability",
     per_page: Annotated[bool, typer.Option("--per-page/--summary", help="show a row per page")] = True,
+    worst: Annotated[int, typer.Option(help="list this many worst pages per set, with their cause (0: none)")] = 8,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="score pages in this many processes")] = 1,
     source: Annotated[Optional[str], typer.Option(help="apply this source's rules to pages that name none")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Score sieve's extraction against golden text (character P/R/F1, leaked boilerplate, titles, dates).
 
     Folders are our golden layout (name.html + name.txt + name.json) or the public one (html/ + gold/).
+    Pages are decoded by the crawler's decoder. With --against, a "best of" row gives the mean of the
+    best extractor per page (the oracle), and the worst pages are listed with the cause that can be
+    told: decode, rejected, wrong block, tail overrun, head chrome, extra inside, lost text.
     Add `sieve+learned` to --against to see rules learned from the folder's own pages beside the configured ones.
     """
     default_rules = None
@@ -196,7 +201,8 @@ def evaluate(
         raise typer.Exit(2)
     others = [name.strip() for name in against.split(",") if name.strip()]
     try:
-        run_eval(dirs, others, per_page=per_page, console=console, default_rules=default_rules)
+        run_eval(dirs, others, per_page=per_page, console=console, default_rules=default_rules,
+                 worst=worst, workers=workers)
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(2) from None
