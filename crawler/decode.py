@@ -77,7 +77,7 @@ _CP1252_EXTRA = {ord(bytes([b]).decode("cp1252")): chr(b) for b in range(0x80, 0
 _LATIN9_ONLY = frozenset("€ŠšŽžŒœŸ")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 _LETTER = re.compile(r"[^\W\d_]")
-_GARBAGE_SHARE = 0.1
+_GARBAGE_SHARE = 0.25
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,11 +73,11 @@ def describe(node: LexborNode) -> str:
 
 
 def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
-                   hidden: frozenset[int] = frozenset()) -> Candidate | None:
+                   hidden: frozenset[int] = frozenset(), swallowing: frozenset[str] = frozenset()) -> Candidate | None:
     """The element whose text is most article-like, or None when the page has no text.
 
     `notice` matches the genre's notice vocabulary; `hidden` are mem_ids of elements whose text
-    must not count (comment threads)."""
+    must not count (comment threads); `swallowing` are hrefs of an unclosed <a> (lines.swallowing_hrefs)."""
     phrases: tuple[str, ...] = ()
     if notice is not None:
         phrases = tuple({m.group(0) for m in notice.finditer(root.text(deep=True))})
@@ -126,7 +126,7 @@ def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
         links.append(0)
         puncts.append(0)
         tag = node.tag
-        in_link.append((parent >= 0 and in_link[parent]) or (tag == "a" and is_real_link(node)))
+        in_link.append((parent >= 0 and in_link[parent]) or (tag == "a" and is_real_link(node, swallowing)))
         in_hidden.append((parent >= 0 and in_hidden[parent]) or node.mem_id in hidden)
         block_of.append(index if (tag in BLOCK_TAGS or parent < 0) else block_of[parent])
     if not elements:

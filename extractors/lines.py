@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-__all__ = ["BLOCK_TAGS", "PageLines", "page_lines", "node_text", "locate", "is_real_link", "squash",
+__all__ = ["BLOCK_TAGS", "PageLines", "page_lines", "node_text", "locate", "is_real_link", "swallowing_hrefs", "squash",
            "normalise_lines", "SENTENCE_PUNCT"]
 
 BLOCK_TAGS = frozenset(
@@ -30,6 +30,7 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 SENTENCE_PUNCT = frozenset("，。！？；：、,.!?;")
 _PROSE_LINK_CHARS = 200      # an anchor with this much punctuated text is prose, not a link
 _PROSE_LINK_MARKS = 4
+_SENTENCE_LINK_CHARS = 30
 _END_BLOCK = 0
 _END_LINK = 1
 _END_MARK = 2
@@ -40,14 +41,32 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
-def is_real_link(node: LexborNode) -> bool:
-    """An <a> that is a link for density purposes: not one that holds long punctuated prose (an
-    unclosed <a> swallowing the article). A card (<a><div>title</div><div>teaser</div></a>) in a
-    menu or a related list is a link: its text is short."""
+def is_real_link(node: LexborNode, swallowing: frozenset[str] = frozenset()) -> bool:
+    """An <a> that is a link for density purposes: one with an href, not holding long punctuated
+    prose, and not an unclosed <a> that swallowed the article. The HTML parser re-opens such an
+    <a> inside every following paragraph (<p><a href=x>paragraph</a></p>, the same href each
+    time): `swallowing` are those hrefs (see swallowing_hrefs). A card
+    (<a><div>title</div><div>teaser</div></a>) in a menu or a related list is a link: its text
+    is short, and each card has its own href."""
+    href = node.attributes.get("href")
+    if href is None or href in swallowing:
+        return False
     text = node.text(deep=True)
     if len(text) < _PROSE_LINK_CHARS:
         return True
     return sum(1 for ch in text if ch in SENTENCE_PUNCT) < _PROSE_LINK_MARKS
+
+
+def swallowing_hrefs(root: LexborNode) -> frozenset[str]:
+    """hrefs shared by three or more anchors that each hold a punctuated sentence: one unclosed <a>,
+    re-opened by the parser in paragraph after paragraph."""
+    counts: dict[str, int] = {}
+    for node in root.css("a[href]"):
+        text = node.text(deep=True)
+        if len(text) >= _SENTENCE_LINK_CHARS and sum(1 for ch in text if ch in SENTENCE_PUNCT) >= 2:
+            href = node.attributes.get("href") or ""
+            counts[href] = counts.get(href, 0) + 1
+    return frozenset(href for href, count in counts.items() if count >= 3)
 
 
 @dataclass(slots=True)
@@ -61,7 +80,7 @@ class PageLines:
         return self.link_chars[index] / chars if chars else 0.0
 
 
-def page_lines(root: LexborNode, mark: LexborNode | None = None) -> PageLines:
+def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: frozenset[str] = frozenset()) -> PageLines:
     """Visible lines under root; for `mark` (a descendant), the range of lines it holds."""
     lines: list[str] = []
     link_chars: list[int] = []
@@ -116,7 +135,7 @@ def page_lines(root: LexborNode, mark: LexborNode | None = None) -> PageLines:
         elif tag in BLOCK_TAGS:
             flush()
             stack.append(_END_BLOCK)
-        if tag == "a" and is_real_link(node):
+        if tag == "a" and is_real_link(node, swallowing):
             link_depth += 1
             stack.append(_END_LINK)
         stack.extend(reversed(list(node.iter(include_text=True))))

@@ -27,7 +27,7 @@ from extractors.dedup import content_hash, simhash
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
-from extractors.lines import PageLines, locate, normalise_lines, page_lines
+from extractors.lines import PageLines, is_real_link, locate, normalise_lines, page_lines, swallowing_hrefs
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
@@ -119,7 +119,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     candidate = densest[0] if densest else None
 
     # 3. candidates and the choice; the runner-up is kept for when text rules empty the winner
-    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a")]
+    swallowing = swallowing_hrefs(body)
+    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a") if is_real_link(node, swallowing)]
     link_keys = frozenset(k for k in map(link_key, link_texts) if len(k) >= 4)
     blocks = _main_blocks(tree, url, cr, candidate, meta.title, trace)
     trimmed = TrimResult([])
@@ -191,7 +192,7 @@ def _garbage(text: str) -> str | None:
     """The page's visible text is not text: mostly replacement or control characters (bytes read
     with the wrong codec, or no text at all), or no letter of any script in a long text."""
     bad = len(_CONTROL.findall(text))
-    if bad > 0.1 * len(text) and bad >= 10:
+    if bad > 0.25 * len(text) and bad >= 20:
         return f"{bad} of {len(text)} visible characters are replacement or control characters"
     if len(text) >= 200 and not _LETTER.search(text):
         return "no letters of any script"
@@ -207,7 +208,7 @@ def _densest(tree: LexborHTMLParser, cr: CompiledRules) -> Candidate | None:
     if cr.hidden_words:
         selector = ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in sorted(cr.hidden_words))
         hidden.update(node.mem_id for node in body.css(selector) if class_words(node) & cr.hidden_words)
-    return best_container(body, cr.notice, frozenset(hidden))
+    return best_container(body, cr.notice, frozenset(hidden), swallowing_hrefs(body))
 
 
 def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
@@ -228,7 +229,7 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
                 return [_Block("selector", lines.lines, _shares(lines, 0, len(lines.lines)))]
 
     body = tree.body
-    page = page_lines(body, candidate.node if candidate else None)
+    page = page_lines(body, candidate.node if candidate else None, swallowing_hrefs(body))
     span = page.span
     if span is None and candidate is not None and trace is not None:
         trace.step("density", "the density block holds no visible line")
