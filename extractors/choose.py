@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from extractors.density import PUNCTUATION
 from extractors.lines import SENTENCE_PUNCT, PageLines, squash
 from extractors.scoring import tokens
+from extractors.textrules import key
 
 __all__ = ["Choice", "choose_block", "bound_to_span", "last_lines_of_block", "line_link_shares", "is_prose", "TOO_LITTLE", "LINK_LINE"]
 
@@ -121,7 +122,8 @@ def _link_share_of(lines: list[tuple[str, float]]) -> float:
 
 
 def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares: list[float],
-                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None) -> list[int]:
+                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None,
+                  page: PageLines | None = None, title: str | None = None) -> list[int]:
     """Indices of trafilatura's lines to keep: from the first to the last line inside the density
     block, widened over adjoining prose that is neither a link line nor a notice. Before the block,
     a short label line between that prose and more of it ("推荐阅读" left of an embedded related box
@@ -134,33 +136,62 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
         return everything
     start, end = inside[0], inside[-1] + 1
     labels: set[int] = set()
+    title_key = key(title) if title else ""
+
+    def noticed(i: int) -> bool:
+        """A notice by the vocabulary, or a line of a block density did not count."""
+        where = located[i]
+        in_block = page is not None and where is not None and where[0] in page.noticed
+        return in_block or (notice is not None and notice.search(traf[i]) is not None)
 
     def adjoins(i: int) -> bool:
-        line = traf[i]
-        return shares[i] < LINK_LINE and is_prose(line) and not (notice is not None and notice.search(line))
+        return shares[i] < LINK_LINE and is_prose(traf[i]) and not noticed(i)
+
+    def links_between(i: int, j: int) -> bool:
+        """Link lines on the page between trafilatura's lines i < j (that it dropped: the
+        headlines of a teaser list, whose summaries it kept), or the title: the article never
+        reaches back past its own headline."""
+        if page is None or located[i] is None or located[j] is None:
+            return False
+        between = range(located[i][1] + 1, located[j][0])
+        return any(page.link_share(k) >= LINK_LINE or (title_key and key(page.lines[k]) == title_key) for k in between)
 
     def label(i: int) -> bool:
         return len(squash(traf[i])) <= _LABEL_CHARS and not any(ch in SENTENCE_PUNCT for ch in traf[i].rstrip("：:"))
 
     while start > 0:
-        if adjoins(start - 1):
+        if adjoins(start - 1) and not links_between(start - 1, start):
             start -= 1
+        elif start > 1 and adjoins(start - 1) and adjoins(start - 2) and not links_between(start - 2, start - 1):
+            start -= 2   # a box of links between two runs of the article's prose (an embedded related box)
         elif start > 1 and label(start - 1) and adjoins(start - 2):
             labels.add(start - 1)
             start -= 2
         else:
             break
-    while end < len(traf) and adjoins(end):   # no stepping after the block: "责任编辑" and such lead to chrome
-        end += 1
+    while end < len(traf) and adjoins(end) and not links_between(end - 1, end):
+        end += 1   # no stepping over labels after the block: "责任编辑" and such lead to chrome
     kept = [i for i in range(start, end) if i not in labels]
-    # what would go is mostly prose, as much as what stays: not an overrun but more of the same
-    # (a page of teasers, where the density block is one of them): leave it to the list check
+    # Not an overrun but more of the same, so no bound, when what would go is (a) more teasers
+    # and what stays is one too (a page of teasers: the list check decides), or (b) mostly prose
+    # that is no teaser, as much as what stays (an article in several containers). A teaser is a
+    # prose line beside a link line, on the page or in trafilatura's text (headline, summary).
     outside = [i for i in everything if i not in set(kept)]
-    prose = sum(len(traf[i]) for i in outside if shares[i] < LINK_LINE and _letters(traf[i]) >= 20
-                and not (notice is not None and notice.search(traf[i])))
+
+    def prose(i: int) -> bool:
+        return shares[i] < LINK_LINE and _letters(traf[i]) >= 20 and not noticed(i)
+
+    def teaser(i: int) -> bool:
+        beside = any(0 <= j < len(traf) and shares[j] >= LINK_LINE for j in (i - 1, i + 1))
+        return prose(i) and (beside or (i > 0 and links_between(i - 1, i)))
+
     outside_chars = sum(len(traf[i]) for i in outside)
     kept_chars = sum(len(traf[i]) for i in kept)
-    if outside_chars and prose > 0.5 * outside_chars and prose >= 0.5 * kept_chars:
+    teasers = sum(len(traf[i]) for i in outside if teaser(i))
+    other_prose = sum(len(traf[i]) for i in outside if prose(i) and not teaser(i))
+    if outside_chars and teasers > 0.5 * outside_chars and teasers >= 0.5 * kept_chars and any(map(teaser, inside)):
+        return everything
+    if outside_chars and other_prose > 0.5 * outside_chars and other_prose >= 0.5 * kept_chars:
         return everything
     return kept
 

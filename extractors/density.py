@@ -59,6 +59,7 @@ class Candidate:
     notices: int = 0          # notice blocks that were not allowed to count
     page_nodes: int = 0       # elements on the page
     nodes_up: tuple[int, ...] = ()  # elements under the node, its parent, grandparent, ... (4 levels)
+    discounted: frozenset[int] = frozenset()   # mem_ids of the notice and teaser-list blocks that did not count
 
 
 def describe(node: LexborNode) -> str:
@@ -143,6 +144,7 @@ def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
     blocks = {i for i in notice_blocks if i > 0 and chars[i] - links[i] <= _NOTICE_MAX_CHARS}
     blocks |= _teaser_lists(elements, parents, chars, links)
     excluded, discounted = _discount(blocks, parents, chars, links, puncts)
+    discounted_ids = frozenset(elements[i].mem_id for i in blocks if i > 0 and not excluded[parents[i]])
     scores = [_score(chars[i], links[i], puncts[i]) for i in range(len(elements))]
     allowed = [i for i in range(len(elements)) if not excluded[i] and not in_hidden[i]]
     if not allowed:
@@ -163,7 +165,7 @@ def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
         nodes_up.append(sizes[ancestor])
         ancestor = parents[ancestor]
     return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share, discounted,
-                     len(elements), tuple(nodes_up))
+                     len(elements), tuple(nodes_up), discounted_ids)
 
 
 def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[int], links: list[int]) -> set[int]:

@@ -34,6 +34,7 @@ _SENTENCE_LINK_CHARS = 30
 _END_BLOCK = 0
 _END_LINK = 1
 _END_MARK = 2
+_END_NOTICE = 3
 
 
 def squash(text: str) -> str:
@@ -74,14 +75,17 @@ class PageLines:
     lines: list[str]
     link_chars: list[int]            # non-space characters of each line that sit inside real links
     span: tuple[int, int] | None     # [first, last) line indices of the marked node, when one was given
+    noticed: frozenset[int] = frozenset()   # lines inside blocks density did not count (notices, teaser lists)
 
     def link_share(self, index: int) -> float:
         chars = len(squash(self.lines[index]))
         return self.link_chars[index] / chars if chars else 0.0
 
 
-def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: frozenset[str] = frozenset()) -> PageLines:
-    """Visible lines under root; for `mark` (a descendant), the range of lines it holds."""
+def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: frozenset[str] = frozenset(),
+               discounted: frozenset[int] = frozenset()) -> PageLines:
+    """Visible lines under root; for `mark` (a descendant), the range of lines it holds; lines
+    inside the `discounted` elements (mem_ids) are remembered in `noticed`."""
     lines: list[str] = []
     link_chars: list[int] = []
     current: list[str] = []
@@ -90,12 +94,16 @@ def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: fro
     span_start: int | None = None
     span_end: int | None = None
     mark_id = mark.mem_id if mark is not None else None
+    noticed: set[int] = set()
+    notice_depth = 0
 
     def flush() -> None:
         nonlocal current_links
         if current:
             line = _SPACES.sub(" ", "".join(current)).strip()
             if line:
+                if notice_depth:
+                    noticed.add(len(lines))
                 lines.append(line)
                 link_chars.append(current_links)
             current.clear()
@@ -108,6 +116,9 @@ def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: fro
         if isinstance(node, int):
             if node == _END_LINK:
                 link_depth -= 1
+            elif node == _END_NOTICE:
+                flush()
+                notice_depth -= 1
             else:
                 flush()
                 if node == _END_MARK:
@@ -128,6 +139,10 @@ def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: fro
         if tag == "br":
             flush()
             continue
+        if node.mem_id in discounted:
+            flush()
+            notice_depth += 1
+            stack.append(_END_NOTICE)
         if node.mem_id == mark_id:
             flush()
             span_start = len(lines)
@@ -141,7 +156,7 @@ def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: fro
         stack.extend(reversed(list(node.iter(include_text=True))))
     flush()
     span = (span_start, span_end if span_end is not None else len(lines)) if span_start is not None else None
-    return PageLines(lines, link_chars, span)
+    return PageLines(lines, link_chars, span, frozenset(noticed))
 
 
 def node_text(root: LexborNode) -> str:

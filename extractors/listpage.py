@@ -47,11 +47,12 @@ def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) 
     # a list page interleaves link lines with teasers: when one uninterrupted run of other lines
     # holds most of their text, it is an article, however many link lines surround it
     other_chars = sum(len(line) for line, is_link in zip(lines, listing) if not is_link)
-    longest = run = 0
+    longest = run = run_lines = longest_lines = 0
     for line, is_link in zip(lines, listing):
-        run = 0 if is_link else run + len(line)
-        longest = max(longest, run)
-    if other_chars and longest >= 0.5 * other_chars and longest >= 200:
+        run, run_lines = (0, 0) if is_link else (run + len(line), run_lines + 1)
+        if run > longest:
+            longest, longest_lines = run, run_lines
+    if other_chars and longest >= 0.5 * other_chars and (longest >= 200 or longest_lines >= 3):
         return False
     paginated = any(len(text) <= 12 and _PAGINATION.search(text) for text in link_texts)
     threshold = 0.25 if paginated else 0.4

@@ -34,6 +34,7 @@ _ACCOUNT = re.compile(r"(?:来源|公众号|转载自|来自)\s*[:：|]\s*([^\s|
 _WX_CT = re.compile(r"""var\s+ct\s*=\s*["'](\d{9,11})["']""")
 _WX_TITLE = re.compile(r"""var\s+msg_title\s*=\s*["'](.{1,200}?)["']""")
 _WX_NICK = re.compile(r"""var\s+nickname\s*=\s*(?:htmlDecode\()?["'](.{1,60}?)["']""")
+_SENTENCE = re.compile(r"[。！？]\s*[”」』)）]?$|[，,].{8,}[，,。]")
 _INFO_HINT = re.compile(r"(来源|作者|发布|时间|日期|编辑|浏览|阅读|原创|Published|Updated|Posted|\bBy\b)", re.IGNORECASE)
 
 
@@ -135,9 +136,10 @@ def _info_near(title_node: LexborNode | None) -> list[str]:
 
 
 def date_from_lines(lines: list[str] | tuple[str, ...], tz_name: str, fetched_at: datetime | None) -> datetime | None:
-    """A date in info-like lines: short, and either mostly a date or naming 来源/作者/发布."""
+    """A date in info-like lines: short, not a sentence, and either mostly a date or naming
+    来源/作者/发布 ("市交通委员会昨天发布消息,……。" is news, not an info line)."""
     for line in lines:
-        if len(line) > 120:
+        if len(line) > 120 or (len(line) > 30 and _SENTENCE.search(line)):
             continue
         value = parse_date(line, tz_name=tz_name, fetched_at=fetched_at)
         if value is None:

@@ -229,7 +229,8 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
                 return [_Block("selector", lines.lines, _shares(lines, 0, len(lines.lines)))]
 
     body = tree.body
-    page = page_lines(body, candidate.node if candidate else None, swallowing_hrefs(body))
+    page = page_lines(body, candidate.node if candidate else None, swallowing_hrefs(body),
+                      candidate.discounted if candidate else frozenset())
     span = page.span
     if span is None and candidate is not None and trace is not None:
         trace.step("density", "the density block holds no visible line")
@@ -258,7 +259,7 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
     if choice.block == "density":
         traf_block = _Block("trafilatura", traf, shares)
         return [dense_block, traf_block] if traf else [dense_block]
-    kept = bound_to_span(traf, located, shares, span, cr.notice)
+    kept = bound_to_span(traf, located, shares, span, cr.notice, page, title)
     if trace is not None:
         keep = set(kept)
         for index, line in enumerate(traf):

@@ -75,16 +75,21 @@ _TRAILING_TIME = re.compile(
     r"\s*(\(?\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(\s*\d{1,2}:\d{2}(:\d{2})?)?\)?|\d{1,2}-\d{1,2}(\s*\d{1,2}:\d{2})?"
     r"|\d+\s*(分钟|小时|天)前|评论\s*\d+)\s*$"
 )
+_TRAILING_SOURCE = re.compile(r"\s*[【(\[][^【】()\[\]]{1,12}[】)\]]\s*$")
 _KEY_DROP = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def link_key(text: str) -> str:
-    """Comparable form of a line or a link text: no bullet, no trailing date, no spaces, NFKC."""
+    """Comparable form of a line or a link text: no bullet, no trailing date or bracketed source
+    ("headline【城市晚报】2023-01-12"), no spaces, NFKC."""
     text = unicodedata.normalize("NFKC", text)
     text = _BULLET.sub("", text, count=1)
-    if text and (text[-1].isdigit() or text[-1] in "前日)）"):
-        # only the last characters can hold a trailing date; searching the whole line is slow
-        text = text[:-40] + _TRAILING_TIME.sub("", text[-40:])
+    for _ in range(2):
+        if text and (text[-1].isdigit() or text[-1] in "前日)）"):
+            # only the last characters can hold a trailing date; searching the whole line is slow
+            text = text[:-40] + _TRAILING_TIME.sub("", text[-40:])
+        if text and text[-1] in "】)]":
+            text = text[:-20] + _TRAILING_SOURCE.sub("", text[-20:])
     return "".join(text.split()).lower()
 
 
@@ -97,10 +102,12 @@ def _teasers(lines: list[str]) -> set[int]:
     """Head lines (a summary, a lead-in) whose text a later, longer line repeats in full."""
     found: set[int] = set()
     for index in range(min(_TEASER_HEAD_LINES, len(lines) - 1)):
-        needle = key(lines[index].rstrip(".…。 "))
+        line = lines[index].rstrip()
+        needle = key(line.rstrip(".…。 "))
         if len(needle) < _TEASER_MIN_CHARS:
             continue
-        if any(len(key(later)) > len(needle) and needle in key(later) for later in lines[index + 1:]):
+        cut_short = line.endswith(("…", "..."))   # a paragraph said twice in full is real (the seed has one)
+        if any(needle in key(later) and (cut_short or len(key(later)) > len(needle)) for later in lines[index + 1:]):
             found.add(index)
     return found
 
@@ -110,8 +117,9 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
     """Trim boilerplate from the head and tail of the article's lines.
 
     `shares` (one per line) is the share of each line's text that is link text on the page;
-    `link_keys` are the page's link texts (see link_key). Teaser lines and link lines are
-    unmistakable and do not count against the cap.
+    `link_keys` are the page's link texts (see link_key). Teaser lines, link lines and notices
+    (the genre's notice vocabulary: a disclaimer longer than a short article) are unmistakable and
+    do not count against the cap.
     """
     pairs = [(line.strip(), shares[i] if shares is not None and i < len(shares) else 0.0)
              for i, line in enumerate(lines) if line.strip()]
@@ -152,13 +160,13 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
 
     def why(index: int) -> str | None:
         line = work[index]
+        if rules.notice is not None and len(line) <= _NOTICE_MAX_CHARS and rules.notice.search(line):
+            return "notice"
         pattern = _first_match(line, rules.drop_lines)
         if pattern is not None:
             return f"drop_lines {pattern.pattern}"
         if title_key is not None and key(line) == title_key:
             return "title repeated"
-        if rules.notice is not None and len(line) <= _NOTICE_MAX_CHARS and rules.notice.search(line):
-            return "notice"
         return certain(index)
 
     # 2. cut_at: a marker line and everything after it
@@ -190,7 +198,7 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
 
     def uncertain_chars(lines_: list[str], reasons: list[str | None]) -> int:
         return sum(len(ln) for ln, r in zip(lines_, reasons)
-                   if not (r and (r.startswith(("teaser", "link")))))
+                   if not (r and (r.startswith(("teaser", "link", "notice")))))
 
     removed_by_lines = uncertain_chars(head_lines, head_reasons) + uncertain_chars(tail_lines, tail_reasons)
     if work and removed_by_lines > CAP_FRACTION * total:
