@@ -188,6 +188,14 @@ def _bounded(html: str) -> tuple[str, bool]:
     return html, False
 
 
+_CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _cjk_share(lines: list[str]) -> float:
+    text = "".join("".join(lines).split())
+    return len(_CJK_CHAR.findall(text)) / len(text) if text else 0.0
+
+
 def _garbage(text: str) -> str | None:
     """The page's visible text is not text: mostly replacement or control characters (bytes read
     with the wrong codec, or no text at all), or no letter of any script in a long text."""
@@ -259,7 +267,12 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
     if choice.block == "density":
         traf_block = _Block("trafilatura", traf, shares)
         return [dense_block, traf_block] if traf else [dense_block]
-    kept = bound_to_span(traf, located, shares, span, cr.notice, page, title)
+    # bounded on Chinese text only: trafilatura has no Chinese stoplists (FIELD-NOTES), so on
+    # Chinese portals its end overruns; on English pages its own end detection is the better one
+    if _cjk_share(dense) >= 0.3:
+        kept = bound_to_span(traf, located, shares, span, cr.notice, page, title)
+    else:
+        kept = list(range(len(traf)))
     if trace is not None:
         keep = set(kept)
         for index, line in enumerate(traf):
