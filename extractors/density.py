@@ -16,12 +16,12 @@ What never wins, because on real portals it otherwise does:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Any
 
 from selectolax.lexbor import LexborNode
 
-from extractors.lines import BLOCK_TAGS, is_real_link
+from extractors.lines import BLOCK_TAGS, real_links
 
 __all__ = ["best_container", "Candidate", "PUNCTUATION", "describe"]
 
@@ -73,12 +73,14 @@ def describe(node: LexborNode) -> str:
     return out[:80]
 
 
-def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
-                   hidden: frozenset[int] = frozenset(), swallowing: frozenset[str] = frozenset()) -> Candidate | None:
+def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] = frozenset(),
+                   real: frozenset[int] | None = None) -> Candidate | None:
     """The element whose text is most article-like, or None when the page has no text.
 
     `notice` matches the genre's notice vocabulary; `hidden` are mem_ids of elements whose text
-    must not count (comment threads); `swallowing` are hrefs of an unclosed <a> (lines.swallowing_hrefs)."""
+    must not count (comment threads); `real` are the mem_ids of real links (lines.real_links)."""
+    if real is None:
+        real = real_links(root)
     phrases: tuple[str, ...] = ()
     if notice is not None:
         phrases = tuple({m.group(0) for m in notice.finditer(root.text(deep=True))})
@@ -127,7 +129,7 @@ def best_container(root: LexborNode, notice: re.Pattern[str] | None = None,
         links.append(0)
         puncts.append(0)
         tag = node.tag
-        in_link.append((parent >= 0 and in_link[parent]) or (tag == "a" and is_real_link(node, swallowing)))
+        in_link.append((parent >= 0 and in_link[parent]) or (tag == "a" and node.mem_id in real))
         in_hidden.append((parent >= 0 and in_hidden[parent]) or node.mem_id in hidden)
         block_of.append(index if (tag in BLOCK_TAGS or parent < 0) else block_of[parent])
     if not elements:
@@ -173,18 +175,20 @@ def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[in
     summaries): punctuated like prose, often more text than a short article, and not one. An item
     holds a link of headline size that is a real part of its text, and text besides (pure link
     lists need no help: link text already counts against them)."""
-    items = [0] * len(parents)
-    linked = [0] * len(parents)
+    items: dict[int, int] = {}
+    linked: dict[int, int] = {}
     for index in range(1, len(parents)):
-        parent = parents[index]
-        if parent < 0 or not chars[index] or elements[index].tag != "li":
+        if not chars[index] or elements[index].tag != "li":
             continue
-        items[parent] += 1
+        parent = parents[index]
+        if parent < 0:
+            continue
+        items[parent] = items.get(parent, 0) + 1
         if links[index] >= _ITEM_LINK_CHARS and links[index] >= _ITEM_LINK_SHARE * chars[index] \
                 and chars[index] - links[index] >= _ITEM_TEASER_CHARS:
-            linked[parent] += 1
-    return {i for i in range(1, len(parents))
-            if elements[i].tag in ("ul", "ol") and linked[i] >= _MIN_ITEMS and linked[i] >= _ITEMS_SHARE * items[i]}
+            linked[parent] = linked.get(parent, 0) + 1
+    return {i for i, n in linked.items()
+            if n >= _MIN_ITEMS and n >= _ITEMS_SHARE * items[i] and elements[i].tag in ("ul", "ol")}
 
 
 def _discount(blocks: set[int], parents: list[int], chars: list[int], links: list[int],

@@ -42,7 +42,7 @@ class CompiledRules:
     teaser_lines: tuple[Any, ...]
     strip_prefix: tuple[Any, ...]
     timezone: str
-    notice: re.Pattern[str] | None = None       # disclaimers, copyright, comment rules: never the article
+    notice: Any = None                          # disclaimers, copyright, comment rules: never the article (RE2)
     hidden_words: frozenset[str] = frozenset()  # class/id words of comment threads: invisible to density
 
 
@@ -55,6 +55,9 @@ def _compile_source(patterns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(compile_rule(p) for p in patterns)
 
 
+# RE2, not re: density scans a page's whole text with it once, and an alternation of a dozen
+# phrase patterns costs re ~30 ms on a 50 KB page against ~1 ms through RE2's DFA
+_NOTICE = compile_rule("|".join(f"(?:{p})" for p in _GENRE["notice_text"]))
 _GENRE_PATTERNS = {key: _compile(_GENRE[key]) for key in ("cut_at", "drop_lines", "teaser_lines", "strip_prefix")}
 
 
@@ -70,7 +73,7 @@ def _compiled_cached(rules: Rules) -> CompiledRules:
         teaser_lines=_GENRE_PATTERNS["teaser_lines"],
         strip_prefix=_compile_source(rules.strip_prefix) + _GENRE_PATTERNS["strip_prefix"],
         timezone=rules.timezone,
-        notice=re.compile("|".join(f"(?:{p})" for p in _GENRE["notice_text"]), re.IGNORECASE),
+        notice=_NOTICE,
         hidden_words=frozenset(w.lower() for w in _GENRE["hidden_class_words"]),
     )
 

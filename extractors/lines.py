@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-__all__ = ["BLOCK_TAGS", "PageLines", "page_lines", "node_text", "locate", "is_real_link", "swallowing_hrefs", "squash",
+__all__ = ["BLOCK_TAGS", "PageLines", "page_lines", "node_text", "locate", "is_real_link", "real_links", "swallowing_hrefs", "squash",
            "normalise_lines", "SENTENCE_PUNCT"]
 
 BLOCK_TAGS = frozenset(
@@ -58,6 +58,13 @@ def is_real_link(node: LexborNode, swallowing: frozenset[str] = frozenset()) -> 
     return sum(1 for ch in text if ch in SENTENCE_PUNCT) < _PROSE_LINK_MARKS
 
 
+def real_links(root: LexborNode) -> frozenset[int]:
+    """mem_ids of the anchors under root that are links (is_real_link), decided once per page."""
+    anchors = root.css("a")
+    swallowing = swallowing_hrefs(root)
+    return frozenset(node.mem_id for node in anchors if is_real_link(node, swallowing))
+
+
 def swallowing_hrefs(root: LexborNode) -> frozenset[str]:
     """hrefs shared by three or more anchors that each hold a punctuated sentence: one unclosed <a>,
     re-opened by the parser in paragraph after paragraph."""
@@ -82,10 +89,13 @@ class PageLines:
         return self.link_chars[index] / chars if chars else 0.0
 
 
-def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: frozenset[str] = frozenset(),
+def page_lines(root: LexborNode, mark: LexborNode | None = None, links: frozenset[int] | None = None,
                discounted: frozenset[int] = frozenset()) -> PageLines:
     """Visible lines under root; for `mark` (a descendant), the range of lines it holds; lines
-    inside the `discounted` elements (mem_ids) are remembered in `noticed`."""
+    inside the `discounted` elements (mem_ids) are remembered in `noticed`. `links` are the
+    real links' mem_ids (real_links), computed here when not given."""
+    if links is None:
+        links = real_links(root)
     lines: list[str] = []
     link_chars: list[int] = []
     current: list[str] = []
@@ -150,7 +160,7 @@ def page_lines(root: LexborNode, mark: LexborNode | None = None, swallowing: fro
         elif tag in BLOCK_TAGS:
             flush()
             stack.append(_END_BLOCK)
-        if tag == "a" and is_real_link(node, swallowing):
+        if tag == "a" and node.mem_id in links:
             link_depth += 1
             stack.append(_END_LINK)
         stack.extend(reversed(list(node.iter(include_text=True))))

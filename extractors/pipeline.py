@@ -20,14 +20,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares
 from extractors.dedup import content_hash, simhash
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
-from extractors.lines import PageLines, is_real_link, locate, normalise_lines, page_lines, swallowing_hrefs
+from extractors.lines import PageLines, locate, normalise_lines, page_lines, real_links
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
@@ -103,9 +103,13 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
 
     # 2. prune genre chrome and the source's drop_selectors, protecting the densest block
     densest: list[Candidate | None] = []
+    links: list[frozenset[int]] = []
 
     def keep_densest(pruned: LexborHTMLParser):
-        candidate = _densest(pruned, cr)
+        if pruned.body is None:
+            return None
+        links.append(real_links(pruned.body))   # which anchors are links: decided once, used by every stage
+        candidate = _densest(pruned, cr, links[0])
         densest.append(candidate)
         return candidate.node if candidate else None
 
@@ -119,10 +123,10 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     candidate = densest[0] if densest else None
 
     # 3. candidates and the choice; the runner-up is kept for when text rules empty the winner
-    swallowing = swallowing_hrefs(body)
-    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a") if is_real_link(node, swallowing)]
+    real = links[0] if links else real_links(body)
+    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a") if node.mem_id in real]
     link_keys = frozenset(k for k in map(link_key, link_texts) if len(k) >= 4)
-    blocks = _main_blocks(tree, url, cr, candidate, meta.title, trace)
+    blocks = _main_blocks(tree, url, cr, candidate, meta.title, trace, real)
     trimmed = TrimResult([])
     method = "none"
     for number, block in enumerate(blocks):
@@ -207,7 +211,7 @@ def _garbage(text: str) -> str | None:
     return None
 
 
-def _densest(tree: LexborHTMLParser, cr: CompiledRules) -> Candidate | None:
+def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int]) -> Candidate | None:
     """The density candidate; comment threads (class/id words) do not count."""
     body = tree.body
     if body is None:
@@ -216,11 +220,11 @@ def _densest(tree: LexborHTMLParser, cr: CompiledRules) -> Candidate | None:
     if cr.hidden_words:
         selector = ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in sorted(cr.hidden_words))
         hidden.update(node.mem_id for node in body.css(selector) if class_words(node) & cr.hidden_words)
-    return best_container(body, cr.notice, frozenset(hidden), swallowing_hrefs(body))
+    return best_container(body, cr.notice, frozenset(hidden), links)
 
 
 def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
-                 title: str | None, trace: Trace | None) -> list[_Block]:
+                 title: str | None, trace: Trace | None, links: frozenset[int]) -> list[_Block]:
     """The article's candidate blocks, best first."""
     selectors = ((cr.content_selector,) if cr.content_selector else ()) + _KNOWN_CONTAINERS
     for selector in selectors:
@@ -229,7 +233,7 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
         except Exception:  # an invalid selector from config is refused at load; be safe anyway
             node = None
         if node is not None:
-            lines = page_lines(node)
+            lines = page_lines(node, links=links)
             if sum(map(len, lines.lines)) >= MIN_ARTICLE_CHARS:
                 if trace is not None:
                     trace.candidate("selector", selector, sum(map(len, lines.lines)))
@@ -237,7 +241,9 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
                 return [_Block("selector", lines.lines, _shares(lines, 0, len(lines.lines)))]
 
     body = tree.body
-    page = page_lines(body, candidate.node if candidate else None, swallowing_hrefs(body),
+    region = _region(tree, candidate)
+    # the page's lines where trafilatura reads (its region), with the density block's span
+    page = page_lines(region if region is not None else body, candidate.node if candidate else None, links,
                       candidate.discounted if candidate else frozenset())
     span = page.span
     if span is None and candidate is not None and trace is not None:
@@ -255,7 +261,7 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
         if trace is not None:
             trace.choose("density", f"{too_big} elements in the block or page: too big for trafilatura")
         return [dense_block] if dense else []
-    traf = _trafilatura_lines(tree, url, candidate, trace)
+    traf = _trafilatura_lines(tree, url, region, trace)
     located = locate(traf, page)
     shares = line_link_shares(located, page)
     if trace is not None:
@@ -291,13 +297,13 @@ def _shares(page: PageLines, start: int, end: int) -> list[float]:
     return [page.link_share(i) for i in range(start, end)]
 
 
-def _trafilatura_lines(tree: LexborHTMLParser, url: str, candidate: Candidate | None,
+def _trafilatura_lines(tree: LexborHTMLParser, url: str, region: LexborNode | None,
                        trace: Trace | None) -> list[str]:
     import trafilatura  # loaded on first use: config loading and the CLI stay fast
 
     try:
         extracted = trafilatura.extract(
-            _region_html(tree, candidate), url=url or None, favor_recall=True, fast=True, include_comments=False,
+            _region_html(tree, region), url=url or None, favor_recall=True, fast=True, include_comments=False,
             include_tables=True, include_images=False, include_links=False, with_metadata=False,
             deduplicate=False, output_format="txt",
         )
@@ -309,24 +315,27 @@ def _trafilatura_lines(tree: LexborHTMLParser, url: str, candidate: Candidate | 
     return [line[2:] if line.startswith("- ") and len(line) > 2 else line for line in normalise_lines(extracted or "")]
 
 
-def _region_html(tree: LexborHTMLParser, candidate: Candidate | None) -> str:
-    """What trafilatura reads: the densest block's ancestor REGION_LEVELS up, else the whole
-    pruned page. Measured on the public sets: same F1 as the whole page, a quarter less time
-    in trafilatura (it spends it rejecting menus and footers far from the article). A region
-    over MAX_TRAFILATURA_NODES elements stops at the last ancestor under it (issue 13: trafilatura
-    is superlinear in the DOM's size)."""
+def _region(tree: LexborHTMLParser, candidate: Candidate | None) -> LexborNode | None:
+    """Where trafilatura reads: the densest block's ancestor REGION_LEVELS up (None: the whole
+    pruned page). Measured on the public sets: same F1 as the whole page, a quarter less time in
+    trafilatura (it spends it rejecting menus and footers far from the article). A region over
+    MAX_TRAFILATURA_NODES elements stops at the last ancestor under it (issue 13: trafilatura is
+    superlinear in the DOM's size)."""
     if candidate is None:
-        return tree.html
+        return None
     node = candidate.node
     for level in range(1, REGION_LEVELS + 1):
         parent = node.parent
-        too_big = level < len(candidate.nodes_up) and candidate.nodes_up[level] > MAX_TRAFILATURA_NODES
-        if too_big:
-            return _wrap(node.html)
+        if level < len(candidate.nodes_up) and candidate.nodes_up[level] > MAX_TRAFILATURA_NODES:
+            return node
         if parent is None or parent.tag in ("html", "body"):
-            return tree.html if candidate.page_nodes <= MAX_TRAFILATURA_NODES else _wrap(node.html)
+            return None if candidate.page_nodes <= MAX_TRAFILATURA_NODES else node
         node = parent
-    return _wrap(node.html)
+    return node
+
+
+def _region_html(tree: LexborHTMLParser, region: LexborNode | None) -> str:
+    return tree.html if region is None else _wrap(region.html)
 
 
 def _wrap(fragment: str | None) -> str:
