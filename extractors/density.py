@@ -16,6 +16,7 @@ What never wins, because on real portals it otherwise does:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,9 +82,11 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     must not count (comment threads); `real` are the mem_ids of real links (lines.real_links)."""
     if real is None:
         real = real_links(root)
-    phrases: tuple[str, ...] = ()
+    phrases = None   # the notice phrases this page holds, as one regex: a text node is tested in C
     if notice is not None:
-        phrases = tuple({m.group(0) for m in notice.finditer(root.text(deep=True))})
+        found = {m.group(0) for m in notice.finditer(root.text(deep=True))}
+        if found:
+            phrases = re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
     elements: list[LexborNode] = []
     parents: list[int] = []
     depths: list[int] = []
@@ -113,7 +116,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
                 links[index] += count
             else:
                 puncts[index] += len(text) - len(text.translate(_DROP_PUNCTUATION))
-            if phrases and any(p in text for p in phrases):
+            if phrases is not None and phrases.search(text):
                 notice_blocks.add(block_of[index])
             continue
         if not node.is_element_node:

@@ -59,10 +59,24 @@ def is_real_link(node: LexborNode, swallowing: frozenset[str] = frozenset()) -> 
 
 
 def real_links(root: LexborNode) -> frozenset[int]:
-    """mem_ids of the anchors under root that are links (is_real_link), decided once per page."""
-    anchors = root.css("a")
-    swallowing = swallowing_hrefs(root)
-    return frozenset(node.mem_id for node in anchors if is_real_link(node, swallowing))
+    """mem_ids of the anchors under root that are links (is_real_link), decided once per page.
+    Same rules as is_real_link, in one pass: most anchors are short and need no attribute read."""
+    short: list[int] = []
+    long: list[tuple[LexborNode, str, int]] = []
+    counts: dict[str, int] = {}
+    for node in root.css("a[href]"):
+        text = node.text(deep=True)
+        if len(text) < _SENTENCE_LINK_CHARS:
+            short.append(node.mem_id)
+            continue
+        marks = sum(1 for ch in text if ch in SENTENCE_PUNCT)
+        href = node.attributes.get("href") or ""
+        long.append((node, href, marks if len(text) >= _PROSE_LINK_CHARS else 0))
+        if marks >= 2:
+            counts[href] = counts.get(href, 0) + 1
+    swallowing = {href for href, count in counts.items() if count >= 3}
+    return frozenset(short).union(node.mem_id for node, href, marks in long
+                                  if href not in swallowing and marks < _PROSE_LINK_MARKS)
 
 
 def swallowing_hrefs(root: LexborNode) -> frozenset[str]:

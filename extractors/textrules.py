@@ -101,13 +101,15 @@ def key(text: str) -> str:
 def _teasers(lines: list[str]) -> set[int]:
     """Head lines (a summary, a lead-in) whose text a later, longer line repeats in full."""
     found: set[int] = set()
+    keys: list[str] | None = None
     for index in range(min(_TEASER_HEAD_LINES, len(lines) - 1)):
         line = lines[index].rstrip()
         needle = key(line.rstrip(".…。 "))
         if len(needle) < _TEASER_MIN_CHARS:
             continue
         cut_short = line.endswith(("…", "..."))   # a paragraph said twice in full is real (the seed has one)
-        if any(needle in key(later) and (cut_short or len(key(later)) > len(needle)) for later in lines[index + 1:]):
+        keys = keys if keys is not None else [key(later) for later in lines]
+        if any(needle in later and (cut_short or len(later) > len(needle)) for later in keys[index + 1:]):
             found.add(index)
     return found
 
