@@ -98,14 +98,20 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     block_of: list[int] = []     # nearest block element (itself when it is one)
     notice_blocks: set[int] = set()
     index_of: dict[int, int] = {}
-    # lexbor walks the tree in document order (in C); each node finds its parent's index by id
+    # lexbor walks the tree in document order (in C); each node finds its parent's index by id.
+    # The loop is the hot path of extraction: attribute reads and list methods are bound once.
+    index_get = index_of.get
+    add_element, add_parent, add_depth = elements.append, parents.append, depths.append
+    add_chars, add_links, add_puncts = chars.append, links.append, puncts.append
+    add_in_link, add_in_hidden, add_block = in_link.append, in_hidden.append, block_of.append
+    block_tags = BLOCK_TAGS
     for node in root.traverse(include_text=True):
         if node.is_text_node:
             text = node.text_content
             if not text:
                 continue
-            parent = node.parent
-            index = index_of.get(parent.mem_id) if parent is not None else None
+            parent_node = node.parent
+            index = index_get(parent_node.mem_id) if parent_node is not None else None
             if index is None or in_hidden[index]:
                 continue
             count = len("".join(text.split()))
@@ -122,19 +128,26 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
         if not node.is_element_node:
             continue
         parent_node = node.parent
-        parent = index_of.get(parent_node.mem_id, -1) if parent_node is not None else -1
+        parent = index_get(parent_node.mem_id, -1) if parent_node is not None else -1
         index = len(elements)
-        index_of[node.mem_id] = index
-        elements.append(node)
-        parents.append(parent)
-        depths.append(depths[parent] + 1 if parent >= 0 else 0)
-        chars.append(0)
-        links.append(0)
-        puncts.append(0)
+        mem_id = node.mem_id
+        index_of[mem_id] = index
+        add_element(node)
+        add_parent(parent)
+        add_chars(0)
+        add_links(0)
+        add_puncts(0)
         tag = node.tag
-        in_link.append((parent >= 0 and in_link[parent]) or (tag == "a" and node.mem_id in real))
-        in_hidden.append((parent >= 0 and in_hidden[parent]) or node.mem_id in hidden)
-        block_of.append(index if (tag in BLOCK_TAGS or parent < 0) else block_of[parent])
+        if parent >= 0:
+            add_depth(depths[parent] + 1)
+            add_in_link(in_link[parent] or (tag == "a" and mem_id in real))
+            add_in_hidden(in_hidden[parent] or mem_id in hidden)
+            add_block(index if tag in block_tags else block_of[parent])
+        else:
+            add_depth(0)
+            add_in_link(tag == "a" and mem_id in real)
+            add_in_hidden(mem_id in hidden)
+            add_block(index)
     if not elements:
         return None
     # children always come after their parent in pre-order: sum upwards in reverse
