@@ -61,6 +61,15 @@ class Candidate:
     page_nodes: int = 0       # elements on the page
     nodes_up: tuple[int, ...] = ()  # elements under the node, its parent, grandparent, ... (4 levels)
     discounted: frozenset[int] = frozenset()   # mem_ids of the notice and teaser-list blocks that did not count
+    sizes: Any = None         # mem_id -> characters (before any discount), for every element: see size()
+
+    def size(self, node: LexborNode) -> int | None:
+        """Characters of the node's text as density counted them, or None for a node it did not see."""
+        if self.sizes is None:
+            return None
+        index_of, chars = self.sizes
+        index = index_of.get(node.mem_id)
+        return chars[index] if index is not None else None
 
 
 def describe(node: LexborNode) -> str:
@@ -159,6 +168,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
             links[parent] += links[index]
             puncts[parent] += puncts[index]
             sizes[parent] += sizes[index]
+    raw_chars = chars[:]
     blocks = {i for i in notice_blocks if i > 0 and chars[i] - links[i] <= _NOTICE_MAX_CHARS}
     blocks |= _teaser_lists(elements, parents, chars, links)
     excluded, discounted = _discount(blocks, parents, chars, links, puncts)
@@ -183,7 +193,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
         nodes_up.append(sizes[ancestor])
         ancestor = parents[ancestor]
     return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share, discounted,
-                     len(elements), tuple(nodes_up), discounted_ids)
+                     len(elements), tuple(nodes_up), discounted_ids, (index_of, raw_chars))
 
 
 def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[int], links: list[int]) -> set[int]:

@@ -75,14 +75,16 @@ _ALWAYS_DROP_SELECTOR = ",".join(sorted(ALWAYS_DROP))
 
 def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[str],
           keep: Callable[[LexborHTMLParser], LexborNode | None] | None = None,
-          on_remove: Callable[[str, LexborNode], None] | None = None) -> int:
+          on_remove: Callable[[str, LexborNode], None] | None = None,
+          text_size: Callable[[LexborNode], int | None] | None = None) -> int:
     """Remove genre chrome in place.
 
     Non-content tags (script, style, ...) always go. Other selector matches and nodes whose
     class/id words name chrome (GNE's list) go unless they are a layout wrapper rather than
     chrome: they hold the <h1>, a WeChat body, most of the page's text, or the node `keep`
     picks (the densest text block, computed after the non-content tags are gone).
-    `on_remove(rule, node)` hears of every selector or class-word removal (for traces).
+    `on_remove(rule, node)` hears of every selector or class-word removal (for traces);
+    `text_size(node)` may know a node's text length already (density measured it), else None.
     Returns how many nodes were removed.
     """
     removed = outermost(tree.css(_ALWAYS_DROP_SELECTOR))
@@ -99,14 +101,20 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
         protected_ids.add(anchor.mem_id)
         anchor = anchor.parent
 
+    # the title's and a WeChat body's ancestors, found once (not a subtree query per candidate)
+    holders: set[int] = set()
+    for held in body.css("h1, #js_content"):
+        node_up: LexborNode | None = held
+        while node_up is not None and node_up.mem_id not in holders:
+            holders.add(node_up.mem_id)
+            node_up = node_up.parent
+
     def is_wrapper(node: LexborNode) -> bool:
-        return (
-            node.mem_id in protected_ids
-            or node.tag in ("html", "body")
-            or node.css_first("h1") is not None
-            or node.css_first("#js_content") is not None
-            or text_len(node) > 0.6 * total
-        )
+        mem_id = node.mem_id
+        if mem_id in protected_ids or mem_id in holders or node.tag in ("html", "body"):
+            return True
+        size = text_size(node) if text_size is not None else None
+        return (size if size is not None else text_len(node)) > 0.6 * total
 
     matched: list[LexborNode] = []
     selectors = tuple(s for s in selectors if s not in ALWAYS_DROP)

@@ -116,7 +116,10 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     on_remove = None
     if trace is not None:
         on_remove = lambda rule, node: trace.remove("prune", rule, node.text(deep=True).strip())  # noqa: E731
-    prune(tree, cr.drop_selectors, cr.class_words, keep=keep_densest, on_remove=on_remove)
+    def text_size(node):
+        return densest[0].size(node) if densest and densest[0] is not None else None
+
+    prune(tree, cr.drop_selectors, cr.class_words, keep=keep_densest, on_remove=on_remove, text_size=text_size)
     body = tree.body
     if body is None:
         return Rejection(url=url, reason="empty", detail="nothing left after pruning", **versions)
