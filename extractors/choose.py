@@ -36,9 +36,12 @@ class Choice:
     reason: str
 
 
+_DROP_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION))
+
+
 def _punct_ratio(lines: list[str]) -> float:
-    total = sum(len(line) for line in lines) or 1
-    return sum(1 for line in lines for ch in line if ch in PUNCTUATION) / total
+    text = "".join(lines)
+    return (len(text) - len(text.translate(_DROP_PUNCTUATION))) / (len(text) or 1)
 
 
 def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
