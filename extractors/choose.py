@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from extractors.density import PUNCTUATION
-from extractors.lines import SENTENCE_PUNCT, PageLines, squash
+from extractors.lines import CJK_CHAR, SENTENCE_PUNCT, PageLines, squash
 from extractors.scoring import tokens
 from extractors.textrules import key
 
@@ -199,7 +199,6 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
     return kept
 
 
-_CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _TRAILING_MAX = 2
 
 
@@ -221,6 +220,6 @@ def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, 
         chars = len(squash(line))
         ends_sentence = line.rstrip()[-1:] in SENTENCE_END_CHARS
         if page.link_share(index) >= LINK_LINE or not is_prose(line) or not ends_sentence \
-                or len(_CJK_CHAR.findall(line)) < 0.5 * chars or (notice is not None and notice.search(line)):
+                or len(CJK_CHAR.findall(line)) < 0.5 * chars or (notice is not None and notice.search(line)):
             return []
     return rest

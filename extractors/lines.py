@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborNode
 
 __all__ = ["BLOCK_TAGS", "PageLines", "page_lines", "node_text", "locate", "is_real_link", "real_links", "swallowing_hrefs", "squash",
-           "normalise_lines", "SENTENCE_PUNCT"]
+           "normalise_lines", "SENTENCE_PUNCT",
+           "CJK_RANGES", "TOKEN", "CJK_CHAR", "cjk_share"]
 
 BLOCK_TAGS = frozenset(
     "address article aside blockquote body center dd details dialog dir div dl dt fieldset "
@@ -27,6 +28,10 @@ BLOCK_TAGS = frozenset(
 )
 _SKIP_TAGS = frozenset("script style noscript template head title meta link img".split())
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
+# CJK ideographs, kana, hangul: one token each (scoring, simhash); ideographs for "is this Chinese"
+CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+TOKEN = re.compile(rf"[{CJK_RANGES}]|[^\W{CJK_RANGES}]+")
+CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 SENTENCE_PUNCT = frozenset("，。！？；：、,.!?;")
 _PROSE_LINK_CHARS = 200      # an anchor with this much punctuated text is prose, not a link
 _PROSE_LINK_MARKS = 4
@@ -186,6 +191,12 @@ def page_lines(root: LexborNode, mark: LexborNode | None = None, links: frozense
 def node_text(root: LexborNode) -> str:
     """Visible text of a node, one line per block element or <br>; whitespace collapsed."""
     return "\n".join(page_lines(root).lines)
+
+
+def cjk_share(lines: list[str]) -> float:
+    """Share of the non-space characters that are Chinese ideographs."""
+    text = "".join("".join(lines).split())
+    return len(CJK_CHAR.findall(text)) / len(text) if text else 0.0
 
 
 def normalise_lines(text: str) -> list[str]:

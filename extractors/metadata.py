@@ -15,6 +15,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from extractors.dates import from_unix, parse_date, parse_iso
 from extractors.dom import class_words
+from extractors.textrules import key as _key
 
 __all__ = ["PageMeta", "read_meta", "clean_title", "date_from_lines"]
 
@@ -46,7 +47,6 @@ class PageMeta:
     site_name: str | None = None
     published_at: datetime | None = None
     lang: str | None = None
-    info_lines: tuple[str, ...] = ()
 
 
 def _meta(tree: LexborHTMLParser, selector: str) -> str | None:
@@ -74,10 +74,6 @@ def clean_title(raw: str | None, site_name: str | None = None) -> str | None:
     if len(parts) <= 1:
         return raw or None
     return parts[0] if len(parts[0]) >= 4 else max(parts, key=len)
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[\s\W_]+", "", text).lower()
 
 
 def _pick_title(tree: LexborHTMLParser, raw_html: str, site_name: str | None) -> tuple[str | None, LexborNode | None]:
@@ -173,7 +169,6 @@ def read_meta(tree: LexborHTMLParser, raw_html: str, *, tz_name: str,
     meta.account = account or None
 
     info = _info_near(title_node)
-    meta.info_lines = tuple(info)
     for line in info:
         if meta.author is None:
             found = _AUTHOR.search(line) or _BYLINE.search(line)

@@ -27,7 +27,7 @@ from extractors.dedup import content_hash, simhash
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
-from extractors.lines import PageLines, locate, normalise_lines, page_lines, real_links
+from extractors.lines import PageLines, cjk_share, locate, normalise_lines, page_lines, real_links
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
@@ -195,14 +195,6 @@ def _bounded(html: str) -> tuple[str, bool]:
     return html, False
 
 
-_CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def _cjk_share(lines: list[str]) -> float:
-    text = "".join("".join(lines).split())
-    return len(_CJK_CHAR.findall(text)) / len(text) if text else 0.0
-
-
 def _garbage(text: str) -> str | None:
     """The page's visible text is not text: mostly replacement or control characters (bytes read
     with the wrong codec, or no text at all), or no letter of any script in a long text."""
@@ -278,7 +270,7 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
         return [dense_block, traf_block] if traf else [dense_block]
     # bounded on Chinese text only: trafilatura has no Chinese stoplists (FIELD-NOTES), so on
     # Chinese portals its end overruns; on English pages its own end detection is the better one
-    if _cjk_share(dense) >= 0.3:
+    if cjk_share(dense) >= 0.3:
         kept = bound_to_span(traf, located, shares, span, cr.notice, page, title)
     else:
         kept = list(range(len(traf)))
