@@ -84,16 +84,17 @@ def describe(node: LexborNode) -> str:
 
 
 def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] = frozenset(),
-                   real: frozenset[int] | None = None) -> Candidate | None:
+                   real: frozenset[int] | None = None, text: str | None = None) -> Candidate | None:
     """The element whose text is most article-like, or None when the page has no text.
 
     `notice` matches the genre's notice vocabulary; `hidden` are mem_ids of elements whose text
-    must not count (comment threads); `real` are the mem_ids of real links (lines.real_links)."""
+    must not count (comment threads); `real` are the mem_ids of real links (lines.real_links);
+    `text` is root's text when the caller has it already."""
     if real is None:
         real = real_links(root)
     phrases = None   # the notice phrases this page holds, as one regex: a text node is tested in C
     if notice is not None:
-        found = {m.group(0) for m in notice.finditer(root.text(deep=True))}
+        found = {m.group(0) for m in notice.finditer(text if text is not None else root.text(deep=True))}
         if found:
             phrases = re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
     elements: list[LexborNode] = []

@@ -63,14 +63,17 @@ def is_real_link(node: LexborNode, swallowing: frozenset[str] = frozenset()) -> 
     return sum(1 for ch in text if ch in SENTENCE_PUNCT) < _PROSE_LINK_MARKS
 
 
-def real_links(root: LexborNode) -> frozenset[int]:
+def real_links(root: LexborNode, texts: dict[int, str] | None = None) -> frozenset[int]:
     """mem_ids of the anchors under root that are links (is_real_link), decided once per page.
-    Same rules as is_real_link, in one pass: most anchors are short and need no attribute read."""
+    Same rules as is_real_link, in one pass: most anchors are short and need no attribute read.
+    `texts`, when given, is filled with each anchor's text (mem_id -> text)."""
     short: list[int] = []
     long: list[tuple[LexborNode, str, int]] = []
     counts: dict[str, int] = {}
     for node in root.css("a[href]"):
         text = node.text(deep=True)
+        if texts is not None:
+            texts[node.mem_id] = text
         if len(text) < _SENTENCE_LINK_CHARS:
             short.append(node.mem_id)
             continue

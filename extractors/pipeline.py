@@ -97,19 +97,23 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     if tree.body is None:
         return Rejection(url=url, reason="empty", detail="no body", **versions)
     meta = read_meta(tree, html, tz_name=cr.timezone, fetched_at=fetched_at)
-    garbage = _garbage(tree.body.text(deep=True))
-    if garbage:
-        return Rejection(url=url, reason="undecodable", detail=garbage, **versions)
 
     # 2. prune genre chrome and the source's drop_selectors, protecting the densest block
     densest: list[Candidate | None] = []
     links: list[frozenset[int]] = []
+    anchor_texts: dict[int, str] = {}
+    garbage: list[str] = []
 
     def keep_densest(pruned: LexborHTMLParser):
         if pruned.body is None:
             return None
-        links.append(real_links(pruned.body))   # which anchors are links: decided once, used by every stage
-        candidate = _densest(pruned, cr, links[0])
+        text = pruned.body.text(deep=True)
+        why = _garbage(text)
+        if why:                      # not text at all: nothing to protect, rejected below
+            garbage.append(why)
+            return None
+        links.append(real_links(pruned.body, anchor_texts))   # which anchors are links: decided once
+        candidate = _densest(pruned, cr, links[0], text)
         densest.append(candidate)
         return candidate.node if candidate else None
 
@@ -120,14 +124,16 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         return densest[0].size(node) if densest and densest[0] is not None else None
 
     prune(tree, cr.drop_selectors, cr.class_words, keep=keep_densest, on_remove=on_remove, text_size=text_size)
+    if garbage:
+        return Rejection(url=url, reason="undecodable", detail=garbage[0], **versions)
     body = tree.body
     if body is None:
         return Rejection(url=url, reason="empty", detail="nothing left after pruning", **versions)
     candidate = densest[0] if densest else None
 
     # 3. candidates and the choice; the runner-up is kept for when text rules empty the winner
-    real = links[0] if links else real_links(body)
-    link_texts = [" ".join(node.text(deep=True).split()) for node in tree.css("a") if node.mem_id in real]
+    real = links[0] if links else real_links(body, anchor_texts)
+    link_texts = [" ".join(anchor_texts[node.mem_id].split()) for node in tree.css("a") if node.mem_id in real]
     link_keys = frozenset(k for k in map(link_key, link_texts) if len(k) >= 4)
     blocks = _main_blocks(tree, url, cr, candidate, meta.title, trace, real)
     trimmed = TrimResult([])
@@ -206,7 +212,7 @@ def _garbage(text: str) -> str | None:
     return None
 
 
-def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int]) -> Candidate | None:
+def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], text: str) -> Candidate | None:
     """The density candidate; comment threads (class/id words) do not count."""
     body = tree.body
     if body is None:
@@ -215,7 +221,7 @@ def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int]) -
     if cr.hidden_words:
         selector = ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in sorted(cr.hidden_words))
         hidden.update(node.mem_id for node in body.css(selector) if class_words(node) & cr.hidden_words)
-    return best_container(body, cr.notice, frozenset(hidden), links)
+    return best_container(body, cr.notice, frozenset(hidden), links, text)
 
 
 def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
