@@ -134,7 +134,7 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
     count += len(doomed)
     # lexbor finds class/id attributes containing a chrome word as a substring (fast, in C);
     # Python then keeps those where it is a whole word ("share-bar" yes, "shareholders" no)
-    chrome = [node for node in body.css(_substring_selector(words))
+    chrome = [node for node in body.css(substring_selector(words))
               if node.tag not in ("html", "body") and class_words(node) & words and not is_wrapper(node)]
     chrome = outermost(chrome)
     for node in chrome:
@@ -145,7 +145,7 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
 
 
 @lru_cache(maxsize=8)
-def _substring_selector(words: frozenset[str]) -> str:
+def substring_selector(words: frozenset[str]) -> str:
     """One selector for all words; a word containing another listed word adds nothing."""
     minimal = sorted(w for w in words if not any(o != w and o in w for o in words))
     return ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in minimal)

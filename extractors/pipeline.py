@@ -25,9 +25,9 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares
 from extractors.dedup import content_hash, simhash
 from extractors.density import Candidate, best_container, describe
-from extractors.dom import class_words, prune
+from extractors.dom import class_words, prune, substring_selector
 from extractors.genre import CompiledRules, compiled, genre_digest
-from extractors.lines import PageLines, cjk_share, locate, normalise_lines, page_lines, real_links
+from extractors.lines import PageLines, cjk_share, locate, normalise_lines, page_lines, real_links, squash
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
@@ -219,8 +219,8 @@ def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], t
         return None
     hidden: set[int] = set()
     if cr.hidden_words:
-        selector = ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in sorted(cr.hidden_words))
-        hidden.update(node.mem_id for node in body.css(selector) if class_words(node) & cr.hidden_words)
+        hidden.update(node.mem_id for node in body.css(substring_selector(cr.hidden_words))
+                      if class_words(node) & cr.hidden_words)
     return best_container(body, cr.notice, frozenset(hidden), links, text)
 
 
@@ -243,6 +243,11 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
 
     body = tree.body
     region = _region(tree, candidate)
+    traf: list[str] | None = None
+    if candidate is not None and cjk_share([candidate.node.text(deep=True)]) < 0.3:
+        fast, traf = _latin_blocks(tree, url, candidate, region, links, trace)
+        if fast is not None:
+            return fast
     # the page's lines where trafilatura reads (its region), with the density block's span
     page = page_lines(region if region is not None else body, candidate.node if candidate else None, links,
                       candidate.discounted if candidate else frozenset())
@@ -262,7 +267,8 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
         if trace is not None:
             trace.choose("density", f"{too_big} elements in the block or page: too big for trafilatura")
         return [dense_block] if dense else []
-    traf = _trafilatura_lines(tree, url, region, trace)
+    if traf is None:
+        traf = _trafilatura_lines(tree, url, region, trace)
     located = locate(traf, page)
     shares = line_link_shares(located, page)
     if trace is not None:
@@ -292,6 +298,33 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
     traf_block = _Block("trafilatura", [traf[i] for i in kept] + [page.lines[i] for i in tail],
                         [shares[i] for i in kept] + [page.link_share(i) for i in tail])
     return [traf_block, dense_block] if dense else [traf_block]
+
+
+def _latin_blocks(tree: LexborHTMLParser, url: str, candidate: Candidate, region: LexborNode | None,
+                  links: frozenset[int], trace: Trace | None) -> tuple[list[_Block] | None, list[str] | None]:
+    """The common case on non-Chinese pages, cheaply: trafilatura's text holds the density block
+    from its first line to its last and little else, so it wins as it is (no bound: its end
+    detection is the better one there) and the page's lines need not be located. (None, its
+    lines): decide the long way with them."""
+    if candidate.nodes_up and candidate.nodes_up[0] > MAX_TRAFILATURA_NODES:
+        return None, None
+    block = page_lines(candidate.node, links=links)
+    if not block.lines:
+        return None, None
+    traf = _trafilatura_lines(tree, url, region, trace)
+    flat = squash("".join(traf))
+    head, tail = squash(block.lines[0])[:20], squash(block.lines[-1])[-20:]
+    start = flat.find(head)
+    if start < 0 or flat.find(tail, start) < 0 or len(flat) > 1.15 * len(squash("".join(block.lines))):
+        return None, traf   # not held, or held with more around it: its edges need the page's link lines
+    if trace is not None:
+        trace.candidate("density", describe(candidate.node), candidate.chars, candidate.score,
+                        f"{candidate.link_chars} link chars, {candidate.notices} notice blocks discounted")
+        trace.candidate("trafilatura", "region around the density block", sum(map(len, traf)))
+        trace.choose("trafilatura", "its text holds the density block from first line to last")
+    dense = _Block("density", block.lines, _shares(block, 0, len(block.lines)))
+    by_text = {squash(line): share for line, share in zip(dense.lines, dense.shares)}   # its lines are the block's
+    return [_Block("trafilatura", traf, [by_text.get(squash(line), 0.0) for line in traf]), dense], traf
 
 
 def _shares(page: PageLines, start: int, end: int) -> list[float]:
