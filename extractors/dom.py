@@ -94,8 +94,9 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
     body = tree.body
     if body is None:
         return count
-    total = text_len(body) or 1
     anchor = keep(tree) if keep is not None else None
+    known = text_size(body) if text_size is not None else None   # density counted the body already
+    total = (known if known is not None else text_len(body)) or 1
     protected_ids: set[int] = set()
     while anchor is not None:
         protected_ids.add(anchor.mem_id)
