@@ -93,10 +93,12 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     if real is None:
         real = real_links(root)
     phrases = None   # the notice phrases this page holds, as one regex: a text node is tested in C
+    shortest = 0
     if notice is not None:
         found = {m.group(0) for m in notice.finditer(text if text is not None else root.text(deep=True))}
         if found:
             phrases = re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
+            shortest = min(map(len, found))
     elements: list[LexborNode] = []
     parents: list[int] = []
     depths: list[int] = []
@@ -105,7 +107,6 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     puncts: list[int] = []
     in_link: list[bool] = []
     in_hidden: list[bool] = []
-    block_of: list[int] = []     # nearest block element (itself when it is one)
     notice_blocks: set[int] = set()
     index_of: dict[int, int] = {}
     # lexbor walks the tree in document order (in C); each node finds its parent's index by id.
@@ -113,8 +114,8 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     index_get = index_of.get
     add_element, add_parent, add_depth = elements.append, parents.append, depths.append
     add_chars, add_links, add_puncts = chars.append, links.append, puncts.append
-    add_in_link, add_in_hidden, add_block = in_link.append, in_hidden.append, block_of.append
-    block_tags = BLOCK_TAGS
+    add_in_link, add_in_hidden = in_link.append, in_hidden.append
+    noticed: list[int] = []      # elements holding a text node with a notice phrase (their block is found after)
     for node in root.traverse(include_text=True):
         if node.is_text_node:
             text = node.text_content
@@ -132,8 +133,8 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
                 links[index] += count
             else:
                 puncts[index] += len(text) - len(text.translate(_DROP_PUNCTUATION))
-            if phrases is not None and phrases.search(text):
-                notice_blocks.add(block_of[index])
+            if phrases is not None and len(text) >= shortest and phrases.search(text):
+                noticed.append(index)
             continue
         if not node.is_element_node:
             continue
@@ -152,12 +153,14 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
             add_depth(depths[parent] + 1)
             add_in_link(in_link[parent] or (tag == "a" and mem_id in real))
             add_in_hidden(in_hidden[parent] or mem_id in hidden)
-            add_block(index if tag in block_tags else block_of[parent])
         else:
             add_depth(0)
             add_in_link(tag == "a" and mem_id in real)
             add_in_hidden(mem_id in hidden)
-            add_block(index)
+    for index in noticed:        # the nearest block element (itself when it is one) is the notice
+        while index > 0 and elements[index].tag not in BLOCK_TAGS:
+            index = parents[index]
+        notice_blocks.add(index)
     if not elements:
         return None
     # children always come after their parent in pre-order: sum upwards in reverse
