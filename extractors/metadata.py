@@ -49,7 +49,31 @@ class PageMeta:
     lang: str | None = None
 
 
-def _meta(tree: LexborHTMLParser, selector: str) -> str | None:
+_META_KEY = re.compile(r'meta\[(\w+)="([^"]+)"\]')
+
+
+def _meta_index(tree: LexborHTMLParser) -> dict[tuple[str, str], str]:
+    """Every <meta> once, (attribute, value) -> its content: the first such meta in the page, as
+    css_first would find it, from one walk instead of one per selector."""
+    index: dict[tuple[str, str], str] = {}
+    for node in tree.css("meta"):
+        attrs = node.attributes
+        content = attrs.get("content")
+        if content is None:
+            continue
+        for attr in ("property", "name", "itemprop"):
+            value = attrs.get(attr)
+            if value is not None:
+                index.setdefault((attr, value), content)
+    return index
+
+
+def _meta(tree: LexborHTMLParser | dict[tuple[str, str], str], selector: str) -> str | None:
+    if isinstance(tree, dict):
+        found = _META_KEY.fullmatch(selector)
+        content = tree.get((found.group(1), found.group(2))) if found else None
+        value = (content or "").strip()
+        return value or None
     node = tree.css_first(selector)
     if node is None:
         return None
@@ -76,8 +100,9 @@ def clean_title(raw: str | None, site_name: str | None = None) -> str | None:
     return parts[0] if len(parts[0]) >= 4 else max(parts, key=len)
 
 
-def _pick_title(tree: LexborHTMLParser, raw_html: str, site_name: str | None) -> tuple[str | None, LexborNode | None]:
-    og = _meta(tree, 'meta[property="og:title"]') or _meta(tree, 'meta[name="twitter:title"]')
+def _pick_title(tree: LexborHTMLParser, raw_html: str, site_name: str | None,
+                metas: dict[tuple[str, str], str]) -> tuple[str | None, LexborNode | None]:
+    og = _meta(metas, 'meta[property="og:title"]') or _meta(metas, 'meta[name="twitter:title"]')
     head_title = clean_title(_text(tree.css_first("title")), site_name)
     wechat = _text(tree.css_first("#activity-name"))
     if not wechat:
@@ -150,14 +175,15 @@ def read_meta(tree: LexborHTMLParser, raw_html: str, *, tz_name: str,
               fetched_at: datetime | None) -> PageMeta:
     """Title, author, account, site name and (machine-readable or info-line) date of the page."""
     meta = PageMeta()
-    meta.site_name = _meta(tree, 'meta[property="og:site_name"]') or _meta(tree, 'meta[name="application-name"]')
+    metas = _meta_index(tree)
+    meta.site_name = _meta(metas, 'meta[property="og:site_name"]') or _meta(metas, 'meta[name="application-name"]')
     html_node = tree.css_first("html")
     if html_node is not None:
         meta.lang = (html_node.attributes.get("lang") or "").strip() or None
-    title, title_node = _pick_title(tree, raw_html, meta.site_name)
+    title, title_node = _pick_title(tree, raw_html, meta.site_name, metas)
     meta.title = title
 
-    author = _meta(tree, 'meta[name="author"]') or _meta(tree, 'meta[property="article:author"]')
+    author = _meta(metas, 'meta[name="author"]') or _meta(metas, 'meta[property="article:author"]')
     if author and author.startswith("http"):
         author = None
     wx_author = _text(tree.css_first("#js_author_name"))
@@ -181,7 +207,7 @@ def read_meta(tree: LexborHTMLParser, raw_html: str, *, tz_name: str,
 
     published: datetime | None = None
     for selector in _DATE_META:
-        value = _meta(tree, selector)
+        value = _meta(metas, selector)
         if value:
             published = parse_iso(value, tz_name)
             if published is not None:
