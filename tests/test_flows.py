@@ -55,19 +55,19 @@ def test_reextract_redoes_only_stale_pages_without_network(tmp_path: Path, prefe
         asyncio.run(crawl(source="demo", config_path=str(config)))
         requests = len(server.requests)
     # the server is gone: re-extraction must not need it
-    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["extracted"] == 0  # nothing stale
+    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["reextracted"] == 0  # nothing stale
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     data["sources"]["demo"]["rules"]["drop_lines"] = ["^以上,欢迎交流。$"]       # a rule change
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     summary = asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]
-    assert summary["extracted"] == site.n_articles
+    assert summary["reextracted"] == site.n_articles and summary["extracted"] == 0   # from storage, not fetched
     assert summary["articles_updated"] == site.n_articles
     db = tmp_path / "sieve.duckdb"
     texts = [t for (t,) in _rows(db, "SELECT text FROM articles")]
     assert len(texts) == site.n_articles and not any("以上,欢迎交流。" in t for t in texts)
     versions = _rows(db, "SELECT count(DISTINCT rules_version) FROM articles")
     assert versions == [(1,)]
-    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["extracted"] == 0
+    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["reextracted"] == 0
     assert requests > 0
 
 

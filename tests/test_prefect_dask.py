@@ -16,7 +16,7 @@ from crawler import decode_html
 from flows.config import load_config
 from flows.dask_runner import (TaskRunnerExecutor, dask_setting, dask_task_runner, extraction_executor_factory,
                                task_runner_from_env)
-from flows.extract_worker import extract_chunk
+from pipeline.extract_worker import extract_chunk
 from tests.conftest import ROOT
 
 
