@@ -24,6 +24,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import DEFAULT_CONFIG, load_config
@@ -95,6 +96,14 @@ def _pipeline(config_path: str, source: str, kind: str, params: dict[str, Any],
                     window=window, commit=_commit, stop=hooks.stop)
 
 
+def _ended(pipeline: Pipeline, summary: Any) -> Any:
+    """The flow's return: its summary, or a Cancelled state when it was asked to stop (Ctrl-C), so the
+    Prefect UI says what happened; the summary is then in the run row, the artifact and the hooks."""
+    if pipeline.stop.requested:
+        return Cancelled(message="interrupted: what was committed is kept; the next run resumes")
+    return summary
+
+
 def _task_runner() -> ThreadPoolTaskRunner:
     """Bounded: the default thread pool grows without limit. SIEVE_DASK swaps in a Dask runner."""
     return task_runner_from_env() or ThreadPoolTaskRunner(max_workers=4)
@@ -121,7 +130,7 @@ async def crawl(source: str, max_pages: int | None = None, config_path: str = st
         await pipeline.crawl(max_pages=max_pages)
     summary = await _publish(pipeline)
     logger.info("crawl of %s %s: %s", source, summary["status"], summary)
-    return summary
+    return _ended(pipeline, summary)
 
 
 @flow(name="backfill", log_prints=False, persist_result=False, task_runner=_task_runner())
@@ -153,7 +162,7 @@ async def backfill(
         await pipeline.fetch_urls([*(list_pages or []), *wanted], then_due_articles=bool(list_pages),
                                   as_lists=list_pages or [])
     logger.info("backfill of %s: %d URLs, %d list pages", source, len(wanted), len(list_pages or []))
-    return await _publish(pipeline)
+    return _ended(pipeline, await _publish(pipeline))
 
 
 @flow(name="reextract", log_prints=False, persist_result=False, task_runner=_task_runner())
@@ -169,5 +178,5 @@ async def reextract(source: str | None = None, only_stale: bool = True, config_p
         totals[name] = await _publish(pipeline)
         logger.info("reextract of %s: %s", name, totals[name])
         if pipeline.stop.requested:
-            break
+            return _ended(pipeline, totals)
     return totals

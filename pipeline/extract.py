@@ -62,6 +62,14 @@ def prestart() -> None:
     forkserver.ensure_running()
 
 
+def _serve(*args: Any) -> None:
+    """A worker's entry point, named here so this process never imports the extractor itself (the fork
+    server has it preloaded: the import below is free in the worker)."""
+    from pipeline.extract_worker import serve
+
+    serve(*args)
+
+
 class _Worker:
     __slots__ = ("process", "conn", "job", "index", "since", "killed", "ready")
 
@@ -114,10 +122,8 @@ class ProcessExtraction:
         future.add_done_callback(self._started)
 
     def _start_process(self) -> _Worker:
-        from pipeline.extract_worker import serve   # the parent imports it only to name the target
-
         parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(target=serve, args=(child, self.rules, self.budget_s, os.getpid()),
+        process = self._context.Process(target=_serve, args=(child, self.rules, self.budget_s, os.getpid()),
                                         name="sieve-extract", daemon=True)
         process.start()
         child.close()
