@@ -61,6 +61,7 @@ class Frontier:
         self._queued: set[str] = {item.url for item in self._given}   # in given, lane or buffer
         self._lists: set[str] = {item.url for item in self._given if item.kind in LIST_KINDS}  # queued or taken
         self._depth: dict[str, int] = {u: 0 for u in source.start_urls}
+        self._beyond: set[str] = set()             # list pages found deeper than max_depth: never claimed
         self._uncommitted: dict[str, int | None] = {}   # taken: url -> window its fetch committed in (None: not yet)
         self._claimed = 0
         self._refill = asyncio.Lock()
@@ -132,7 +133,8 @@ class Frontier:
         if limit <= 0:
             return False
         # rows the answer may hold that cannot be taken: fetched but not committed before the query, or queued
-        skip = sum(1 for g in self._uncommitted.values() if g is None or g > generation) + len(self._queued)
+        skip = (sum(1 for g in self._uncommitted.values() if g is None or g > generation) + len(self._queued)
+                + len(self._beyond))
         due = await patiently(
             lambda: _read(self.warehouse.due, self.source.name, self.now, limit + skip, kinds),
             "reading the frontier", stop=self._stop, on_wait=self._on_wait)
@@ -144,7 +146,7 @@ class Frontier:
             if item.url in self._queued or committed_in is None or committed_in > generation:
                 continue
             if item.kind in LIST_KINDS:
-                if item.url in self._lists or lists_left <= 0:
+                if item.url in self._lists or item.url in self._beyond or lists_left <= 0:
                     continue
                 lists_left -= 1
                 self._lists.add(item.url)
@@ -180,7 +182,10 @@ class Frontier:
         depth = self._depth.get(parent, 0) + 1
         for url in urls:
             depth_here = self._depth.setdefault(url, depth)
-            if url in self._lists or depth_here > self.source.max_depth:
+            if depth_here > self.source.max_depth:
+                self._beyond.add(url)
+                continue
+            if url in self._lists:
                 continue
             if len(self._lists) >= self.source.max_list_pages or len(self._lane) >= self.batch_size:
                 break
