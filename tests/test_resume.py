@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from flows.config import load_config
 from demo import DemoServer, DemoSite
@@ -128,3 +129,69 @@ def test_queries_succeed_while_a_crawl_writes(tmp_path: Path) -> None:
         assert len(seen) >= 3 and len(set(seen)) >= 2, seen   # readers got in while the crawl was writing
         assert seen == sorted(seen), "a reader never sees articles disappear"
         assert _count(db, "SELECT count(*) FROM articles") == site.n_articles
+
+
+PAUSED_CRAWL = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    import warehouse.articles as articles
+    from warehouse import Warehouse
+    from flows.config import load_config
+    from flows.pipeline import PipelineOptions, run_crawl
+
+    record_extractions, record_window = articles.record_extractions, Warehouse.record_window
+    calls = []
+
+    def paused(con, arts, rejections):   # inside a window's transaction: written, not committed
+        out = record_extractions(con, arts, rejections)
+        calls.append(1)
+        if len(calls) == int(sys.argv[2]):
+            print("inside", flush=True)
+            time.sleep(120)
+        return out
+
+    def reported(self, fetches, **kw):
+        out = record_window(self, fetches, **kw)
+        print("committed", len(fetches), len(kw.get("articles", ())), flush=True)
+        return out
+
+    articles.record_extractions, Warehouse.record_window = paused, reported
+    options = PipelineOptions(batch_size=10, extract_here=True, commit_rows=10, commit_seconds=0.2)
+    asyncio.run(run_crawl(load_config(sys.argv[1]), "demo", options=options))
+    """
+)
+
+
+def test_sigkill_inside_a_window_commit_keeps_the_windows_before_it_whole_and_nothing_of_it(tmp_path: Path) -> None:
+    site = DemoSite(80)
+    with DemoServer(site) as server:
+        config_path = write_config(tmp_path, server.base_url,
+                                   demo_overrides={"crawl": {"per_host_concurrency": 2, "delay_seconds": 0.01}})
+        proc = subprocess.Popen([sys.executable, "-c", PAUSED_CRAWL, str(config_path), "4"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        fetches = articles = 0
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("committed"):
+                fetches += int(line.split()[1])
+                articles += int(line.split()[2])
+            if line.startswith("inside"):
+                break
+        else:
+            pytest.fail(f"the crawl ended before pausing: {proc.stderr.read() if proc.stderr else ''}")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        db = tmp_path / "sieve.duckdb"
+        assert articles > 0
+        # exactly the committed windows: nothing of the one being written when the process died
+        assert _count(db, "SELECT count(*) FROM fetches") == fetches
+        assert _count(db, "SELECT count(*) FROM articles") == articles
+        committed = _paths(db, "SELECT url FROM fetches WHERE error IS NULL AND url LIKE '%/news/%'")
+        requests_before = len(server.requests)
+
+        summary = asyncio.run(run_crawl(load_config(config_path), "demo", options=OPTIONS))
+        assert summary.articles_new == site.n_articles - articles
+        assert _count(db, "SELECT count(*) FROM articles") == site.n_articles
+        assert _count(db, "SELECT count(DISTINCT url) FROM articles") == site.n_articles
+        again = {p for p, _ in server.requests[requests_before:] if p.startswith("/news/")}
+        assert not committed & again, "a page committed before the kill was fetched again"
