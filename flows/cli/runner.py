@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
 import signal
 import sys
@@ -89,6 +90,9 @@ def run_flow(start: Callable[[], Coroutine[Any, Any, Any]], prefect: "PrefectFor
             from flows.crawl import RunHooks   # imports Prefect: the slow part of start-up
             from pipeline.spec import StopSignal
 
+            # Prefect logs a cancelled flow run's end at ERROR; after Ctrl-C the CLI's one line says it.
+            logging.getLogger("prefect.flow_runs").addFilter(_no_cancel_notice)
+
             if prefect.temporary is not None:
                 bar.say("starting Prefect's temporary server…")
                 prefect.temporary.wait_healthy()
@@ -113,6 +117,10 @@ def run_flow(start: Callable[[], Coroutine[Any, Any, Any]], prefect: "PrefectFor
                   highlight=False)
         raise typer.Exit(INTERRUPTED)
     return summaries
+
+
+def _no_cancel_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Finished in state Cancelled")
 
 
 async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: _Bar) -> Any:
