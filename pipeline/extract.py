@@ -19,6 +19,8 @@ import logging
 import multiprocessing
 import os
 import pickle
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from typing import Any
 from extractors.model import Article, Rejection, Rules
 
 log = logging.getLogger("sieve.pipeline")
+_LENGTH, _LONG_LENGTH = struct.Struct("!i"), struct.Struct("!Q")   # multiprocessing.connection's framing
 WORKER_MODULE = "pipeline.extract_worker"
 
 
@@ -62,20 +65,23 @@ def prestart() -> None:
     forkserver.ensure_running()
 
 
-def _serve(*args: Any) -> None:
+def _serve(sock: socket.socket, *args: Any) -> None:
     """A worker's entry point, named here so this process never imports the extractor itself (the fork
-    server has it preloaded: the import below is free in the worker)."""
+    server has it preloaded: the import below is free in the worker). The worker speaks
+    multiprocessing's framing (a 4-byte length, then the pickle) on its end of the socket pair."""
     from pipeline.extract_worker import serve
 
-    serve(*args)
+    serve(Connection(sock.detach()), *args)
 
 
 class _Worker:
-    __slots__ = ("process", "conn", "job", "index", "since", "killed", "ready")
+    __slots__ = ("process", "sock", "writer", "reader_task", "job", "index", "since", "killed", "ready")
 
-    def __init__(self, process: Any, conn: Connection) -> None:
+    def __init__(self, process: Any, sock: socket.socket) -> None:
         self.process = process
-        self.conn = conn
+        self.sock = sock                               # this side of the socket pair, non-blocking
+        self.writer: asyncio.StreamWriter | None = None
+        self.reader_task: asyncio.Task | None = None
         self.job: list[Page] | None = None
         self.index = 0                 # the page of `job` being extracted
         self.since = 0.0               # when that page started (monotonic)
@@ -122,12 +128,12 @@ class ProcessExtraction:
         future.add_done_callback(self._started)
 
     def _start_process(self) -> _Worker:
-        parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(target=_serve, args=(child, self.rules, self.budget_s, os.getpid()),
+        ours, theirs = socket.socketpair()
+        process = self._context.Process(target=_serve, args=(theirs, self.rules, self.budget_s, os.getpid()),
                                         name="sieve-extract", daemon=True)
         process.start()
-        child.close()
-        return _Worker(process, parent)
+        theirs.close()
+        return _Worker(process, ours)
 
     def _started(self, future: asyncio.Future) -> None:
         self._tasks.discard(future)
@@ -144,7 +150,22 @@ class ProcessExtraction:
             worker.process.kill()
             return
         self._live.append(worker)
-        self._loop.add_reader(worker.conn.fileno(), self._readable, worker)
+        worker.reader_task = asyncio.ensure_future(self._read(worker))
+
+    async def _read(self, worker: _Worker) -> None:
+        """One worker's messages, read without blocking the loop (a busy machine may be slow to
+        schedule the worker mid-message: the loop serves fetches meanwhile)."""
+        reader, worker.writer = await asyncio.open_connection(sock=worker.sock)
+        while True:
+            try:
+                (size,) = _LENGTH.unpack(await reader.readexactly(4))
+                if size == -1:   # multiprocessing's framing for messages over 2 GiB
+                    (size,) = _LONG_LENGTH.unpack(await reader.readexactly(8))
+                message = pickle.loads(await reader.readexactly(size))
+            except (asyncio.IncompleteReadError, ConnectionError, OSError):
+                self._died(worker)
+                return
+            self._received(worker, message)
 
     async def close(self, *, cancel: bool = False) -> None:
         """Stop the workers: at once when `cancel` (pages in flight are dropped), else once idle."""
@@ -153,11 +174,11 @@ class ProcessExtraction:
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
+        processes = [w.process for w in self._live]
         for worker in list(self._live):
             self._retire(worker, kill=cancel)
         if not cancel:
-            await asyncio.to_thread(_join, [w.process for w in self._live])
-        self._live.clear()
+            await asyncio.to_thread(_join, processes)
 
     # ---- producers -----------------------------------------------------------------------------
     @property
@@ -197,10 +218,12 @@ class ProcessExtraction:
             size = max(1, min(self.chunk_pages, len(self._waiting) // (len(idle) - n)))
             job = [self._waiting.popleft() for _ in range(min(size, len(self._waiting)))]
             worker.job, worker.index, worker.since = job, 0, time.monotonic()
-            try:
-                worker.conn.send_bytes(pickle.dumps([(p.url, p.html, p.fetched_at) for p in job],
-                                                    protocol=pickle.HIGHEST_PROTOCOL))
-            except OSError:          # it died before reading: its pages go back to the queue, intact
+            data = pickle.dumps([(p.url, p.html, p.fetched_at) for p in job], protocol=pickle.HIGHEST_PROTOCOL)
+            assert worker.writer is not None   # ready (said hello) implies attached
+            try:   # buffered by the transport: never blocks the loop
+                worker.writer.write(_LENGTH.pack(len(data)) + data if len(data) < 0x7FFFFFFF
+                                    else _LENGTH.pack(-1) + _LONG_LENGTH.pack(len(data)) + data)
+            except (ConnectionError, OSError):   # it died before reading: its pages go back, intact
                 worker.job = None
                 self._waiting.extendleft(reversed(job))
                 self._retire(worker, kill=True)
@@ -208,12 +231,7 @@ class ProcessExtraction:
         if len(self._waiting) < self.waiting_cap:
             self._space.set()
 
-    def _readable(self, worker: _Worker) -> None:
-        try:
-            message = pickle.loads(worker.conn.recv_bytes())
-        except (EOFError, OSError):
-            self._died(worker)
-            return
+    def _received(self, worker: _Worker, message: Any) -> None:
         if message[0] == "hello":
             worker.ready = True
             if self.versions is None:
@@ -254,7 +272,7 @@ class ProcessExtraction:
         job = worker.job
         self._retire(worker, kill=True)
         if job is not None:
-            worker.process.join(0.5)
+            worker.process.join(0.2)
             if worker.killed:
                 reason, detail = "timeout", (f"extraction passed {self.hard_s:g} s of wall time (budget "
                                              f"{self.budget_s:g} s CPU); the worker was killed and replaced")
@@ -268,11 +286,12 @@ class ProcessExtraction:
     def _retire(self, worker: _Worker, *, kill: bool) -> None:
         if worker in self._live:
             self._live.remove(worker)
-        try:
-            self._loop.remove_reader(worker.conn.fileno())
-        except (ValueError, OSError):
-            pass
-        worker.conn.close()
+        if worker.reader_task is not None and worker.reader_task is not asyncio.current_task():
+            worker.reader_task.cancel()
+        if worker.writer is not None:
+            worker.writer.close()     # the worker reads EOF and exits
+        else:
+            worker.sock.close()
         if kill and worker.process.is_alive():
             worker.process.kill()
 

@@ -87,10 +87,16 @@ class Pipeline:
     async def __aenter__(self) -> "Pipeline":
         self._start_extraction()   # first: its workers start while the warehouse is opened
         source = self.source
-        await self._patient(self.warehouse.migrate, what="opening the warehouse")
-        await self._patient(self.warehouse.upsert_sources,
-                            [SourceRow(source.name, source.config_hash, source.config_json)])
-        self.summary.run_id = await self._patient(self.warehouse.start_run, self.kind, source.name, self.params)
+        try:
+            await self._patient(self.warehouse.migrate, what="opening the warehouse")
+            await self._patient(self.warehouse.upsert_sources,
+                                [SourceRow(source.name, source.config_hash, source.config_json)])
+            self.summary.run_id = await self._patient(self.warehouse.start_run, self.kind, source.name, self.params)
+        except BaseException:   # no run row yet: nothing to close but the workers and the file
+            assert self.extraction is not None
+            await self.extraction.close(cancel=True)
+            self.warehouse.release()
+            raise
         self.writer = Writer(self.warehouse, self.summary,
                              revisit_after=timedelta(hours=source.crawl.revisit_after_hours),
                              commit_rows=self.options.commit_rows, commit_seconds=self.options.commit_seconds,

@@ -223,3 +223,43 @@ def test_a_long_held_lock_makes_the_writer_wait_and_keep_the_fetched_work(tmp_pa
     assert fetched[0] == fetched[1], "no fetch stored twice"
     article_hits = [p for p, _ in server.requests if p.startswith("/news/") and "/20230430/" not in p]
     assert len(article_hits) == len(set(article_hits)), "nothing fetched twice: the waiting window was kept"
+
+
+# ---- bugs and terminal errors are not retried -------------------------------------------------------
+def test_a_bug_on_one_page_is_an_internal_error_row_with_its_traceback(tmp_path: Path, demo_server, caplog,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.fetch
+
+    discover = pipeline.fetch.discover
+
+    def broken_on_page_2(text, base_url, *args):
+        if base_url.endswith("/list/2.html"):
+            raise KeyError("a bug in link discovery")
+        return discover(text, base_url, *args)
+
+    monkeypatch.setattr(pipeline.fetch, "discover", broken_on_page_2)
+    config = write_config(tmp_path, demo_server.base_url)
+    with caplog.at_level(logging.ERROR, logger="sieve.pipeline"):
+        summary = asyncio.run(run_crawl(load_config(config), "demo", options=PipelineOptions(extract_here=True)))
+    assert summary.status == "completed" and summary.failures["internal_error"] == 1
+    assert _rows(tmp_path / "sieve.duckdb", "SELECT url, error FROM fetches WHERE error = 'internal_error'") == [
+        (demo_server.base_url + "/list/2.html", "internal_error")]
+    logged = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert logged and logged[0].exc_info is not None, "logged with its traceback"
+    assert summary.articles_new > 0, "the rest of the crawl went on"
+
+
+def test_a_warehouse_from_a_newer_sieve_fails_the_run_at_once(tmp_path: Path, demo_server) -> None:
+    from warehouse import LATEST_VERSION, SchemaTooNew, Warehouse
+
+    config = write_config(tmp_path, demo_server.base_url)
+    db = tmp_path / "sieve.duckdb"
+    Warehouse(db).migrate()
+    Warehouse(db).release()
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', now())", [LATEST_VERSION + 1])
+    started = time.monotonic()
+    with pytest.raises(SchemaTooNew):
+        asyncio.run(run_crawl(load_config(config), "demo", options=PipelineOptions(extract_here=True)))
+    assert time.monotonic() - started < 10, "not retried as if the file were busy"
+    assert not demo_server.requests, "nothing fetched"
