@@ -119,34 +119,6 @@ def test_cli_crawl_exit_codes(tmp_path: Path, prefect_harness) -> None:
         assert "run failed" in failed.stderr
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_what_was_fetched(tmp_path: Path, prefect_harness) -> None:
-    import os
-    import signal
-    import time
-
-    from prefect.settings import PREFECT_API_URL
-
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    site = DemoSite(250)
-    with DemoServer(site) as server:
-        config = write_config(tmp_path, server.base_url,
-                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-        deadline = time.monotonic() + 120
-        # past the first batch of 100 articles, so at least one batch is committed when Ctrl-C comes
-        while time.monotonic() < deadline and sum(1 for p, _ in list(server.requests) if p.startswith("/news/")) < 130:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
-    db = tmp_path / "sieve.duckdb"
-    stored = _rows(db, "SELECT count(*) FROM articles")[0][0]
-    assert 0 < stored < site.n_articles
-    assert _rows(db, "SELECT status FROM crawl_runs") == [("cancelled",)]
-
-
 def test_a_window_retried_after_warehouse_busy_commits_once_and_counts_once(tmp_path: Path, prefect_harness,
                                                                              monkeypatch) -> None:
     """The commit-window task's retry condition fires on TransientError (a locked file), and a retried
