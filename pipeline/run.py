@@ -201,7 +201,12 @@ class Pipeline:
             if self.stop.requested:      # pages still in extraction stay stored-not-extracted: the next run takes them
                 await self.extraction.close(cancel=True)
             await self.writer.close()
-            await writer_task
+            try:
+                await writer_task
+            except TransientError:
+                if not self.stop.requested:
+                    raise
+                log.warning("stopped while the warehouse was locked: the open window was not committed")
         finally:
             for task in (*producers, ticker):
                 task.cancel()

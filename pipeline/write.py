@@ -40,7 +40,7 @@ class Window:
         self.articles: list[ArticleRow] = []
         self.rejections: list[Rejection] = []
         self.tally: Counter = Counter()   # fetched/unchanged/failed:<kind>/extracted/reextracted/rejected:<reason>
-        self.opened = time.monotonic()
+        self.opened = 0.0                 # when its first row came (the window's clock starts then)
         self._store = store
 
     @property
@@ -169,10 +169,11 @@ class Writer:
         self._arrived()
 
     def _arrived(self) -> None:
-        if self.window.rows >= self.commit_rows or len(self.window.discovered) >= self.commit_rows:
+        if not self.window.opened:
+            self.window.opened = time.monotonic()
+            self._wake.set()   # the writer starts waiting for this window
+        elif self.window.rows >= self.commit_rows or len(self.window.discovered) >= self.commit_rows:
             self._wake.set()
-        elif self.window.rows == 1:
-            self._wake.set()   # starts the window's clock
 
     def flush(self, *, force: bool = False) -> None:
         """The frontier has nothing due: commit the open window now if it holds discovered URLs, or

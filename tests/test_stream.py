@@ -263,3 +263,55 @@ def test_a_warehouse_from_a_newer_sieve_fails_the_run_at_once(tmp_path: Path, de
         asyncio.run(run_crawl(load_config(config), "demo", options=PipelineOptions(extract_here=True)))
     assert time.monotonic() - started < 10, "not retried as if the file were busy"
     assert not demo_server.requests, "nothing fetched"
+
+
+# ---- the writer's windows ---------------------------------------------------------------------------------
+def test_windows_commit_by_rows_or_seconds_and_count_only_once_committed(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from outcomes import TransientError
+    from pipeline.summary import RunSummary
+    from pipeline.write import Writer
+    from tests.test_warehouse_support import fetch
+    from warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    summary = RunSummary()
+    gate = asyncio.Event()
+    committed: list[tuple[int, float]] = []
+    failures = [1]
+
+    async def commit(window):
+        await gate.wait()
+        if failures:            # the first attempt meets a locked file
+            failures.pop()
+            raise TransientError("warehouse_busy", "process 4242 holds it")
+        result = await window.commit()
+        committed.append((window.rows, time.monotonic()))
+        return result
+
+    async def run() -> None:
+        writer = Writer(warehouse, summary, revisit_after=timedelta(days=1), commit_rows=5, commit_seconds=0.4,
+                        commit=commit)
+        task = asyncio.ensure_future(writer.run())
+        for n in range(8):       # a full window (5 rows) goes at once; 3 more wait in the next one
+            writer.add_fetch(fetch(f"https://demo.example/{n}.html"), [], "fetched")
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        assert summary.fetched == 0 and writer.pending == 8, "nothing counts before its commit"
+        gate.set()
+        while summary.fetched < 8:
+            await asyncio.sleep(0.01)
+        sizes = [rows for rows, _ in committed]
+        assert len(sizes) == 2 and sizes[0] >= 5 and sum(sizes) == 8, sizes   # the full one went first
+        assert summary.fetched == 8 and summary.windows == 2, "the retried window counted once"
+        started = time.monotonic()     # a lone row commits once its window is commit_seconds old
+        writer.add_fetch(fetch("https://demo.example/late.html"), [], "fetched")
+        while summary.fetched < 9:
+            await asyncio.sleep(0.01)
+        assert 0.4 <= committed[-1][1] - started < 2.0
+        await writer.close()
+        await task
+
+    asyncio.run(run())
+    assert warehouse.query("SELECT count(*) FROM fetches").rows == [(9,)]
