@@ -100,7 +100,8 @@ class Pipeline:
         self.writer = Writer(self.warehouse, self.summary,
                              revisit_after=timedelta(hours=source.crawl.revisit_after_hours),
                              commit_rows=self.options.commit_rows, commit_seconds=self.options.commit_seconds,
-                             commit=self._commit, stop=self.stop, on_commit=self._committed, on_wait=self._on_wait)
+                             checkpoint_rows=self.options.checkpoint_rows, commit=self._commit, stop=self.stop,
+                             on_commit=self._committed, on_wait=self._on_wait)
         return self
 
     async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
