@@ -2,9 +2,9 @@
 so the fork server preloads it once and a worker starts in milliseconds.
 
 A worker first says which extractor and rules versions it runs, then reads chunks of pages from its
-end of a socket pair and answers one message per page, so the parent knows which page each worker is on. Each page gets `budget_s` seconds of this process's
-CPU time (ITIMER_PROF): past it the page comes back as `("timeout", index)` and the worker exits,
-to be replaced (an interrupted trafilatura or lxml may be left in any state). The parent kills a
+end of a socket pair and answers one message per page, so the parent knows which page each worker is
+on. Each page gets `budget_s` seconds of this process's CPU time (ITIMER_PROF): past it the page comes
+back as `("timeout", index)` and the worker exits, to be replaced (an interrupted trafilatura or lxml may be left in any state). The parent kills a
 worker stuck in C code that never returns to Python, by wall time.
 
 Ctrl-C belongs to the parent (the terminal sends SIGINT to the whole process group), and a worker
