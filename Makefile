@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: install demo test bench lock clean
+.PHONY: install demo test bench ui-shots lock clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,12 @@ test: install
 bench: install
 	$(BIN)/uv pip install --quiet --python $(BIN)/python "scrapy>=2.11" "pyinstrument>=5" "py-spy>=0.4"
 	$(BIN)/python -m bench.run_all
+
+# Pictures of the Prefect UI that `sieve serve` starts (docs/ui/*.png, described in docs/orchestration.md).
+# Needs Debian's chromium; installed here when missing. Not part of `make test`.
+ui-shots: install
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python docs/ui_shots.py
 
 # Regenerate the lock after editing dependencies in pyproject.toml.
 lock: install

@@ -65,6 +65,7 @@ def discover(text: str, base_url: str, content_type: str | None, rules: LinkRule
     neither pattern counts as an article when there is no article pattern. The page itself is left out.
     """
     kind = document_kind(text, content_type)
+    always_list: list[str]
     if kind == "html":
         raw, always_list, fallback_article = _html_links(text, base_url), [], False
     else:

@@ -9,6 +9,9 @@ A request to a host goes through, in order:
      the fetcher moves the mark to when the request headers are actually written (`mark_sent`).
 Waiting for the delay holds only this host's gate, never a global slot; backoff sleeps between
 retries happen outside all of it (see fetcher.py).
+
+A host that keeps answering 429 is *halted*: after `rate_limit_pause_after` consecutive rate-limit
+answers no request to it starts again in this run (`halted()` says why; the fetcher fails its URLs fast).
 """
 from __future__ import annotations
 
@@ -27,6 +30,9 @@ class HostState:
     last_start: float = float("-inf")
     paused_until: float = 0.0
     in_flight: int = 0
+    throttled: int = 0                 # consecutive rate-limit answers
+    halted: str | None = None          # why no request to this host starts again in this run
+    last_retry_after: float | None = None
 
 
 class Politeness:
@@ -54,6 +60,25 @@ class Politeness:
         """The host asked us to slow down (429/503 Retry-After): no new request starts before then."""
         state = self.host(key)
         state.paused_until = max(state.paused_until, time.monotonic() + seconds)
+
+    def note_answer(self, key: str, *, rate_limited: bool, retry_after: float | None, halt_after: int) -> None:
+        """Count consecutive rate-limit answers; any other answer resets the count. Halts the host at `halt_after`."""
+        state = self.host(key)
+        if not rate_limited:
+            state.throttled = 0
+            return
+        state.throttled += 1
+        state.last_retry_after = retry_after
+        if state.throttled >= halt_after and state.halted is None:
+            state.halted = f"the host answered 429 {state.throttled} times in a row: paused for the rest of this run"
+
+    def halted(self, key: str) -> str | None:
+        state = self.hosts.get(key)
+        return state.halted if state is not None else None
+
+    def last_retry_after(self, key: str) -> float | None:
+        state = self.hosts.get(key)
+        return state.last_retry_after if state is not None else None
 
     def spaced(self, key: str) -> bool:
         state = self.hosts.get(key)

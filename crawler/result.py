@@ -3,22 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
 
-ErrorKind = Literal[
-    "timeout",
-    "too_large",
-    "not_html",
-    "robots",
-    "offsite_redirect",
-    "too_many_redirects",
-    "bad_scheme",
-    "http_4xx",
-    "http_5xx",
-    "connection",
-    "decode",
-]
-ERROR_KINDS: tuple[str, ...] = ErrorKind.__args__  # type: ignore[attr-defined]
+from outcomes import FETCH_ERRORS
+
+ERROR_KINDS: tuple[str, ...] = tuple(FETCH_ERRORS)   # the one vocabulary (outcomes), in report order
 
 
 def utcnow() -> datetime:
@@ -40,6 +28,7 @@ class FetchResult:
     attempts: int = 1
     etag: str | None = None
     last_modified: str | None = None
+    retry_after_s: float | None = None   # the server's Retry-After on the last answer, capped at retry_after_cap_seconds
     fetched_at: datetime = field(default_factory=utcnow)
     body: bytes | None = None     # raw bytes (HTML, feeds, sitemaps) when the fetch succeeded
     text: str | None = None       # decoded body

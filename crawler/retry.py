@@ -6,11 +6,14 @@ import random
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_STATUS_KINDS = {408: "timeout", 425: "rate_limited", 429: "rate_limited"}
 
 
-def is_retryable_status(status: int) -> bool:
-    return status in RETRY_STATUSES or 500 <= status < 600
+def status_kind(status: int) -> str:
+    """The fetch error kind of an HTTP error status (>= 400); whether it is retried is outcomes' call."""
+    if status >= 500:
+        return "http_5xx"
+    return _STATUS_KINDS.get(status, "http_4xx")
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

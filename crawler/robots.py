@@ -1,9 +1,12 @@
 """robots.txt: fetched once per origin per Fetcher (concurrent callers share the one download), parsed by protego.
 
 What an answer means (RFC 9309 section 2.3.1):
-  2xx          -> the rules in it
-  4xx          -> no rules: everything allowed
-  5xx, network -> "unreachable": everything disallowed for this run (the RFC's safe default), with the reason
+  2xx          -> the rules in it (at most ROBOTS_MAX_BYTES of it, decoded: the rest is cut off, as the RFC allows)
+  4xx but 429  -> no rules: everything allowed
+  anything else: a network failure or timeout, 5xx, 429, a corrupt encoding, a redirect off the allowed
+               hosts, a loop -> "unreachable": the host is not crawled for the rest of this run (the
+               RFC's safe default), and each of its URLs fails fast with kind `unreachable`, which the
+               frontier defers with backoff (minutes to hours), not as a robots refusal
 """
 from __future__ import annotations
 
@@ -22,7 +25,11 @@ class RobotsAnswer:
 
     parser: Protego | None     # None: allow all (4xx) or disallow all (unreachable)
     allow_all: bool
-    reason: str                # e.g. "200", "404: no rules", "unreachable: http_5xx"
+    reason: str                # e.g. "200", "404: no rules", "http_5xx: HTTP 503"
+
+    @property
+    def unreachable(self) -> bool:
+        return self.parser is None and not self.allow_all
 
     def can_fetch(self, url: str, user_agent: str) -> bool:
         if self.parser is None:
@@ -36,8 +43,17 @@ class RobotsAnswer:
         return float(delay) if delay is not None else None
 
 
-# (robots URL) -> (status or None, text or None, error kind or None)
-RobotsDownloader = Callable[[str], Awaitable[tuple[int | None, str | None, str | None]]]
+@dataclass(frozen=True)
+class RobotsFetch:
+    """What downloading robots.txt gave: a status and text, or the fetch error kind and its detail."""
+
+    status: int | None
+    text: str | None = None
+    error: str | None = None
+    detail: str = ""
+
+
+RobotsDownloader = Callable[[str], Awaitable[RobotsFetch]]
 
 
 class RobotsCache:
@@ -55,12 +71,13 @@ class RobotsCache:
         return await asyncio.shield(task)
 
     async def _load(self, origin: str) -> RobotsAnswer:
-        status, text, error = await self.download(origin + "/robots.txt")
-        if status is not None and 200 <= status < 300 and text is not None:
-            return RobotsAnswer(Protego.parse(text), True, str(status))
-        if status is not None and 400 <= status < 500:
-            return RobotsAnswer(None, True, f"{status}: no rules")
-        return RobotsAnswer(None, False, f"unreachable: {error or status}")
+        got = await self.download(origin + "/robots.txt")
+        if got.error is None and got.status is not None and 200 <= got.status < 300 and got.text is not None:
+            return RobotsAnswer(Protego.parse(got.text), True, str(got.status))
+        if got.error == "http_4xx":
+            return RobotsAnswer(None, True, f"{got.status}: no rules")
+        reason = f"{got.error}: {got.detail}" if got.error else f"HTTP {got.status}"
+        return RobotsAnswer(None, False, reason)
 
     def cached(self, origin: str) -> RobotsAnswer | None:
         task = self._answers.get(origin)

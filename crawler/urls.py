@@ -61,8 +61,8 @@ def _upper_pct(text: str) -> str:
 def normalize_url(url: str, base: str | None = None) -> str | None:
     """The canonical absolute form of `url` (resolved against `base`), or None if it is not http(s).
 
-    Lowercases scheme and host, drops the fragment, default ports, tracking parameters and a trailing
-    slash (except the root), sorts the query, percent-encodes non-ASCII characters the way browsers do,
+    Lowercases scheme and host, drops credentials (`user:pass@`), the fragment, default ports, tracking
+    parameters and a trailing slash (except the root), sorts the query, percent-encodes non-ASCII characters the way browsers do,
     and resolves `.`/`..` segments. `?page=2` and other parameters survive.
     """
     if not url:
@@ -92,9 +92,9 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     host = host.lower()
     if ":" in host:          # IPv6 literal
         host = f"[{host}]"
+    # No `user:pass@`: a link on someone's page must not make us send credentials (httpx turns them into
+    # an Authorization header), and the same page with and without them is one page.
     netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    if parts.username:
-        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
 
     path = _upper_pct(quote(parts.path, safe=_PATH_SAFE)) or "/"
     if not path.startswith("/"):
@@ -109,6 +109,14 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
         pairs.sort()
         query = "&".join(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}" for k, v in pairs)
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without `user:pass@` (anything else as it was). Raises ValueError on a malformed URL."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def host_of(url: str) -> str:

@@ -1,7 +1,9 @@
 """Load config.yaml once, at the top, into typed objects.
 
 Bad config is refused here, at load time, with the file, the key and the reason (ConfigError), so
-no run ever starts half-configured. Nothing below `flows` reads YAML or environment variables.
+no run ever starts half-configured: every model forbids unknown keys (a typo such as `warehous:` is
+an error, not a default), regexes must compile and CSS selectors must parse in the engine that
+extraction uses (selectolax lexbor). Nothing below `flows` reads YAML or environment variables.
 """
 from __future__ import annotations
 
@@ -19,11 +21,40 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crawler.settings import CrawlSettings
 from extractors.model import Rules
 
-DEFAULT_CONFIG = Path("config.yaml")
+DEFAULT_CONFIG = Path("config.yaml")   # relative to the working directory
+CONFIG_ENV = "SIEVE_CONFIG"              # the CLI's --config default when set
 
 
 class ConfigError(Exception):
     """A config file that cannot be used. The message names the file, the key and the reason."""
+
+
+class ConfigNotFound(ConfigError):
+    """The config file does not exist (the CLI adds how to name another one)."""
+
+
+class KeyedValueError(ValueError):
+    """A validator's error about a key below the field it validates: reported as `field.key`."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+
+
+def check_css_selector(selector: str) -> None:
+    """Raise ValueError unless lexbor (the engine extraction uses) parses `selector`.
+
+    Extraction skips a selector it cannot parse, silently; refusing it here is the only way a typo
+    in config.yaml is seen.
+    """
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+    if not selector.strip():
+        raise ValueError("empty CSS selector")
+    try:
+        LexborHTMLParser("<p></p>").css(selector)
+    except SelectolaxError as exc:
+        raise ValueError(f"invalid CSS selector {selector!r} ({exc})") from None
 
 
 class WarehouseSettings(BaseModel):
@@ -83,6 +114,18 @@ class SourceConfig(BaseModel):
                 raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
         return pattern
 
+    @field_validator("rules")
+    @classmethod
+    def _selectors_parse(cls, rules: Rules) -> Rules:
+        keyed = [("content_selector", rules.content_selector)] if rules.content_selector is not None else []
+        keyed += [(f"drop_selectors.{i}", selector) for i, selector in enumerate(rules.drop_selectors)]
+        for key, selector in keyed:
+            try:
+                check_css_selector(selector)
+            except ValueError as exc:
+                raise KeyedValueError(key, str(exc)) from None
+        return rules
+
     @field_validator("schedule")
     @classmethod
     def _cron_parses(cls, cron: str | None) -> str | None:
@@ -135,7 +178,7 @@ class Config(BaseModel):
             except ValidationError as exc:
                 first = exc.errors()[0]
                 key = ".".join(str(p) for p in first["loc"])
-                raise ValueError(f"sources.{name}.crawl.{key}: {first['msg']}") from None
+                raise KeyedValueError(f"sources.{name}.crawl.{key}", first["msg"]) from None
         return self
 
     def crawl_settings(self, name: str) -> CrawlSettings:
@@ -159,7 +202,8 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        raise ConfigNotFound(f"{path}: file not found (in {Path.cwd()})" if not path.is_absolute()
+                             else f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:
@@ -179,7 +223,11 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
 def _describe(path: Path, exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        parts = [str(part) for part in error["loc"]]
         reason = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {key}: {reason}")
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, KeyedValueError):
+            parts.append(cause.key)
+            reason = str(cause)
+        lines.append(f"{path}: {'.'.join(parts) or '(top level)'}: {reason}")
     return "\n".join(lines)

@@ -10,14 +10,18 @@ Deployments (flow/deployment):
 
 Scheduling needs a real Prefect server. With `PREFECT_API_URL` set (environment or Prefect profile)
 the deployments go to that server. Without it, `sieve serve` starts `prefect server start` on
-127.0.0.1 (a free port, database under `<warehouse folder>/prefect`), waits for it, prints the UI
-address and stops it on exit. Runs execute as child processes of this one (Prefect's Runner),
-one at a time by default: every run writes the same DuckDB file, and DuckDB has one writer.
+127.0.0.1 (a free port, database under `<warehouse folder>/prefect`), with its UI pointed at that
+same server (`PREFECT_UI_API_URL`: Prefect's default is port 4200, so the UI of a server on any
+other port shows nothing, or another server's data), waits for it, prints the UI address and stops
+it on exit. Runs execute as child processes of this one (Prefect's Runner), one at a time by
+default: every run writes the same DuckDB file, and DuckDB has one writer.
 """
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,8 +130,12 @@ def serve_deployments(
         else:
             server = LocalPrefectServer(server_home(cfg.warehouse.path), ui=server_ui, startup_timeout=startup_timeout)
             console.print(f"starting a Prefect server on {server.url} (database under {server.home}) ...", highlight=False)
-            api_url = server.start()
+            with ui_talks_to(server.api_url) as ui_api_url:
+                api_url = server.start()
             console.print(f"Prefect UI: {server.url}  (ready in {server.startup_seconds} s)", highlight=False)
+            if ui_api_url != api_url:
+                console.print(f"[yellow]its UI talks to {ui_api_url}[/yellow] (your PREFECT_UI_API_URL), "
+                              f"not to {api_url}", highlight=False)
         os.environ["PREFECT_API_URL"] = api_url   # flow runs are child processes: they inherit it
         write_server_file(cfg.warehouse.path, api_url)   # CLI runs on this warehouse report here too
         return _serve(cfg, Path(config_path), api_url, limit, console)
@@ -147,16 +155,71 @@ def serve_deployments(
 
 
 def _serve(cfg: "Config", config_path: Path, api_url: str, limit: int, console: "Console") -> int:
-    from prefect import serve
+    """Register the deployments, say how to reach them, then poll for runs until stopped.
+
+    Prefect's own `serve()` prints `$ prefect deployment run ...` without the API address that
+    command needs in another shell; this prints its own message, after the deployments exist.
+    """
+    import asyncio
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def register_and_run() -> None:
+        runner = Runner(pause_on_shutdown=True, limit=limit)
+        for deployment in deployments:
+            await runner.aadd_deployment(deployment)
+        console.print(serving_message(deployments, api_url), highlight=False, soft_wrap=True)
+        await runner.start()
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):   # in case Prefect was imported earlier
         deployments = build_deployments(cfg, config_path)
-        scheduled = [f"{d.flow_name}/{d.name} ({s.schedule.cron} UTC)" for d in deployments for s in (d.schedules or [])]
-        console.print(f"serving {len(deployments)} deployments; scheduled: {', '.join(scheduled) or 'none'}",
-                      highlight=False)
-        serve(*deployments, limit=limit, print_starting_message=True)
+        try:
+            asyncio.run(register_and_run())
+        except TerminationSignal:   # SIGTERM once the Runner has its own handler: a clean stop
+            pass
     return 0
+
+
+def serving_message(deployments: list["RunnerDeployment"], api_url: str) -> str:
+    """What `sieve serve` prints once its deployments are registered: what runs when, and how to start one."""
+    ui_url = api_url.removesuffix("/").removesuffix("/api")
+    width = max(len(f"{d.flow_name}/{d.name}") for d in deployments)
+    lines = [f"serving {len(deployments)} deployments (runs execute in this process's children, "
+             "one at a time):"]
+    for d in deployments:
+        crons = [f"cron {s.schedule.cron} (UTC)" for s in (d.schedules or [])]
+        lines.append(f"  {f'{d.flow_name}/{d.name}':<{width}}  {', '.join(crons) or 'on demand'}")
+    example = next((f"{d.flow_name}/{d.name}" for d in deployments if d.flow_name == "crawl"),
+                   f"{deployments[0].flow_name}/{deployments[0].name}")
+    lines += [
+        f"UI: {ui_url}/deployments",
+        "start a run by hand from another shell:",
+        f"  export PREFECT_API_URL={api_url}",
+        f"  prefect deployment run '{example}'",
+        "Ctrl-C stops serving (and the server sieve started).",
+    ]
+    return "\n".join(lines)
+
+
+@contextmanager
+def ui_talks_to(api_url: str) -> Iterator[str]:
+    """While a server starts: its UI's API address (`PREFECT_UI_API_URL`) is `api_url`, unless the user set one.
+
+    Prefect's UI reads it from the server's settings (`/ui-settings`), defaulting to port 4200
+    whatever port the server listens on. The server copies the environment when it starts, so the
+    variable is set only for that moment. Yields the address the UI will use.
+    """
+    own = os.environ.get("PREFECT_UI_API_URL") or os.environ.get("PREFECT_SERVER_UI_API_URL")
+    if own:
+        yield own
+        return
+    os.environ["PREFECT_UI_API_URL"] = api_url
+    try:
+        yield api_url
+    finally:
+        os.environ.pop("PREFECT_UI_API_URL", None)
 
 
 def _healthy(api_url: str) -> bool:
@@ -176,11 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m flows.serve --work-pool NAME [--config FILE] [--worker-config PATH]`: register in a pool."""
     import argparse
 
-    from flows.config import ConfigError, load_config
+    from flows.config import CONFIG_ENV, DEFAULT_CONFIG, ConfigError, load_config
 
     parser = argparse.ArgumentParser(prog="python -m flows.serve", description=main.__doc__)
     parser.add_argument("--work-pool", required=True, help="an existing Prefect work pool (type process)")
-    parser.add_argument("--config", default="config.yaml", type=Path)
+    parser.add_argument("--config", default=os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG, type=Path,
+                        help=f"config file (default: ${CONFIG_ENV}, else ./config.yaml)")
     parser.add_argument("--worker-config", default=None, help="config.yaml's path on the worker machines")
     args = parser.parse_args(argv)
     try:

@@ -27,7 +27,7 @@ INTERNAL_ERROR = "internal_error"
 _FETCH: dict[str, tuple[bool, str]] = {
     "timeout": (True, "no complete answer within timeout_seconds (or HTTP 408)"),
     "connection": (True, "connecting, sending or receiving failed (refused, reset, DNS)"),
-    "unreachable": (True, "the host's robots.txt could not be fetched (connection failure or 5xx): the host is not crawled for now"),
+    "unreachable": (True, "the host's robots.txt could not be fetched (network failure, timeout, 5xx, 429, or a redirect off allowed_hosts): the host is not crawled for now"),
     "rate_limited": (True, "HTTP 429 (or 425): the host asked us to slow down; Retry-After is followed, capped"),
     "http_5xx": (True, "the server failed (HTTP 5xx)"),
     "http_4xx": (False, "the server refused (HTTP 4xx other than 408, 425, 429)"),

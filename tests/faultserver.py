@@ -14,6 +14,11 @@ Routes match the path with its query first, then the path alone; anything unknow
 Each request becomes a `RequestRecord` (path, headers, `time.monotonic()` at arrival and at the end,
 requests in flight to this server when it arrived, status sent). The clock is the same one the
 client's asyncio loop reads, so tests can compare spacing directly.
+
+"The end" is taken just *before* the last bytes of the answer are written (`FaultHandler.finishing`,
+which `send_body` calls): the client cannot have the whole answer, free its slot and send the next
+request before then. Taking it after the write raced that: a server thread preempted between the write
+and the clock read recorded `finished` after the client's next request had arrived (a false `4 <= 3`).
 The `fault_server` pytest fixture yields a fresh server per test.
 """
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -56,7 +62,9 @@ class FaultHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
         owner = self.server.owner
-        self.record = owner._begin(self)
+        # the connection's first request arrived when the connection did (dict.pop is atomic under the GIL)
+        arrived = self.server.accepted.pop(self.request, None) or time.monotonic()
+        self.record = owner._begin(self, arrived)
         try:
             route = owner._route(self.path)
             if route is None:
@@ -87,9 +95,17 @@ class FaultHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if status != 304:
             self.send_header("Content-Length", str(len(data)))
+        if status == 304 or self.command == "HEAD" or not data:
+            self.finishing()
+            self.end_headers()
+            return
         self.end_headers()
-        if status != 304 and self.command != "HEAD":
-            self.wfile.write(data)
+        self.finishing()
+        self.wfile.write(data)
+
+    def finishing(self) -> None:
+        """The last bytes of the answer go out next: from here the request no longer counts as in flight."""
+        self.server.owner._end(self.record)
 
     def wait(self, seconds: float) -> bool:
         """Sleep unless the server is shutting down; True if the full time passed."""
@@ -115,9 +131,16 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
     owner: "FaultServer"
+    accepted: dict[Any, float]   # socket -> when it was accepted, until its first request is recorded
 
     def handle_error(self, request: object, client_address: object) -> None:  # clients hang up on purpose
         pass
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Runs in the accepting thread, before a handler thread exists: the first request on a connection
+        # counts as arriving here, not after the thread start (10-60 ms later on a loaded machine).
+        self.accepted[request] = time.monotonic()
+        super().process_request(request, client_address)
 
 
 class FaultServer:
@@ -132,8 +155,10 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.hits: Counter[str] = Counter()      # path (with query) -> requests
+        self._floods = 0                          # cookie_flood answers so far
         self._httpd = _Server((host, 0), FaultHandler)
         self._httpd.owner = self
+        self._httpd.accepted = {}
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -191,7 +216,7 @@ class FaultServer:
             self.hits.clear()
             self.max_in_flight = 0
 
-    def _begin(self, handler: FaultHandler) -> RequestRecord:
+    def _begin(self, handler: FaultHandler, arrived: float) -> RequestRecord:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -199,7 +224,7 @@ class FaultServer:
                 method=handler.command,
                 path=handler.path,
                 headers={k.lower(): v for k, v in handler.headers.items()},
-                started=time.monotonic(),
+                started=arrived,
                 in_flight=self.in_flight,
             )
             self.records.append(record)
@@ -208,8 +233,9 @@ class FaultServer:
 
     def _end(self, record: RequestRecord) -> None:
         with self._lock:
-            self.in_flight -= 1
-            record.finished = time.monotonic()
+            if record.finished is None:   # once: by `finishing()` before the last write, else when the route returns
+                self.in_flight -= 1
+                record.finished = time.monotonic()
 
     def _route(self, path: str) -> Route | None:
         found = self._routes.get(path) or self._routes.get(path.split("?", 1)[0])
@@ -383,6 +409,34 @@ class FaultServer:
                 h.send_body(304, b"", None, validators)
             else:
                 h.send_body(200, body, "text/html; charset=utf-8", validators)
+
+        self.route(path, handler)
+        return self.url(path)
+
+    def encoded(self, path: str, body: bytes, coding: str, content_type: str = "text/html; charset=utf-8") -> str:
+        """`body` (already encoded by the test) sent as is, labelled `Content-Encoding: coding`."""
+        return self.page(path, body, content_type, headers={"Content-Encoding": coding})
+
+    def cookie_flood(self, path: str, count: int, value_size: int = 16, body: bytes | str = "<html>ok</html>") -> str:
+        """`count` distinct Set-Cookie headers per answer (names differ per request, so a jar that keeps
+        everything grows without end); also sets `session=<n>`, n counting the server's flood answers so far
+        (on every flood route), a cookie that is only ever replaced."""
+
+        def handler(h: FaultHandler) -> None:
+            with self._lock:
+                n = self._floods
+                self._floods += 1
+            data = body.encode("utf-8") if isinstance(body, str) else body
+            h.record.status = 200
+            h.send_response(200)
+            h.send_header("Content-Type", "text/html; charset=utf-8")
+            h.send_header("Set-Cookie", f"session={n}; Path=/")
+            for i in range(count):
+                h.send_header("Set-Cookie", f"c{n}_{i}={'v' * value_size}; Path=/")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.finishing()
+            h.wfile.write(data)
 
         self.route(path, handler)
         return self.url(path)

@@ -2,17 +2,38 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from importlib.metadata import version
+from datetime import timedelta
 from pathlib import Path
+
+import yaml
 
 from demo import DemoSite
 from tests.conftest import ROOT
 
+COMMANDS = ("demo", "crawl", "backfill", "reextract", "extract", "sql", "stats", "sources", "export", "eval", "serve",
+            "rules suggest")
 
-def _sieve(*argv: str, cwd: Path = ROOT, timeout: int = 120) -> subprocess.CompletedProcess:
+
+def _sieve(*argv: str, cwd: Path = ROOT, timeout: int = 120, env: dict[str, str] | None = None,
+           ) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "SIEVE_CONFIG"}
+    environ.update(PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **(env or {}))
     return subprocess.run([sys.executable, "-m", "flows.cli", *argv], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+                          cwd=cwd, timeout=timeout, env=environ)
+
+
+def _config_in(tmp_path: Path, **sources: dict) -> Path:
+    """The bundled config with its warehouse in tmp_path (and extra sources, if given)."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    config["warehouse"]["path"] = str(tmp_path / "sieve.duckdb")
+    config["sources"].update(sources)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _write_pages(tmp_path: Path, site: DemoSite, numbers: list[int]) -> list[Path]:
@@ -71,21 +92,135 @@ def test_extract_plain_output_and_url_option(tmp_path: Path) -> None:
     assert bad.returncode == 2
 
 
-def test_sql_without_warehouse_and_bad_sql(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text((ROOT / "config.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+def test_sql_exit_codes_no_warehouse_1_bad_query_2(tmp_path: Path) -> None:
+    from warehouse import Warehouse
+
+    config = _config_in(tmp_path)
     proc = _sieve("sql", "SELECT 1", "--config", str(config))
     assert proc.returncode == 1 and "no warehouse" in proc.stderr
+    assert not (tmp_path / "sieve.duckdb").exists(), "a query must not create the warehouse"
+
+    warehouse = Warehouse(tmp_path / "sieve.duckdb")
+    warehouse.migrate()
+    warehouse.release()
+    good = _sieve("sql", "--format", "json", "SELECT count(*) AS n FROM articles", "--config", str(config))
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout) == [{"n": 0}]
+    refused = {
+        "SELEC 1": "syntax error",
+        "SELECT * FROM no_such_table": "no_such_table",
+        "SELECT no_such_column FROM articles": "no_such_column",
+        "CREATE TABLE t (a INTEGER)": "read-only",
+        "": "empty query",
+        " ; ": "empty query",
+    }
+    for query, reason in refused.items():
+        proc = _sieve("sql", query, "--config", str(config))
+        assert proc.returncode == 2, (query, proc.returncode, proc.stderr)   # bad usage: fix the query
+        assert reason in proc.stderr, (query, proc.stderr)
+        assert "Traceback" not in proc.stderr, (query, proc.stderr)
+    documented = _sieve("sql", "-h", env={"COLUMNS": "200"})
+    assert "Exit 2: the query is refused" in documented.stdout and "Exit 1: the warehouse" in documented.stdout
 
 
-def test_help_for_every_command() -> None:
+def test_help_for_every_command_with_h_and_help() -> None:
     from typer.testing import CliRunner
 
     from flows.cli import app
 
     runner = CliRunner()
-    for command in ("demo", "crawl", "backfill", "reextract", "extract", "sql", "stats", "export", "eval", "serve",
-                    "rules suggest"):
-        result = runner.invoke(app, [*command.split(), "--help"])
-        assert result.exit_code == 0, (command, result.output)
-        assert "--config" in result.output, command
+    for command in COMMANDS:
+        for flag in ("-h", "--help"):
+            result = runner.invoke(app, [*command.split(), flag])
+            assert result.exit_code == 0, (command, flag, result.output)
+            assert "--config" in result.output and "SIEVE_CONFIG" in result.output, (command, flag)
+    top = runner.invoke(app, ["-h"])
+    assert top.exit_code == 0 and "sources" in top.output and "--version" in top.output
+
+
+def test_version() -> None:
+    for flag in ("--version", "-V"):
+        proc = _sieve(flag)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == f"sieve {version('sieve')}"
+
+
+def test_shell_completion_script_and_completions() -> None:
+    script = _sieve("--show-completion", "bash")
+    assert script.returncode == 0, script.stderr
+    assert "_SIEVE_COMPLETE=complete_bash" in script.stdout and "complete " in script.stdout
+    # what bash asks on TAB: `sieve sou<TAB>` and `sieve crawl --con<TAB>`
+    for words, cword, expected in (("sieve sou", "1", "sources"), ("sieve crawl --con", "2", "--config")):
+        proc = _sieve(env={"_SIEVE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword})
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == [expected], (words, proc.stdout)
+
+
+def test_missing_config_says_how_to_name_one_and_sieve_config_works(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = _sieve("stats", cwd=elsewhere)
+    assert proc.returncode == 2
+    assert "config.yaml: file not found" in proc.stderr and str(elsewhere) in proc.stderr
+    assert "--config" in proc.stderr and "SIEVE_CONFIG" in proc.stderr
+
+    config = _config_in(tmp_path)
+    found = _sieve("sources", "--format", "json", cwd=elsewhere, env={"SIEVE_CONFIG": str(config)})
+    assert found.returncode == 0, found.stderr
+    assert {r["source"] for r in json.loads(found.stdout)} == {"juredian", "demo"}
+    wrong = _sieve("stats", cwd=elsewhere, env={"SIEVE_CONFIG": str(tmp_path / "nope.yaml")})
+    assert wrong.returncode == 2 and "SIEVE_CONFIG is set to it" in wrong.stderr
+    explicit = _sieve("sources", "--config", str(tmp_path / "nope.yaml"), cwd=elsewhere,
+                      env={"SIEVE_CONFIG": str(config)})
+    assert explicit.returncode == 2, "--config wins over SIEVE_CONFIG"
+
+
+def test_sources_without_a_warehouse(tmp_path: Path) -> None:
+    config = _config_in(tmp_path)
+    proc = _sieve("sources", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("juredian", "demo", "www.juredian.com", "*/30 * * * * (UTC)", "never crawled"):
+        assert name in proc.stdout, (name, proc.stdout)
+    assert "no warehouse" in proc.stderr
+    assert not (tmp_path / "sieve.duckdb").exists(), "sources must not create the warehouse"
+
+
+def test_sources_reads_last_network_run_and_health(tmp_path: Path) -> None:
+    from tests.test_warehouse_support import article, fetch
+    from warehouse import Warehouse
+
+    config = _config_in(tmp_path, idle={"start_urls": ["https://idle.example/"], "allowed_hosts": ["idle.example"]})
+    wh = Warehouse(tmp_path / "sieve.duckdb")
+    old = wh.start_run("crawl", "demo", {})
+    wh.record_fetches([fetch(f"https://demo.example/old/{n}", run_id=old, error="timeout", status=None)
+                       for n in range(3)], revisit_after=timedelta(days=1))
+    wh.finish_run(old, "completed", {})
+    demo = wh.start_run("crawl", "demo", {})   # the latest crawl decides: 1 of 5 failed
+    wh.record_fetches([fetch(f"https://demo.example/a/{n}", run_id=demo) for n in range(4)]
+                      + [fetch("https://demo.example/private/1", run_id=demo, error="robots", status=None)],
+                      revisit_after=timedelta(days=1))
+    wh.finish_run(demo, "completed", {})
+    wh.record_extractions([article(1), article(2), article(3, text=article(1).text)], [])   # one duplicate
+    down = wh.start_run("backfill", "juredian", {})
+    wh.record_fetches([fetch(f"https://www.juredian.com/{n}.html", source="juredian", run_id=down,
+                             error="unreachable", status=None) for n in range(3)], revisit_after=timedelta(days=1))
+    wh.finish_run(down, "completed", {})
+    wh.finish_run(wh.start_run("reextract", "idle", {}), "completed", {})   # no network: not a crawl
+    wh.release()
+    before = (tmp_path / "sieve.duckdb").stat()
+
+    proc = _sieve("sources", "--format", "json", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["source"]: r for r in json.loads(proc.stdout)}
+    assert list(rows) == ["juredian", "demo", "idle"]   # config order
+    assert rows["demo"]["health"] == "ok, 1 of 5 fetches failed (robots)"
+    assert rows["demo"]["articles"] == 2
+    assert rows["demo"]["last_crawl"].endswith("UTC")
+    assert rows["juredian"]["health"] == "failing: all 3 fetches failed (unreachable)"
+    assert rows["juredian"]["last_crawl"].endswith("(backfill)")
+    assert rows["idle"]["health"] == "never crawled" and rows["idle"]["last_crawl"] is None
+    assert rows["idle"]["schedule"] == "none (on demand)"
+    table = _sieve("sources", "--config", str(config))
+    assert table.returncode == 0 and "failing: all 3 fetches failed" in table.stdout
+    after = (tmp_path / "sieve.duckdb").stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns), "sources wrote to the warehouse"

@@ -58,6 +58,71 @@ def test_bad_config_names_file_key_and_reason(tmp_path: Path, mutate, key: str, 
     assert reason in message
 
 
+def _rename(mapping: dict, old: str, new: str) -> None:
+    mapping[new] = mapping.pop(old)
+
+
+# A typo must be an error, never a silently applied default: each key belongs to another model, so
+# relaxing any one model to extra="ignore" fails its case here.
+TYPOS = [
+    (lambda c: _rename(c, "warehouse", "warehous"), "warehous"),                                     # Config
+    (lambda c: _rename(c["warehouse"], "path", "paht"), "warehouse.paht"),                           # WarehouseSettings
+    (lambda c: _rename(c["crawl"], "concurrency", "concurency"), "crawl.concurency"),                # CrawlSettings
+    (lambda c: _rename(c["sources"]["demo"], "schedule", "schedul"), "sources.demo.schedul"),        # SourceConfig
+    (lambda c: _rename(c["sources"]["demo"]["rules"], "drop_selectors", "drop_selector"),
+     "sources.demo.rules.drop_selector"),                                                             # Rules
+]
+
+
+@pytest.mark.parametrize(("mutate", "key"), TYPOS, ids=[key for _, key in TYPOS])
+def test_a_typo_in_a_key_is_refused(tmp_path: Path, mutate, key: str) -> None:
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(path)
+    assert f"{path}: {key}: Extra inputs are not permitted" in str(excinfo.value)
+
+
+def test_cli_exits_2_on_a_typo_naming_file_key_and_reason(tmp_path: Path) -> None:
+    for mutate, key in TYPOS[:1] + TYPOS[2:4]:   # the three from issue 16: warehous, crawl.concurency, schedul
+        path = _write(tmp_path, mutate)
+        proc = subprocess.run([sys.executable, "-m", "flows.cli", "stats", "--config", str(path)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert proc.returncode == 2, (key, proc.stdout, proc.stderr)
+        assert f"{path}: {key}: Extra inputs are not permitted" in proc.stderr, (key, proc.stderr)
+
+
+BAD_SELECTORS = ["div[", "..content", "#", "p:contains(x)", "div >", " "]
+
+
+@pytest.mark.parametrize("selector", BAD_SELECTORS)
+def test_a_css_selector_lexbor_cannot_parse_is_refused(tmp_path: Path, selector: str) -> None:
+    """Extraction skips a selector it cannot parse, silently: config must refuse it, naming where it is."""
+    as_content = _write(tmp_path, lambda c: c["sources"]["demo"]["rules"].update(content_selector=selector))
+    with pytest.raises(ConfigError, match=r"sources\.demo\.rules\.content_selector: (invalid|empty) CSS selector"):
+        load_config(as_content)
+    in_list = _write(tmp_path, lambda c: c["sources"]["juredian"]["rules"].update(drop_selectors=[".ok", selector]))
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(in_list)
+    assert f"{in_list}: sources.juredian.rules.drop_selectors.1: " in str(excinfo.value)
+    assert "CSS selector" in str(excinfo.value)
+
+
+def test_selectors_lexbor_parses_are_accepted(tmp_path: Path) -> None:
+    good = ["div.a > p:nth-child(2)", "[data-x='1']", "section:not(.ad)", "#js_content", "a, b", "p:has(span)"]
+    path = _write(tmp_path, lambda c: c["sources"]["demo"]["rules"].update(drop_selectors=good,
+                                                                            content_selector="article .body"))
+    rules = load_config(path).sources["demo"].rules
+    assert rules.drop_selectors == tuple(good) and rules.content_selector == "article .body"
+
+
+def test_cli_exits_2_on_a_bad_selector(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda c: c["sources"]["demo"]["rules"].update(drop_selectors=["div["]))
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "sources", "--config", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2, proc.stdout
+    assert f"{path}: sources.demo.rules.drop_selectors.0: invalid CSS selector 'div['" in proc.stderr, proc.stderr
+
+
 def test_missing_and_unparsable_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml")

@@ -2,19 +2,33 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import pytest
 
 from crawler import ERROR_KINDS, CrawlSettings, Fetcher, FetchResult
+from outcomes import FETCH_ERRORS, is_transient
 from tests.faultserver import FaultServer, http_date
 
 UA = "sieve-test/1.0 (+http://example.invalid/bot)"
+TRANSPORT = "aiohttp"   # the default; tests marked `both_transports` run on httpx's own transport too
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(sys.modules[__name__], "TRANSPORT", request.param)
+    return request.param
+
+
+# What the transport does: timeouts, resets, streaming limits, redirects, conditional GET, headers sent.
+# Status handling and Retry-After are the Fetcher's own and run once.
+both_transports = pytest.mark.parametrize("transport", ["aiohttp", "httpx"], indirect=True)
 
 
 def settings(**overrides: object) -> CrawlSettings:
     base: dict[str, object] = dict(
-        user_agent=UA, delay_seconds=0.0, timeout_seconds=2.0, retries=2,
+        transport=TRANSPORT,        user_agent=UA, delay_seconds=0.0, timeout_seconds=2.0, retries=2,
         backoff_base_seconds=0.02, backoff_max_seconds=0.1, max_bytes=200_000,
     )
     base.update(overrides)
@@ -30,7 +44,8 @@ def fetch(server: FaultServer, *paths: str, allowed: tuple[str, ...] | None = ("
 
 
 # ---- retries ---------------------------------------------------------------------------------
-def test_500_then_200_is_retried_with_growing_backoff(fault_server: FaultServer) -> None:
+@both_transports
+def test_500_then_200_is_retried_with_growing_backoff(fault_server: FaultServer, transport: str) -> None:
     fault_server.status_sequence("/flaky.html", [500, 503, 200], "<html><body>finally</body></html>")
     [r] = fetch(fault_server, "/flaky.html", retries=3, backoff_base_seconds=0.1, backoff_max_seconds=1.0)
     assert r.ok and r.error is None and r.status == 200
@@ -87,14 +102,29 @@ def test_retry_after_is_capped(fault_server: FaultServer) -> None:
     assert time.monotonic() - started < 3.0
 
 
-def test_429_that_never_ends_is_recorded_as_4xx(fault_server: FaultServer) -> None:
-    fault_server.throttled("/busy.html", 0, times=10)
+@pytest.mark.parametrize("status, kind", [(429, "rate_limited"), (425, "rate_limited"), (408, "timeout")])
+def test_retried_4xx_are_recorded_with_their_own_transient_kind(fault_server: FaultServer, status: int, kind: str) -> None:
+    fault_server.status_sequence("/busy.html", [status], headers={status: {"Retry-After": "0.05"}})
     [r] = fetch(fault_server, "/busy.html", retries=1)
-    assert r.error == "http_4xx" and r.status == 429 and r.attempts == 2
+    assert r.error == kind and r.status == status and r.attempts == 2
+    assert is_transient(r.error)                       # the frontier retries it later: not a terminal 4xx
+    assert r.retry_after_s == pytest.approx(0.05)      # the server's wish travels with the result
+
+
+def test_retry_after_on_the_result_is_capped(fault_server: FaultServer) -> None:
+    fault_server.status_sequence("/busy.html", [429], headers={429: {"Retry-After": "7200"}})
+    fault_server.status_sequence("/down.html", [503], headers={503: {"Retry-After": "3"}})
+    fault_server.status_sequence("/plain.html", [503])
+    busy, down, plain = fetch(fault_server, "/busy.html", "/down.html", "/plain.html", retries=0,
+                              retry_after_cap_seconds=5)
+    assert busy.error == "rate_limited" and busy.retry_after_s == 5.0   # 7,200 s asked, capped
+    assert down.error == "http_5xx" and down.retry_after_s == 3.0
+    assert plain.error == "http_5xx" and plain.retry_after_s is None
 
 
 # ---- timeouts, resets, size ------------------------------------------------------------------
-def test_slow_server_times_out_and_is_retried(fault_server: FaultServer) -> None:
+@both_transports
+def test_slow_server_times_out_and_is_retried(fault_server: FaultServer, transport: str) -> None:
     fault_server.slow("/slow.html", 5)
     started = time.monotonic()
     [r] = fetch(fault_server, "/slow.html", timeout_seconds=0.3, retries=1)
@@ -103,14 +133,16 @@ def test_slow_server_times_out_and_is_retried(fault_server: FaultServer) -> None
     assert len(fault_server.requests_for("/slow.html")) == 2
 
 
-def test_timeout_covers_the_whole_body_not_each_read(fault_server: FaultServer) -> None:
+@both_transports
+def test_timeout_covers_the_whole_body_not_each_read(fault_server: FaultServer, transport: str) -> None:
     # every chunk arrives within 0.15 s, so no single read times out; the whole takes 1.5 s
     fault_server.drip("/drip.html", chunks=10, interval=0.15)
     [r] = fetch(fault_server, "/drip.html", timeout_seconds=0.5, retries=0)
     assert r.error == "timeout"
 
 
-def test_connection_reset_mid_body_is_retried_then_recorded(fault_server: FaultServer) -> None:
+@both_transports
+def test_connection_reset_mid_body_is_retried_then_recorded(fault_server: FaultServer, transport: str) -> None:
     fault_server.reset_mid_body("/reset.html")
     fault_server.close_without_answer("/hangup.html")
     reset, hangup = fetch(fault_server, "/reset.html", "/hangup.html", retries=1)
@@ -120,7 +152,8 @@ def test_connection_reset_mid_body_is_retried_then_recorded(fault_server: FaultS
 
 
 @pytest.mark.parametrize("declare_length", [True, False])
-def test_max_bytes_aborts_the_download(fault_server: FaultServer, declare_length: bool) -> None:
+@both_transports
+def test_max_bytes_aborts_the_download(fault_server: FaultServer, declare_length: bool, transport: str) -> None:
     fault_server.huge("/huge.html", 200_000_000, declare_length=declare_length)
     fault_server.page("/small.html", "<html>" + "x" * 1000 + "</html>")
     started = time.monotonic()
@@ -131,7 +164,8 @@ def test_max_bytes_aborts_the_download(fault_server: FaultServer, declare_length
 
 
 # ---- redirects -------------------------------------------------------------------------------
-def test_on_site_redirect_chain_is_followed(fault_server: FaultServer) -> None:
+@both_transports
+def test_on_site_redirect_chain_is_followed(fault_server: FaultServer, transport: str) -> None:
     fault_server.redirect("/old.html", "/older.html", 301)
     fault_server.redirect("/older.html", fault_server.url("/new.html#top"), 308)
     fault_server.page("/new.html", "<html><body>new home</body></html>")
@@ -141,7 +175,8 @@ def test_on_site_redirect_chain_is_followed(fault_server: FaultServer) -> None:
     assert r.attempts == 3 and "new home" in (r.text or "")
 
 
-def test_offsite_redirect_is_not_followed(fault_server: FaultServer) -> None:
+@both_transports
+def test_offsite_redirect_is_not_followed(fault_server: FaultServer, transport: str) -> None:
     with FaultServer("127.0.0.2") as elsewhere:
         elsewhere.page("/landing.html", "<html>elsewhere</html>")
         fault_server.redirect("/out.html", elsewhere.url("/landing.html"))
@@ -151,7 +186,8 @@ def test_offsite_redirect_is_not_followed(fault_server: FaultServer) -> None:
         assert elsewhere.records == []
 
 
-def test_redirect_loop_and_too_many_redirects(fault_server: FaultServer) -> None:
+@both_transports
+def test_redirect_loop_and_too_many_redirects(fault_server: FaultServer, transport: str) -> None:
     fault_server.redirect("/a.html", "/b.html")
     fault_server.redirect("/b.html", "/a.html")
     for i in range(10):
@@ -163,7 +199,8 @@ def test_redirect_loop_and_too_many_redirects(fault_server: FaultServer) -> None
     assert not fault_server.requests_for("/hop5.html")
 
 
-def test_only_http_and_https(fault_server: FaultServer) -> None:
+@both_transports
+def test_only_http_and_https(fault_server: FaultServer, transport: str) -> None:
     fault_server.redirect("/ftp.html", "ftp://127.0.0.1/file")
 
     async def go() -> tuple[FetchResult, FetchResult, FetchResult]:
@@ -178,7 +215,8 @@ def test_only_http_and_https(fault_server: FaultServer) -> None:
 
 
 # ---- content types, conditional GET ----------------------------------------------------------
-def test_non_html_is_recorded_not_kept(fault_server: FaultServer) -> None:
+@both_transports
+def test_non_html_is_recorded_not_kept(fault_server: FaultServer, transport: str) -> None:
     fault_server.page("/logo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 5000, "image/png")
     fault_server.page("/doc.pdf", b"%PDF-1.4 " + b"x" * 5000, "application/pdf")
     fault_server.page("/feed.xml", "<?xml version='1.0'?><rss><channel></channel></rss>", "application/rss+xml")
@@ -191,7 +229,8 @@ def test_non_html_is_recorded_not_kept(fault_server: FaultServer) -> None:
     assert xhtml.ok
 
 
-def test_conditional_get_gives_304(fault_server: FaultServer) -> None:
+@both_transports
+def test_conditional_get_gives_304(fault_server: FaultServer, transport: str) -> None:
     modified = http_date(-86400)
     fault_server.conditional("/etag.html", "<html>v1</html>", etag='"v1"')
     fault_server.conditional("/lm.html", "<html>v1</html>", last_modified=modified)
@@ -219,7 +258,8 @@ def test_conditional_get_gives_304(fault_server: FaultServer) -> None:
 
 
 # ---- contract --------------------------------------------------------------------------------
-def test_every_result_is_a_value_with_a_known_kind_and_ua_is_always_sent(fault_server: FaultServer) -> None:
+@both_transports
+def test_every_result_is_a_value_with_a_known_kind_and_ua_is_always_sent(fault_server: FaultServer, transport: str) -> None:
     fault_server.page("/ok.html", "<html>ok</html>")
     fault_server.status_sequence("/e500.html", [500])
     fault_server.page("/x.png", b"png", "image/png")
@@ -228,8 +268,19 @@ def test_every_result_is_a_value_with_a_known_kind_and_ua_is_always_sent(fault_s
         fault_server, "/ok.html", "/e500.html", "/x.png", "/slow.html", "/missing.html", timeout_seconds=0.3, retries=1
     )
     assert [r.error for r in results] == [None, "http_5xx", "not_html", "timeout", "http_4xx"]
+    assert ERROR_KINDS == tuple(FETCH_ERRORS)              # the crawler's kinds are outcomes' table, not a copy
     assert all(r.error is None or r.error in ERROR_KINDS for r in results)
     assert all(r.elapsed_ms >= 0 for r in results)
     assert results[0].nbytes == len("<html>ok</html>") and results[0].encoding == "utf-8"
     assert results[0].content_type == "text/html; charset=utf-8"
     assert fault_server.records and all(rec.user_agent == UA for rec in fault_server.records)
+
+
+def test_new_settings_are_validated() -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"transport": "curl"}, {"max_cookies_per_host": -1}, {"rate_limit_pause_after": 0},
+                {"max_cookie_bytes_per_host": -5}):
+        with pytest.raises(ValidationError):
+            CrawlSettings(**bad)   # type: ignore[arg-type]
+    assert CrawlSettings().transport == "aiohttp"   # the measured winner (bench/transport.py) is the default

@@ -68,6 +68,8 @@ def test_commands_that_run_no_flow_never_import_prefect(config_with_warehouse: P
         ["serve", "--help"],
         ["sql", "SELECT 40 + 2 AS answer", "--format", "csv", "--config", config],
         ["stats", "--config", config],
+        ["sources", "--config", config],
+        ["--version"],
         ["extract", str(page), "--json"],
         ["eval", "--help"],
         ["export", "--help"],

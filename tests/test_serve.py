@@ -2,9 +2,11 @@
 
 One `sieve serve` subprocess for the whole module, started WITHOUT `PREFECT_API_URL`, so it also
 starts (and must stop) its own `prefect server start` on 127.0.0.1 with its database next to the
-warehouse. The test talks to that server through Prefect's client, triggers the demo crawl
-deployment against a DemoServer on an ephemeral port, and checks the run, its artifact and the
-warehouse's run row. Cost: one fresh server database (~15-30 s) plus one flow run.
+warehouse, UI on. The test talks to that server through Prefect's client, triggers the demo crawl
+deployment against a DemoServer on an ephemeral port, and checks the run, its artifact, the
+warehouse's run row, and that the UI's settings point at this server (not Prefect's default port
+4200) and list the run through that address. Cost: one fresh server database (~15-30 s) plus one
+flow run.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class ServeProcess:
             PREFECT_HOME=str(home),               # an empty profile: no PREFECT_API_URL from ~/.prefect
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             DO_NOT_TRACK="1",
-            PREFECT_SERVER_UI_ENABLED="false",
+            PREFECT_SERVER_UI_ENABLED="true",      # the UI's settings are part of what is tested
             PREFECT_RUNNER_POLL_FREQUENCY="1",   # pick the triggered run up within a second, not ten
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
@@ -96,7 +98,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         serve = ServeProcess(config_path, tmp / "client-home")
         try:
             ui = serve.wait_for(r"Prefect UI: (http://127\.0\.0\.1:\d+)", STARTUP_TIMEOUT).group(1)
-            serve.wait_for(r"being served", 60)
+            serve.wait_for(r"start a run by hand", 60)
             yield serve, f"{ui}/api", config_path, demo
         finally:
             stop_and_reap(serve)
@@ -144,6 +146,22 @@ def test_serve_refuses_an_api_url_that_does_not_answer(tmp_path: Path, monkeypat
     assert not (tmp_path / "prefect").exists(), "it must not start a server of its own"
 
 
+def test_the_ui_address_is_set_only_while_the_server_starts_and_the_users_own_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.serve import ui_talks_to
+
+    monkeypatch.delenv("PREFECT_UI_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_SERVER_UI_API_URL", raising=False)
+    with ui_talks_to("http://127.0.0.1:5555/api") as url:
+        assert url == os.environ["PREFECT_UI_API_URL"] == "http://127.0.0.1:5555/api"
+    assert "PREFECT_UI_API_URL" not in os.environ
+    monkeypatch.setenv("PREFECT_UI_API_URL", "http://localhost:8080/api")   # e.g. behind an SSH tunnel
+    with ui_talks_to("http://127.0.0.1:5555/api") as url:
+        assert url == os.environ["PREFECT_UI_API_URL"] == "http://localhost:8080/api"
+    assert os.environ["PREFECT_UI_API_URL"] == "http://localhost:8080/api"
+
+
 def test_serve_registers_one_crawl_deployment_per_source_with_its_cron(served) -> None:
     serve, api_url, config_path, _ = served
     deployments = asyncio.run(_deployments(api_url))
@@ -179,12 +197,28 @@ async def _run_and_wait(api_url: str, deployment_id, parameters: dict, timeout: 
         return run, [a for a in artifacts if a.flow_run_id == run.id]
 
 
-def test_a_triggered_crawl_runs_in_the_served_process_and_leaves_a_run_row(served) -> None:
+@pytest.fixture(scope="module")
+def triggered_crawl(served):
+    """(flow run, its artifacts): the demo crawl deployment, started once through the API, finished."""
+    serve, api_url, _, _ = served
+    deployment = asyncio.run(_deployments(api_url))["crawl/demo"]
+    return asyncio.run(_run_and_wait(api_url, deployment.id, {"max_pages": 8}, timeout=150))
+
+
+def test_serve_says_how_to_start_a_run_from_another_shell(served) -> None:
+    serve, api_url, _, _ = served
+    # Prefect's own message gives `prefect deployment run` without the address it needs elsewhere
+    assert f"export PREFECT_API_URL={api_url}" in serve.output
+    assert "prefect deployment run 'crawl/" in serve.output
+    assert re.search(r"crawl/demo\s+cron 0 3 1 1 \* \(UTC\)", serve.output), serve.output
+    assert re.search(r"reextract/on-demand\s+on demand", serve.output), serve.output
+
+
+def test_a_triggered_crawl_runs_in_the_served_process_and_leaves_a_run_row(served, triggered_crawl) -> None:
     from warehouse import Warehouse
 
     serve, api_url, config_path, demo = served
-    deployment = asyncio.run(_deployments(api_url))["crawl/demo"]
-    run, artifacts = asyncio.run(_run_and_wait(api_url, deployment.id, {"max_pages": 8}, timeout=150))
+    run, artifacts = triggered_crawl
 
     assert run.state is not None and run.state.is_completed(), f"{run.state}\n{serve.output[-3000:]}"
     assert run.parameters["source"] == "demo" and run.parameters["max_pages"] == 8
@@ -193,6 +227,25 @@ def test_a_triggered_crawl_runs_in_the_served_process_and_leaves_a_run_row(serve
     rows = Warehouse(Path(yaml.safe_load(config_path.read_text())["warehouse"]["path"])).query(
         "SELECT kind, source_id, status FROM crawl_runs")
     assert ("crawl", "demo", "completed") in [tuple(r) for r in rows.rows]
+
+
+def test_the_ui_talks_to_the_server_sieve_serve_started(served, triggered_crawl) -> None:
+    """What the browser does first: read /ui-settings, then list flow runs at the API it names."""
+    import httpx
+
+    _, api_url, _, _ = served
+    run, _ = triggered_crawl
+    ui_url = api_url.removesuffix("/api")
+    with httpx.Client(timeout=30, trust_env=False) as client:
+        settings = client.get(f"{ui_url}/ui-settings")
+        assert settings.status_code == 200, settings.text
+        ui_api_url = settings.json()["api_url"]
+        assert ui_api_url == api_url, f"the UI would talk to {ui_api_url}, not to the server sieve started"
+        runs = client.post(f"{ui_api_url}/flow_runs/filter", json={"limit": 50})
+        assert runs.status_code == 200, runs.text
+        assert str(run.id) in [r["id"] for r in runs.json()], "the UI's API does not list the triggered run"
+        page = client.get(f"{ui_url}/", headers={"Accept": "text/html"}, follow_redirects=True)
+        assert page.status_code == 200 and "<html" in page.text.lower(), "the UI itself is not served"
 
 
 def test_deployments_can_go_to_a_work_pool_for_workers_elsewhere(served) -> None:

@@ -1,4 +1,10 @@
-"""Commands that read the warehouse: sql, stats, export. No Prefect here."""
+"""Commands that read the warehouse: sql, stats, export. No Prefect here.
+
+`sql` exit codes: 0 the query ran; 2 the query is bad usage (empty, or DuckDB refused it: a syntax
+error, an unknown table or column, a type error, a write to the read-only warehouse: every
+`QueryError`); 1 the warehouse could not be read (none yet, or another process holds it longer
+than the lock timeout).
+"""
 from __future__ import annotations
 
 import json
@@ -9,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from flows.cli.common import DEFAULT_CONFIG, ConfigOption, ExportFormat, OutputFormat, _load, app, console, err
+from flows.cli.common import (DEFAULT_CONFIG, ConfigOption, ExportFormat, OutputFormat, _load, _require_warehouse, app,
+                              console, err)
 
 if TYPE_CHECKING:
     from flows.config import Config
@@ -21,29 +28,35 @@ def sql(
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="output format")] = OutputFormat.table,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Query the warehouse (read-only). Tables: articles, pages, fetches, frontier, crawl_runs; views v_*."""
+    """Query the warehouse (read-only). Tables: articles, pages, fetches, frontier, crawl_runs; views v_*.
+
+    Exit 2: the query is refused (empty, a syntax error, an unknown table or column, a write); fix it.
+
+    Exit 1: the warehouse cannot be read (none yet, or busy).
+    """
     cfg = _load(config)
     _print_query(cfg, query, fmt)
 
 
 def _print_query(cfg: "Config", query: str, fmt: OutputFormat) -> None:
-    from warehouse import Warehouse, WarehouseBusy, WarehouseError
+    from warehouse import QueryError, Warehouse, WarehouseBusy, WarehouseError
 
-    path = cfg.warehouse.path
-    if not Path(path).exists():
-        err.print(f"no warehouse at {path}: run `sieve demo` or `sieve crawl SOURCE` first")
-        raise typer.Exit(1)
+    if not query.strip().strip(";").strip():
+        err.print("empty query: give one SQL statement, e.g. sieve sql \"SELECT count(*) FROM articles\"",
+                  highlight=False)
+        raise typer.Exit(2)
+    path = _require_warehouse(cfg)
     try:
         result = Warehouse(path).query(query)
     except WarehouseBusy as exc:
-        err.print(f"warehouse busy: {exc}")
+        err.print(f"warehouse busy: {exc}", highlight=False, markup=False)
         raise typer.Exit(1) from None
-    except WarehouseError as exc:
-        err.print(f"query failed: {exc}")
-        raise typer.Exit(1) from None
-    except Exception as exc:  # duckdb's own errors: a typo in the SQL is bad usage
-        err.print(f"query failed: {type(exc).__name__}: {exc}", highlight=False)
+    except QueryError as exc:   # DuckDB refused the user's SQL: bad usage, fix the query
+        err.print(f"query refused: {exc}", highlight=False, markup=False)
         raise typer.Exit(2) from None
+    except WarehouseError as exc:
+        err.print(f"cannot read the warehouse: {exc}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
     if fmt is OutputFormat.json:
         rows = [dict(zip(result.columns, row)) for row in result.rows]
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, default=str, indent=None) + "\n")
@@ -71,10 +84,7 @@ def stats(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
     from warehouse import Warehouse
 
-    if not Path(cfg.warehouse.path).exists():
-        err.print(f"no warehouse at {cfg.warehouse.path}: run `sieve demo` or `sieve crawl SOURCE` first")
-        raise typer.Exit(1)
-    result = Warehouse(cfg.warehouse.path).stats()
+    result = Warehouse(_require_warehouse(cfg)).stats()
     table = Table(*result.columns, title="sieve warehouse")
     for row in result.rows:
         table.add_row(*("" if v is None else str(v) for v in row))
