@@ -64,6 +64,7 @@ class Frontier:
         self._beyond: set[str] = set()             # list pages found deeper than max_depth: never claimed
         self._uncommitted: dict[str, int | None] = {}   # taken: url -> window its fetch committed in (None: not yet)
         self._claimed = 0
+        self._given_count = len(self._given)
         self._refill = asyncio.Lock()
         self._lane_changed = asyncio.Event()
         self.done = False
@@ -78,6 +79,13 @@ class Frontier:
     @property
     def claimed(self) -> int:
         return self._claimed
+
+    @property
+    def total(self) -> int | None:
+        """How many URLs this run will fetch, when that is known in advance (for a progress bar)."""
+        if self.max_pages is not None:
+            return self.max_pages
+        return self._given_count if not self.claim_due else None
 
     @property
     def list_pages(self) -> int:

@@ -340,7 +340,7 @@ class Pipeline:
 
     def progress(self) -> Progress:
         fetch, extraction, writer, frontier = self.fetch, self.extraction, self.writer, self.frontier
-        total = frontier.max_pages if frontier is not None else None
+        total = frontier.total if frontier is not None else None
         return Progress(
             phase=self._waiting_for or self._phase,
             fetched=fetch.fetched if fetch else 0,
