@@ -119,7 +119,8 @@ def test_a_worker_stuck_where_the_budget_cannot_reach_is_killed_by_wall_time() -
             await asyncio.sleep(0.01)
         os.kill(stage._live[0].process.pid, signal.SIGSTOP)   # uses no CPU: ITIMER_PROF never fires
 
-    pages = [_page("http://x/stuck.html", ARTICLE), _page("http://x/after.html", ARTICLE)]
+    # a page that takes seconds, so the stop lands mid-page; stopped, it uses no CPU and the budget never fires
+    pages = [_page("http://x/stuck.html", HUGE), _page("http://x/after.html", ARTICLE)]
     stage_kwargs = {"workers": 1, "budget_s": 30.0, "chunk_pages": 1}
     started = time.monotonic()
 
@@ -193,7 +194,7 @@ print("released", flush=True)
 
 
 def test_a_long_held_lock_makes_the_writer_wait_and_keep_the_fetched_work(tmp_path: Path, caplog) -> None:
-    site = DemoSite(120)
+    site = DemoSite(200)   # paced: the crawl lasts well past the moment the other process takes the file
     hold_s = 4.0
     with DemoServer(site) as server:
         config = write_config(tmp_path, server.base_url,
