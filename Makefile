@@ -28,9 +28,13 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# The benchmark tools (Scrapy, py-spy, pyinstrument) are pinned in bench/requirements.lock, compiled against
+# requirements.lock so nothing the project runs on changes: regenerate it with the command in its header.
+# The crawl race alone: make bench BENCH_ARGS="--only race"
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/uv pip install --quiet --python $(BIN)/python "scrapy>=2.11" "pyinstrument>=5" "py-spy>=0.4"
-	$(BIN)/python -m bench.run_all
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r bench/requirements.lock
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 # Pictures of the Prefect UI that `sieve serve` starts (docs/ui/*.png, described in docs/orchestration.md).
 # Needs Debian's chromium; installed here when missing. Not part of `make test`.

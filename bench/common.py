@@ -158,6 +158,7 @@ class DemoServerProcess:
     articles: int
     port: int = 0
     proc: subprocess.Popen | None = None
+    latency_ms: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -166,7 +167,8 @@ class DemoServerProcess:
     def __enter__(self) -> "DemoServerProcess":
         self.port = self.port or free_port()
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "demo", "--port", str(self.port), "--articles", str(self.articles)],
+            [PYTHON, "-m", "demo", "--port", str(self.port), "--articles", str(self.articles),
+             "--latency-ms", f"{self.latency_ms:g}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=quiet_env(), cwd=str(ROOT),
         )
         deadline = time.monotonic() + 30
@@ -235,6 +237,12 @@ def git_state() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=str(ROOT),
                               timeout=10).stdout.strip()
+        # the benchmarks change more often than what they measure: name the last commit of sieve's own code too
+        code = subprocess.run(["git", "log", "-1", "--format=%h", "--", "flows", "crawler", "extractors", "warehouse",
+                               "outcomes", "demo", "config.yaml", "pyproject.toml", "requirements.lock"],
+                              capture_output=True, text=True, cwd=str(ROOT), timeout=10).stdout.strip()
+        if code and code != head:
+            head += f" (sieve code as of {code})"
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "crawler", "extractors", "warehouse", "flows"],
                                capture_output=True, text=True, cwd=str(ROOT), timeout=10).stdout.split("\n")
         changed = [line[3:] for line in dirty if line.strip()]

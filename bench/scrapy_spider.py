@@ -2,10 +2,15 @@
 
 It follows the demo site's list pages, runs `trafilatura.extract` (defaults) on each article page in
 the callback, and an item pipeline writes articles (URL, title, text, raw HTML, fetch time) to DuckDB
-in batches of 500 through Arrow. Tuned fairly: no download delay, 32 requests in flight per host,
-robots.txt obeyed (sieve obeys it too), cookies and telnet off, no autothrottle.
+in batches of 500 through Arrow. Tuned fairly: no download delay, the same requests in flight as sieve
+(all on one host), robots.txt obeyed (sieve obeys it too), cookies and telnet off, no autothrottle.
 
-    python -m bench.scrapy_spider --base http://127.0.0.1:PORT --db out.duckdb [--concurrency 32]
+What it stores, against sieve: one `articles` row per page trafilatura returned text for (URL with the
+tracking query dropped, title, text, raw HTML, fetch time). sieve stores more per page: the fetch log
+(every fetch, good or bad), the raw page, the frontier (for resuming and conditional GET), extraction
+outcomes, and articles with author, account, publication time, content hash, simhash and duplicate link.
+
+    python -m bench.scrapy_spider --base http://127.0.0.1:PORT --db out.duckdb [--concurrency 16] [--max-pages N]
 
 Prints one JSON line: pages, articles stored, wall seconds of the crawl (imports excluded).
 """
@@ -99,7 +104,7 @@ class DuckDBPipeline:
         self.con.close()
 
 
-def crawl(base: str, db: str, concurrency: int = 32) -> dict[str, Any]:
+def crawl(base: str, db: str, concurrency: int = 32, max_pages: int = 0) -> dict[str, Any]:
     settings = {
         "ROBOTSTXT_OBEY": True,
         "CONCURRENT_REQUESTS": concurrency,
@@ -112,6 +117,7 @@ def crawl(base: str, db: str, concurrency: int = 32) -> dict[str, Any]:
         "USER_AGENT": "scrapy-bench (+sieve benchmarks)",
         "ITEM_PIPELINES": {f"{__name__}.DuckDBPipeline": 300},
         "DUCKDB_PATH": db,
+        "CLOSESPIDER_PAGECOUNT": max_pages,   # 0: no limit (a warm-up run sets one)
     }
     process = CrawlerProcess(settings, install_root_handler=False)
     crawler = process.create_crawler(DemoSpider)
@@ -138,8 +144,9 @@ def main() -> None:
     parser.add_argument("--base", required=True)
     parser.add_argument("--db", required=True)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--max-pages", type=int, default=0, help="stop after this many responses (0: no limit)")
     args = parser.parse_args()
-    print(json.dumps(crawl(args.base, args.db, args.concurrency)), flush=True)
+    print(json.dumps(crawl(args.base, args.db, args.concurrency, args.max_pages)), flush=True)
 
 
 if __name__ == "__main__":

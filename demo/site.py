@@ -9,7 +9,8 @@ a 搜索建议/热博 block with "(展开)" teasers, a disclaimer footer, list p
 copies) or lightly edited (near copies), a few pages are GBK with only a `<meta charset>`, and
 robots.txt disallows /private/.
 
-Run it alone with `python -m demo --port 8765 --articles 60`.
+Run it alone with `python -m demo --port 8765 --articles 60 [--latency-ms 5]`; the latency is a sleep in
+the connection's own thread before each response, so slow responses overlap as a real site's do.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import hashlib
 import html
 import random
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -368,11 +370,14 @@ class DemoSite:
 
 class _Handler(BaseHTTPRequestHandler):
     site: DemoSite
+    latency_s: float = 0.0
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True   # keep-alive responses otherwise stall ~40 ms on delayed ACKs
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))  # type: ignore[attr-defined]
+        if self.latency_s:   # this connection's thread sleeps (GIL released): other requests go on
+            time.sleep(self.latency_s)
         status, body, content_type = self.site.render(self.path)
         if status == 301:
             self.send_response(301)
@@ -400,11 +405,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class DemoServer:
-    """Serve a DemoSite on 127.0.0.1 in a background thread. Port 0 picks a free port."""
+    """Serve a DemoSite on 127.0.0.1 in a background thread (one thread per connection). Port 0 picks a
+    free port; `latency_s` delays every response by that much, as a distant site would."""
 
-    def __init__(self, site: DemoSite, port: int = 0, host: str = "127.0.0.1") -> None:
-        handler = type("DemoHandler", (_Handler,), {"site": site})
-        server_class = type("DemoHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 256})
+    def __init__(self, site: DemoSite, port: int = 0, host: str = "127.0.0.1", *, latency_s: float = 0.0) -> None:
+        if latency_s < 0:
+            raise ValueError("latency_s must not be negative")
+        handler = type("DemoHandler", (_Handler,), {"site": site, "latency_s": latency_s})
+        # a deep accept backlog: hundreds of crawler connections may open at once at high latency
+        server_class = type("DemoHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 1024})
         self.httpd = server_class((host, port), handler)
         self.httpd.daemon_threads = True
         self.httpd.request_log = []  # type: ignore[attr-defined]  # (path, user agent), for tests
@@ -434,9 +443,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the bundled demo aggregator on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--articles", type=int, default=60)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every response (default 0)")
     args = parser.parse_args()
-    with DemoServer(DemoSite(args.articles), port=args.port) as server:
-        print(f"demo aggregator on {server.base_url}/list/1.html ({args.articles} articles); Ctrl-C stops", flush=True)
+    if args.latency_ms < 0:
+        parser.error("--latency-ms must not be negative")
+    with DemoServer(DemoSite(args.articles), port=args.port, latency_s=args.latency_ms / 1000) as server:
+        print(f"demo aggregator on {server.base_url}/list/1.html ({args.articles} articles, "
+              f"{args.latency_ms:g} ms latency); Ctrl-C stops", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

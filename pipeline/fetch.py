@@ -106,5 +106,5 @@ def fetch_row(run_id: str | None, source_id: str, kind: str, r: FetchResult, htm
         run_id=run_id, source_id=source_id, url=r.url, kind=kind, final_url=r.final_url, status=r.status,
         error=r.error, detail=r.detail, content_type=r.content_type, nbytes=r.nbytes, elapsed_ms=r.elapsed_ms,
         encoding=r.encoding, replaced=r.replaced, attempts=r.attempts, etag=r.etag,
-        last_modified=r.last_modified, fetched_at=r.fetched_at, html=html,
+        last_modified=r.last_modified, fetched_at=r.fetched_at, html=html, retry_after_s=r.retry_after_s,
     )

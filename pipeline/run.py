@@ -143,7 +143,8 @@ class Pipeline:
         source = self.source
         now = datetime.now(timezone.utc)
         await self.seed(source.start_urls)
-        await self._patient(self.warehouse.make_due, source.name, LIST_KINDS, now)
+        starts = [u for u in (normalize_url(url) for url in source.start_urls) if u]
+        await self._patient(self.warehouse.make_due, source.name, LIST_KINDS, now, start_urls=starts)
         frontier = self._frontier(claim_due=True, follow_lists=True, max_pages=max_pages or source.max_pages)
         await self._stream(frontier, scan_stored=True)
         return self.summary

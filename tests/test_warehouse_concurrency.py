@@ -113,8 +113,8 @@ def test_sigkill_inside_record_fetches_loses_nothing_committed_and_keeps_no_part
         import warehouse.frontier as frontier
         original = frontier.update_after_fetches
         calls = []
-        def paused(con, rows, **kw):
-            original(con, rows, **kw)            # fetches, pages and frontier are written, not committed
+        def paused(con, rows, *args, **kw):
+            original(con, rows, *args, **kw)     # fetches, pages and frontier are written, not committed
             calls.append(1)
             if len(calls) == 4:
                 print("inside", flush=True)
@@ -159,8 +159,8 @@ def test_sigkill_inside_record_extractions_leaves_committed_batches_only(tmp_pat
         import warehouse.articles as articles
         original = articles._write_articles
         calls = []
-        def paused(con, roots):
-            original(con, roots)                 # articles inserted, not committed
+        def paused(con, *args):
+            original(con, *args)                 # articles inserted, not committed
             calls.append(1)
             if len(calls) == 4:
                 print("inside", flush=True)

@@ -21,10 +21,10 @@ def fixture_wh(tmp_path_factory) -> Warehouse:
     wh = Warehouse(tmp_path_factory.mktemp("views") / "w.duckdb")
     wh.upsert_sources([SourceRow("demo", "h", "{}"), SourceRow("other", "h", "{}"), SourceRow("idle", "h", "{}")])
     run = wh.start_run("crawl", "demo", {})
-    wh.record_fetches([fetch(f"https://demo.example/a/{n}") for n in range(1, 5)]
-                      + [fetch("https://demo.example/a/8", status=None, error="timeout"),
-                         fetch("https://demo.example/a/9", status=503, error="http_5xx"),
-                         fetch("https://demo.example/a/10", status=None, error="timeout")],
+    wh.record_fetches([fetch(f"https://demo.example/a/{n}", run_id=run) for n in range(1, 5)]
+                      + [fetch("https://demo.example/a/8", status=None, error="timeout", run_id=run),
+                         fetch("https://demo.example/a/9", status=503, error="http_5xx", run_id=run),
+                         fetch("https://demo.example/a/10", status=None, error="timeout", run_id=run)],
                       revisit_after=DAY)
     wh.finish_run(run, "completed", {"fetched": 7})
     wh.finish_run(wh.start_run("crawl", "other", {}), "failed", {}, error="boom")
@@ -97,8 +97,8 @@ def test_export_parquet_is_partitioned_by_source_and_month(fixture_wh, tmp_path)
     n = con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = true) WHERE source = 'demo'",
                     [str(tmp_path / "out" / "articles" / "**" / "*.parquet")]).fetchall()
     assert n == [(4,)]
-    # Filters: one source, since a date, distinct only; a second export replaces the first.
-    files = fixture_wh.export(tmp_path / "out", "parquet", source="demo", since=date(2026, 1, 1))
+    # Filters: one source, since a date, distinct only; a second export (overwrite) replaces the first.
+    files = fixture_wh.export(tmp_path / "out", "parquet", source="demo", since=date(2026, 1, 1), overwrite=True)
     assert pq.read_table(tmp_path / "out" / "articles").num_rows == 3        # articles 2, 3 and 4
     assert all("source=demo" in str(f) for f in files)
 
@@ -109,9 +109,9 @@ def test_export_csv_and_jsonl(fixture_wh, tmp_path) -> None:
         rows = list(csv.DictReader(handle))
     assert sorted(r["article_id"] for r in rows) == ["a0000001", "a0000004", "a0000005"]
     assert rows[0]["text"] and "source" not in rows[0]
-    [jsonl_path] = fixture_wh.export(tmp_path, "jsonl", source="other")
+    [jsonl_path] = fixture_wh.export(tmp_path, "jsonl", source="other", overwrite=True)
     lines = [json.loads(line) for line in jsonl_path.read_text(encoding="utf-8").splitlines()]
     assert [(r["article_id"], r["source_id"]) for r in lines] == [("a0000005", "other")]
     assert lines[0]["title"] == "标题 5"
     with pytest.raises(ValueError, match="unknown export format"):
-        fixture_wh.export(tmp_path, "xml")  # type: ignore[arg-type]
+        fixture_wh.export(tmp_path, "xml", overwrite=True)  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ def test_a_window_that_fails_midway_stores_nothing(tmp_path: Path, monkeypatch: 
     empty = dump(wh.path)
     rows, found, arts = _window(10)
 
-    def broken(con, roots):
+    def broken(*args):
         raise RuntimeError("disk hiccup while writing articles")
 
     monkeypatch.setattr(article_store, "_write_articles", broken)

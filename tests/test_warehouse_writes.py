@@ -186,3 +186,135 @@ def test_an_idle_lease_lets_go_by_itself(tmp_path) -> None:
     while wh._lease.held and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not wh._lease.held
+
+
+@pytest.mark.parametrize("step", ["warehouse.fetch_log.upsert_pages", "warehouse.frontier.update_after_fetches"])
+def test_a_write_that_raises_mid_batch_stores_nothing_of_it(wh, monkeypatch, step) -> None:
+    """Earlier statements of the batch have run when it fails: the transaction must roll them back."""
+    import importlib
+
+    wh.record_fetches([fetch("https://d/a/0")], revisit_after=DAY)
+    before = dump(wh.path)
+    module_name, name = step.rsplit(".", 1)
+    module = importlib.import_module(module_name)
+    original = getattr(module, name)
+
+    def failing(con, *args, **kwargs):
+        original(con, *args, **kwargs)                  # its rows are written inside the transaction, then
+        raise RuntimeError("disk hiccup")               # the batch fails before it commits
+
+    monkeypatch.setattr(module, name, failing)
+    rows = [fetch(f"https://d/a/{n}", html=f"<p>{n}</p>") for n in range(1, 6)] + [fetch("https://d/a/0", status=304,
+                                                                                         fetched_at=T0 + DAY)]
+    with pytest.raises(RuntimeError, match="disk hiccup"):
+        wh.record_fetches(rows, revisit_after=DAY, discovered=[frontier_row("https://d/a/9")])
+    assert dump(wh.path) == before
+    monkeypatch.setattr(module, name, original)
+    wh.record_fetches(rows, revisit_after=DAY, discovered=[frontier_row("https://d/a/9")])   # the retry goes in whole
+    after = dump(wh.path)
+    assert len(after["fetches"]) == 7 and len(after["pages"]) == 6 and len(after["frontier"]) == 7
+
+
+def test_a_failing_extraction_batch_rolls_back_its_articles(wh, monkeypatch) -> None:
+    import warehouse.articles as articles
+
+    wh.record_extractions([article(1)], [])
+    before = dump(wh.path)
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(articles, "_write_extractions", failing)   # after the stored articles were deleted and inserted
+    with pytest.raises(RuntimeError):
+        wh.record_extractions([article(1, title="new"), article(2)], [])
+    assert dump(wh.path) == before
+
+
+def test_each_warehouse_keeps_its_own_hold(tmp_path) -> None:
+    """The connection is shared per file in a process (DuckDB's rule); how long it stays held after a write
+    is the writing Warehouse's own, not the first one's made on the path."""
+    path = tmp_path / "w.duckdb"
+    brief, holding = Warehouse(path), Warehouse(path, hold_s=30)
+    assert brief._lease is holding._lease
+    holding.record_extractions([article(1)], [])
+    assert holding._lease.held
+    brief.record_extractions([article(2)], [])
+    assert not brief._lease.held                        # hold_s=0: closed at the end of its own call
+    holding.record_extractions([article(3)], [])
+    assert holding._lease.held
+    holding.release()
+
+
+def test_keys_stay_unique_over_replays_duplicates_and_updates(wh) -> None:
+    import random
+
+    rng = random.Random(4)
+    for round_ in range(6):
+        ids = [rng.randrange(40) for _ in range(60)]                 # repeats inside and across batches
+        wh.record_extractions([article(n, title=f"v{round_ % 2}", extracted_at=T0 + timedelta(hours=round_))
+                               for n in ids], [rejection(f"https://demo.example/r/{rng.randrange(10)}") for _ in range(8)])
+        urls = [f"https://d/a/{rng.randrange(50)}" for _ in range(60)]
+        wh.record_fetches([fetch(u, fetched_at=T0 + timedelta(minutes=round_ * 10 + i % 3), html=f"<p>{round_}</p>")
+                           for i, u in enumerate(urls)], revisit_after=DAY,
+                          discovered=[frontier_row(f"https://d/a/{rng.randrange(80)}") for _ in range(40)])
+    for table, key in (("articles", "article_id"), ("extractions", "url"), ("pages", "url"), ("frontier", "url"),
+                       ("fetches", "fetch_id")):
+        total, distinct = wh.query(f"SELECT count(*), count(DISTINCT {key}) FROM {table}").rows[0]
+        assert total == distinct > 0, table
+
+
+def test_stored_keys_are_the_writers_expressions(wh) -> None:
+    """The key columns made by migrations and by every write path agree (batches.KEY_SQL, HEX_KEY_SQL)."""
+    wh.record_fetches([fetch("https://d/a/1", html="<p>x</p>"), fetch("https://d/list/1", kind="list")],
+                      revisit_after=DAY, discovered=[frontier_row("https://d/a/2")])
+    wh.record_extractions([article(1)], [rejection("https://d/a/1")])
+    checks = {
+        "articles": "article_key = md5_number(article_id) AND row_hash IS NOT NULL",
+        "pages": "url_key = md5_number(url) AND html_key = TRY_CAST('0x' || html_hash AS UHUGEINT)",
+        "frontier": "url_key = md5_number(url)",
+        "extractions": "url_key = md5_number(url)",
+    }
+    for table, condition in checks.items():
+        assert wh.query(f"SELECT bool_and({condition}), count(*) FROM {table}").rows[0][0] is True, table
+
+
+def test_an_article_stored_before_the_key_migrations_is_recognised_unchanged(tmp_path) -> None:
+    """A warehouse at schema 3 (hex row_hash, primary key) migrates; re-extracting the same article is 'unchanged'."""
+    from warehouse.articles import row_hashes
+
+    from .test_warehouse_support import plain_connect
+
+    path = tmp_path / "old.duckdb"
+    Warehouse(path).migrate(target=3)
+    row = article(1)
+    text = row.text.encode()
+    con = plain_connect(path, read_only=False)
+    con.execute(
+        "INSERT INTO articles (article_id, source_id, url, page_url, title, author, account, published_at, text, "
+        "content_hash, simhash, flags, extractor_version, rules_version, extracted_at, first_seen, updated_at, "
+        "seen_seq, row_hash, content_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        [row.article_id, row.source_id, row.url, row.url, row.title, row.author, row.account, row.published_at,
+         row.text, row.content_hash, row.simhash, row.flags, row.extractor_version, row.rules_version,
+         row.extracted_at, T0, T0, row_hashes([row], [text])[0], int(row.content_hash[:16], 16)])
+    con.close()
+    wh = Warehouse(path)
+    counts = wh.record_extractions([row], [])
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 0, 1)
+    assert wh.query("SELECT count(*), min(updated_at) FROM articles").rows == [(1, T0)]
+
+
+def test_a_failed_statement_surfaces_its_own_error(wh, monkeypatch) -> None:
+    """After a SQL error the transaction is aborted; cleaning up must not hide the error behind DuckDB's
+    'transaction is aborted' (the next batch starts on a fresh connection)."""
+    import duckdb
+
+    import warehouse.articles as articles
+
+    def bad_sql(con, *args, **kwargs):
+        con.execute("SELECT no_such_column FROM articles")
+
+    monkeypatch.setattr(articles, "_write_articles", bad_sql)
+    with pytest.raises(duckdb.BinderException, match="no_such_column"):
+        wh.record_extractions([article(1)], [])
+    monkeypatch.undo()
+    assert wh.record_extractions([article(1)], []).new == 1

@@ -4,7 +4,7 @@ It knows nothing of HTTP or HTML: it stores rows (`warehouse.rows`) and answers 
 """
 from __future__ import annotations
 
-from .errors import QueryError, SchemaTooNew, WarehouseBusy, WarehouseError
+from .errors import ExportError, QueryError, SchemaTooNew, WarehouseBusy, WarehouseError, WarehouseMissing
 from .frontier import LIST_KINDS, TRANSIENT_ERRORS
 from .migrations import LATEST_VERSION
 from .reports import EXPORT_FORMATS
@@ -14,6 +14,7 @@ from .store import RUN_STATUSES, Warehouse
 
 __all__ = [
     "EXPORT_FORMATS",
+    "ExportError",
     "LATEST_VERSION",
     "LIST_KINDS",
     "RUN_STATUSES",
@@ -32,4 +33,5 @@ __all__ = [
     "Warehouse",
     "WarehouseBusy",
     "WarehouseError",
+    "WarehouseMissing",
 ]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import WarehouseBusy, WarehouseError
+from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
 
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -61,7 +61,7 @@ def configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 def connect(path: Path, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
     """Open the file in UTC, retrying a held file lock up to `timeout_s` (asking the holder to yield)."""
     if read_only and not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: run a crawl (or `sieve demo`) first")
+        raise WarehouseMissing(path)
     deadline = time.monotonic() + timeout_s
     delay = 0.01
     max_delay = 0.08 if read_only else 0.05   # a waiting writer polls faster: batches matter more than queries

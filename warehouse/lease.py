@@ -3,7 +3,8 @@
 Opening a DuckDB file and closing it (which checkpoints) costs 50-100 ms of CPU, more than writing a
 batch of a thousand articles; a writer that reopened the file per batch could not bulk-load fast. So
 the writer keeps its read-write connection between write calls and gives the file up:
-- after `hold_s` without a write (a timer thread closes it);
+- after `hold_s` without a write (a timer thread closes it); `hold_s` is the writing Warehouse's own,
+  given with each call: the last write decides how long the file stays held (0: closed at once);
 - at the start of the next write call when another opener has asked: a blocked `sieve sql` (or any
   sieve process) touches `<file>.waiting` while it retries, and the writer then closes, pauses
   `YIELD_S` so the waiter gets in, and reopens (waiting its turn like anyone else);
@@ -12,6 +13,9 @@ Every batch is still one transaction: a crash loses nothing committed (DuckDB re
 keeps no partial batch. Reads in this process while the lease is held use a read-only transaction on
 a cursor of the same database (DuckDB refuses a second, read-only open of a file in one process).
 A plain `duckdb` CLI does not ask: it gets in once the writer has been idle for `hold_s`.
+
+There is one lease per file per process because DuckDB allows one read-write connection (instance) per
+file per process: every Warehouse object on the path shares it, and nothing else of theirs.
 """
 from __future__ import annotations
 
@@ -35,23 +39,23 @@ _BY_PATH: dict[str, "WriterLease"] = {}
 _BY_PATH_GUARD = threading.Lock()
 
 
-def lease_for(path: Path, lock: threading.RLock, *, hold_s: float) -> "WriterLease":
-    """The process's lease for one file (every Warehouse object on that path shares it)."""
+def lease_for(path: Path, lock: threading.RLock) -> "WriterLease":
+    """The process's lease for one file (every Warehouse object on that path shares its connection)."""
     key = str(path.resolve())
     with _BY_PATH_GUARD:
         lease = _BY_PATH.get(key)
         if lease is None:
-            lease = _BY_PATH[key] = WriterLease(path, lock, hold_s=hold_s)
+            lease = _BY_PATH[key] = WriterLease(path, lock)
         return lease
 
 
 class WriterLease:
     """One per warehouse file per process (shares the file's process lock)."""
 
-    def __init__(self, path: Path, lock: threading.RLock, *, hold_s: float) -> None:
+    def __init__(self, path: Path, lock: threading.RLock) -> None:
         self.path = path
         self.lock = lock
-        self.hold_s = hold_s
+        self.hold_s = 0.0                        # of the last write call
         self._con: duckdb.DuckDBPyConnection | None = None
         self._opened_ns = 0
         self._last_used = 0.0
@@ -69,8 +73,9 @@ class WriterLease:
             return False
 
     @contextmanager
-    def connection(self, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The read-write connection for one write call (caller holds `lock`)."""
+    def connection(self, timeout_s: float, *, hold_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The read-write connection for one write call (caller holds `lock`), kept `hold_s` idle seconds after."""
+        self.hold_s = hold_s
         if self._con is not None and self._someone_waiting():
             self.release()
             time.sleep(YIELD_S)

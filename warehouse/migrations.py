@@ -197,10 +197,117 @@ ALTER TABLE articles ADD COLUMN IF NOT EXISTS content_key UBIGINT;   -- first 64
 UPDATE articles SET content_key = TRY_CAST('0x' || left(content_hash, 16) AS UBIGINT) WHERE content_key IS NULL;
 """
 
+# Articles without the primary-key index, and with an integer key for the writer's lookups.
+# A batch replaces its stored articles by delete + insert (an UPDATE rewrites the zstd text: 50-100x
+# slower); with an ART index on article_id the same delete + insert cost about 3x more, most of it at
+# commit (bench/warehouse.py, "upsert forms"). Lookups join on numeric columns only (batches.py).
+# Uniqueness of article_id is the single writer's rule
+# (each batch de-duplicated, stored versions deleted before the batch is inserted, one transaction);
+# tests/test_warehouse_writes.py holds it. DuckDB cannot drop a constraint, so the table is rebuilt
+# (about 15 s per 200k articles, once). Views bind by name and need no change. The key expressions
+# are batches.KEY_SQL and HEX_KEY_SQL (a test holds them equal).
+_ARTICLES_UNINDEXED = """
+CREATE TABLE articles_rebuilt (
+    article_id        VARCHAR NOT NULL,       -- hash of the canonical URL; unique (the writer's rule)
+    source_id         VARCHAR NOT NULL,
+    url               VARCHAR NOT NULL,
+    page_url          VARCHAR,
+    title             VARCHAR,
+    author            VARCHAR,
+    account           VARCHAR,
+    published_at      TIMESTAMPTZ,
+    text              VARCHAR NOT NULL USING COMPRESSION zstd,
+    content_hash      VARCHAR,
+    simhash           UBIGINT,
+    dup_of            VARCHAR,
+    flags             VARCHAR,
+    extractor_version VARCHAR,
+    rules_version     VARCHAR,
+    extracted_at      TIMESTAMPTZ,
+    first_seen        TIMESTAMPTZ NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL,
+    seen_seq          BIGINT NOT NULL,
+    row_hash          UHUGEINT,               -- the 128-bit change hash (was its hex): compared without strings
+    content_key       UBIGINT,
+    article_key       UHUGEINT NOT NULL       -- md5_number(article_id) (batches.KEY_SQL): the writer joins on it
+);
+INSERT INTO articles_rebuilt
+SELECT * REPLACE (TRY_CAST('0x' || row_hash AS UHUGEINT) AS row_hash), md5_number(article_id)
+FROM articles ORDER BY seen_seq;
+DROP TABLE articles;
+ALTER TABLE articles_rebuilt RENAME TO articles;
+"""
+
+# Integer keys of the URL-keyed tables, for the writer's lookups (their primary keys stay: a plain INSERT
+# checks them cheaply; what was slow was ON CONFLICT, 10-80 ms per 100 rows, and joins on the VARCHAR url).
+# `is_start`: a configured start URL (make_due marks them), due at every scheduled run and never given up.
+_URL_KEYS = """
+ALTER TABLE frontier ADD COLUMN IF NOT EXISTS url_key UHUGEINT;
+UPDATE frontier SET url_key = md5_number(url);
+ALTER TABLE frontier ADD COLUMN IF NOT EXISTS is_start BOOLEAN DEFAULT false;
+UPDATE frontier SET is_start = false WHERE is_start IS NULL;
+ALTER TABLE pages ADD COLUMN IF NOT EXISTS url_key UHUGEINT;
+ALTER TABLE pages ADD COLUMN IF NOT EXISTS html_key UHUGEINT;       -- html_hash as a number
+UPDATE pages SET url_key = md5_number(url), html_key = TRY_CAST('0x' || html_hash AS UHUGEINT);
+ALTER TABLE extractions ADD COLUMN IF NOT EXISTS url_key UHUGEINT;
+UPDATE extractions SET url_key = md5_number(url);
+"""
+
+# Runs record who runs them (a killed run is marked `crashed` at the next start, runs.py), and a good
+# crawl is one that fetched something: a completed crawl or backfill with at least one successful fetch
+# (2xx or 304). A run whose every request failed (robots.txt down, host gone) or a reextract is not.
+# Part of migration 6 (reports.STATS_SQL uses it too): change it only together with a new migration.
+GOOD_RUNS_SQL = """
+SELECT r.source_id, r.run_id, r.finished_at FROM crawl_runs r
+WHERE r.status = 'completed' AND r.kind IN ('crawl', 'backfill') AND r.source_id IS NOT NULL
+  AND EXISTS (SELECT 1 FROM fetches f WHERE f.run_id = r.run_id AND f.error IS NULL)
+"""
+
+_RUN_OWNERS = f"""
+ALTER TABLE crawl_runs ADD COLUMN IF NOT EXISTS pid INTEGER;
+ALTER TABLE crawl_runs ADD COLUMN IF NOT EXISTS host VARCHAR;
+ALTER TABLE crawl_runs ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ;
+CREATE OR REPLACE VIEW v_source_health AS
+WITH ids AS (
+    SELECT source_id FROM sources UNION SELECT source_id FROM fetches UNION SELECT source_id FROM crawl_runs
+    WHERE source_id IS NOT NULL
+), f AS (
+    SELECT source_id, count(*) AS fetches,
+           count(*) FILTER (WHERE error IS NULL) AS ok,
+           count(*) FILTER (WHERE error IS NOT NULL) AS failures,
+           max(fetched_at) FILTER (WHERE error IS NULL) AS last_ok_fetch
+    FROM fetches GROUP BY source_id
+), k AS (
+    SELECT source_id, map_from_entries(list({{'k': error, 'v': n}} ORDER BY n DESC, error)) AS failures_by_kind
+    FROM (SELECT source_id, error, count(*) AS n FROM fetches WHERE error IS NOT NULL GROUP BY ALL)
+    GROUP BY source_id
+), g AS (
+    SELECT source_id, max(finished_at) AS last_good_crawl FROM ({GOOD_RUNS_SQL}) GROUP BY source_id
+), r AS (
+    SELECT source_id, arg_max(status, started_at) AS last_run_status
+    FROM crawl_runs WHERE source_id IS NOT NULL GROUP BY source_id
+)
+SELECT ids.source_id,
+       coalesce(f.fetches, 0)  AS fetches,
+       coalesce(f.ok, 0)       AS ok,
+       coalesce(f.failures, 0) AS failures,
+       round(f.ok / nullif(f.fetches, 0), 4) AS success_rate,
+       f.last_ok_fetch,
+       g.last_good_crawl,
+       r.last_run_status,
+       coalesce(k.failures_by_kind, MAP {{}}) AS failures_by_kind
+FROM ids LEFT JOIN f USING (source_id) LEFT JOIN k USING (source_id) LEFT JOIN g USING (source_id)
+LEFT JOIN r USING (source_id)
+ORDER BY ids.source_id;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _TABLES),
     Migration(2, "views", _VIEWS),
     Migration(3, "article change and duplicate keys", _ARTICLE_KEYS),
+    Migration(4, "articles: integer id key, no index", _ARTICLES_UNINDEXED),
+    Migration(5, "url keys, start urls", _URL_KEYS),
+    Migration(6, "run owners and heartbeat; a good crawl fetched something", _RUN_OWNERS),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

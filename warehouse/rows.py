@@ -50,6 +50,7 @@ class FetchRow:
     last_modified: str | None
     fetched_at: datetime
     html: str | None                # decoded HTML to keep in `pages` (None for failures, 304 and non-HTML)
+    retry_after_s: float | None = None  # a 429/425's Retry-After in seconds: when the frontier tries the URL again
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,12 @@ so a read-only `sieve sql` (or a plain duckdb CLI) gets in between two batches o
 (DuckDB locks the whole file while a process holds it read-write). For bulk loads, `hold_s > 0` keeps
 the file between calls and lets go when idle or when another sieve process asks (lease.py). Calls are
 thread-safe within a process. A call either commits its whole batch or nothing: a crash mid-call
-leaves the file as it was.
+leaves the file as it was. `query` is the door for user SQL (`sieve sql`): sandboxed (sandbox.py);
+sieve's own reads (stats, due, pages_to_extract, frontier_size) use trusted read-only connections.
 """
 from __future__ import annotations
 
-import json
-import uuid
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -19,18 +19,23 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from outcomes import RUN_STATUSES
+
 from . import articles as article_store
-from . import fetch_log, frontier
-from .batches import arrow_table, last_per_key
+from . import fetch_log, frontier, runs
+from .batches import arrow_table, forget, last_per_key
 from .connection import open_connection, path_lock, transaction
+from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
 from .lease import lease_for
-from .errors import QueryError, WarehouseBusy, WarehouseError
 from .migrations import apply_migrations, check_not_too_new, current_version
 from .reports import STATS_SQL, ExportFormat, export_articles
 from .rows import (ArticleRow, ExtractionCounts, FetchRow, FrontierItem, FrontierRow, PageRow, QueryResult,
                    Rejection, SourceRow)
+from .sandbox import run_user_query
 
-RUN_STATUSES: tuple[str, ...] = ("running", "completed", "failed", "cancelled")
+__all__ = ["RUN_STATUSES", "Warehouse"]
+
+HEARTBEAT_EVERY_S = 5.0
 
 
 def _now() -> datetime:
@@ -41,18 +46,24 @@ class Warehouse:
     """The sieve warehouse at `path` (created with its parent directory on first write)."""
 
     def __init__(self, path: str | Path, *, lock_timeout_s: float = 10.0, write_lock_timeout_s: float = 120.0,
-                 max_failures: int = 5, retry_backoff: timedelta = timedelta(minutes=5), hold_s: float = 0.0) -> None:
+                 max_failures: int = 5, retry_backoff: timedelta = timedelta(minutes=5), hold_s: float = 0.0,
+                 max_backoff: timedelta = timedelta(hours=6), retry_after_cap: timedelta = timedelta(hours=6)) -> None:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s            # readers (`query`, `sieve sql`) give up after this
         self.write_lock_timeout_s = write_lock_timeout_s  # writers wait longer: a crawl should outlast a query
         self.max_failures = max_failures                # consecutive failed fetches before a URL is given up
         self.retry_backoff = retry_backoff              # first back-off after a transient failure
-        self._lock = path_lock(self.path)
+        self.max_backoff = max_backoff                  # longest back-off after transient failures
+        self.retry_after_cap = retry_after_cap          # longest Retry-After the frontier honours
         # hold_s=0 (default): the file is opened read-write for each write call only. hold_s>0 (bulk loads):
         # the writer keeps it between calls for up to hold_s idle seconds and lets go at the next call when
         # another sieve process asks (lease.py): several times faster for batches of a few thousand rows.
-        self._lease = lease_for(self.path, self._lock, hold_s=hold_s)
+        # Each Warehouse's own: the connection is shared per path in a process, the hold is per call.
+        self.hold_s = hold_s
+        self._lock = path_lock(self.path)
+        self._lease = lease_for(self.path, self._lock)
         self._migrated = False
+        self._beats: dict[str, float] = {}     # run_id -> when record_fetches last touched its heartbeat
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
@@ -85,7 +96,7 @@ class Warehouse:
         with self._held(self.write_lock_timeout_s):
             if not self._migrated:
                 self.migrate()
-            with self._lease.connection(self.write_lock_timeout_s) as con, transaction(con):
+            with self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s) as con, transaction(con):
                 yield con
 
     @contextmanager
@@ -102,7 +113,7 @@ class Warehouse:
         """Create or upgrade the schema; refuse (SchemaTooNew) a file from a newer sieve. Returns the version."""
         with self._held(self.write_lock_timeout_s):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lease.connection(self.write_lock_timeout_s) as con:
+            with self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s) as con:
                 if target is None:
                     version = apply_migrations(con, str(self.path))
                 else:
@@ -140,27 +151,38 @@ class Warehouse:
                 """,
                 {"now": now},
             )
-            con.unregister("_sources")
+            forget(con, "_sources")
 
     def start_run(self, kind: str, source_id: str | None, params: dict) -> str:
-        run_id = f"{_now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        """Open a run (recording this process's pid and host); first mark runs whose process died `crashed`."""
         with self._writing() as con:
-            con.execute(
-                "INSERT INTO crawl_runs (run_id, kind, source_id, params, status, started_at) "
-                "VALUES (?, ?, ?, ?, 'running', ?)",
-                [run_id, kind, source_id, json.dumps(params, default=str, ensure_ascii=False), _now()],
-            )
-        return run_id
+            runs.mark_crashed(con, _now())
+            return runs.start_run(con, kind, source_id, params, _now())
 
     def finish_run(self, run_id: str, status: str, counts: dict[str, int], error: str | None = None) -> None:
-        """Close a run. `status` 'completed' marks a good crawl (see v_source_health); 'failed' a failed one."""
+        """Close a run with a final status of `outcomes.RUN_STATUSES` (ValueError otherwise). A good crawl
+        (v_source_health, stats) is a completed crawl or backfill that fetched something."""
         with self._writing() as con:
-            found = con.execute(
-                "UPDATE crawl_runs SET status = ?, counts = ?, error = ?, finished_at = ? WHERE run_id = ?",
-                [status, json.dumps(counts, default=str, ensure_ascii=False), error, _now(), run_id],
-            ).fetchall()[0][0]
-            if not found:
+            if not runs.finish_run(con, run_id, status, counts, error, _now()):
                 raise WarehouseError(f"no crawl run {run_id!r} in {self.path}")
+
+    def _due_heartbeats(self, rows: Sequence[FetchRow]) -> list[str]:
+        """The batch's runs whose heartbeat is older than HEARTBEAT_EVERY here (one statement fewer per window)."""
+        now = time.monotonic()
+        due = [r for r in sorted({row.run_id for row in rows if row.run_id}) if now - self._beats.get(r, -1e9) >= HEARTBEAT_EVERY_S]
+        self._beats.update((r, now) for r in due)
+        return due
+
+    def heartbeat(self, run_id: str) -> bool:
+        """The run is alive (the pipeline calls it per commit window; record_fetches does it for its rows' runs).
+        False when no such run is running."""
+        with self._writing() as con:
+            return runs.heartbeat(con, [run_id], _now()) > 0
+
+    def mark_crashed_runs(self, *, stale_after: timedelta = runs.STALE_AFTER) -> list[str]:
+        """Mark `crashed` the running runs whose process is gone (runs.py); returns their ids."""
+        with self._writing() as con:
+            return runs.mark_crashed(con, _now(), stale_after)
 
     def add_frontier(self, rows: Sequence[FrontierRow]) -> int:
         if not rows:
@@ -168,9 +190,11 @@ class Warehouse:
         with self._writing() as con:
             return frontier.add_frontier(con, rows, _now())
 
-    def make_due(self, source_id: str, kinds: Sequence[str], now: datetime) -> int:
+    def make_due(self, source_id: str, kinds: Sequence[str], now: datetime, *, start_urls: Sequence[str] = ()) -> int:
+        """Make `kinds` of the source due now (each run start). With `start_urls` (canonical, as seeded):
+        mark them the source's start URLs, due at every call and never given up (frontier.py)."""
         with self._writing() as con:
-            return frontier.make_due(con, source_id, kinds, now, self.max_failures)
+            return frontier.make_due(con, source_id, kinds, now, self.max_failures, start_urls)
 
     def due(self, source_id: str, now: datetime, limit: int, kinds: Sequence[str] | None = None) -> list[FrontierItem]:
         with self._reading_schema() as con:
@@ -181,12 +205,15 @@ class Warehouse:
         """One transaction: append the fetch log, keep the HTML, update the frontier, queue new URLs."""
         if not rows and not discovered:
             return
+        schedule = frontier.Schedule(revisit_s=revisit_after.total_seconds(),
+                                     retry_base_s=self.retry_backoff.total_seconds(),
+                                     backoff_cap_s=self.max_backoff.total_seconds(),
+                                     retry_after_cap_s=self.retry_after_cap.total_seconds())
         with self._writing() as con:
             fetch_log.append_fetches(con, rows)
             fetch_log.upsert_pages(con, rows)
-            frontier.update_after_fetches(con, rows, revisit_after_s=revisit_after.total_seconds(),
-                                          retry_base_s=self.retry_backoff.total_seconds())
-            frontier.add_frontier(con, discovered, _now())
+            frontier.update_after_fetches(con, rows, schedule, discovered, _now())
+            runs.heartbeat(con, self._due_heartbeats(rows), _now())
 
     def record_window(self, fetches: Sequence[FetchRow], *, revisit_after: timedelta,
                       discovered: Sequence[FrontierRow] = (), articles: Sequence[ArticleRow] = (),
@@ -199,12 +226,17 @@ class Warehouse:
         """
         if not fetches and not discovered and not articles and not rejections:
             return 0, ExtractionCounts()
+        schedule = frontier.Schedule(revisit_s=revisit_after.total_seconds(),
+                                     retry_base_s=self.retry_backoff.total_seconds(),
+                                     backoff_cap_s=self.max_backoff.total_seconds(),
+                                     retry_after_cap_s=self.retry_after_cap.total_seconds())
+        now = _now()
         with self._writing() as con:
             fetch_log.append_fetches(con, fetches)
             fetch_log.upsert_pages(con, fetches)
-            frontier.update_after_fetches(con, fetches, revisit_after_s=revisit_after.total_seconds(),
-                                          retry_base_s=self.retry_backoff.total_seconds())
-            added = frontier.add_frontier(con, discovered, _now())
+            frontier.update_after_fetches(con, fetches, schedule, (), now)
+            added = frontier.add_frontier(con, discovered, now)   # apart, to count what was new
+            runs.heartbeat(con, self._due_heartbeats(fetches), now)
             counts = (article_store.record_extractions(con, articles, rejections) if articles or rejections
                       else ExtractionCounts())
             return added, counts
@@ -228,22 +260,43 @@ class Warehouse:
             self._lease.release()
 
     # --- reads ---------------------------------------------------------------------------------
-    def query(self, sql: str, params: Sequence | Mapping | None = None) -> QueryResult:
-        """Run SQL on a read-only connection (retrying a held lock up to `lock_timeout_s`)."""
+    def require(self) -> None:
+        """WarehouseMissing (its message says what to run) when nothing was written at `path` yet."""
+        if not self.path.exists():
+            raise WarehouseMissing(self.path)
+
+    def query(self, sql: str, params: Sequence | Mapping | None = None, *, timeout_s: float | None = None) -> QueryResult:
+        """Run one user SELECT, sandboxed (sandbox.py): QueryError for anything else, or past `timeout_s`.
+
+        Its connection is a DuckDB instance of its own, so a writer lease this process holds is released first.
+        """
+        self.require()
+        with self._held(self.lock_timeout_s):
+            if self._lease.held:
+                self._lease.release()
+            return run_user_query(self.path, sql, params, lock_timeout_s=self.lock_timeout_s, timeout_s=timeout_s)
+
+    def _select(self, sql: str, params: Sequence | Mapping | None = None) -> QueryResult:
+        """sieve's own SQL, trusted, on a read-only connection (or the held lease's)."""
+        self.require()
         with self._reading() as con:
-            try:
-                cursor = con.execute(sql, params) if params is not None else con.execute(sql)
-                rows = cursor.fetchall() if cursor.description else []
-            except duckdb.Error as exc:
-                raise QueryError(str(exc)) from exc
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            return QueryResult(columns=columns, rows=rows)
+            cursor = con.execute(sql, params) if params is not None else con.execute(sql)
+            return QueryResult(columns=[d[0] for d in cursor.description], rows=cursor.fetchall())
 
     def stats(self) -> QueryResult:
         """Per source: articles, distinct, duplicates, pages, fetches, failures, last good crawl."""
-        return self.query(STATS_SQL)
+        return self._select(STATS_SQL)
+
+    def frontier_size(self, source_id: str) -> int:
+        """How many URLs the frontier knows for a source (without releasing a held lease, unlike `query`)."""
+        with self._reading_schema() as con:
+            return int(con.execute("SELECT count(*) FROM frontier WHERE source_id = ?", [source_id]).fetchall()[0][0])
 
     def export(self, out_dir: Path, fmt: ExportFormat, *, source: str | None = None, since: date | None = None,
-               distinct_only: bool = False) -> list[Path]:
+               distinct_only: bool = False, overwrite: bool = False) -> list[Path]:
+        """Write articles to `out_dir` (reports.export_articles). A folder that is not empty is refused
+        (ExportError) unless `overwrite`; even then only files of sieve's earlier export there are replaced."""
+        self.require()
         with self._reading() as con:
-            return export_articles(con, Path(out_dir), fmt, source=source, since=since, distinct_only=distinct_only)
+            return export_articles(con, Path(out_dir), fmt, source=source, since=since, distinct_only=distinct_only,
+                                   overwrite=overwrite)

@@ -93,20 +93,34 @@ def stats(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def export(
-    out_dir: Annotated[Path, typer.Argument(help="folder to write into")],
+    out_dir: Annotated[Path, typer.Argument(help="folder to write into (empty, or an earlier sieve export with --overwrite)")],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.parquet,
     source: Annotated[Optional[str], typer.Option(help="only this source")] = None,
     since: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="articles extracted on or after")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace sieve's earlier export in OUT_DIR "
+                                            "(files sieve did not write are never touched)")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Export articles (Parquet partitioned by source and month, CSV or JSON lines)."""
+    """Export articles (Parquet partitioned by source and month, CSV or JSON lines).
+
+    Exit codes: 0 written, 1 no warehouse yet, 2 bad usage (unknown source, target not empty, not writable).
+    """
+    from flows.cli.common import _require_source
+    from warehouse import ExportError, Warehouse, WarehouseMissing
+
     cfg = _load(config)
-    from warehouse import Warehouse
+    _require_source(cfg, source)
 
-    if not Path(cfg.warehouse.path).exists():
-        err.print(f"no warehouse at {cfg.warehouse.path}: run `sieve demo` or `sieve crawl SOURCE` first")
-        raise typer.Exit(1)
-    paths = Warehouse(cfg.warehouse.path).export(out_dir, fmt.value, source=source, since=since.date() if since else None)
-    console.print(f"wrote {len(paths)} file(s) under {out_dir}")
-
-
+    try:
+        paths = Warehouse(cfg.warehouse.path).export(out_dir, fmt.value, source=source,
+                                                     since=since.date() if since else None, overwrite=overwrite)
+    except WarehouseMissing as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(1) from None
+    except ExportError as exc:
+        err.print(f"export refused: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if paths:
+        console.print(f"wrote {len(paths)} file(s) under {out_dir}")
+    else:
+        console.print(f"no articles matched: nothing written under {out_dir}")

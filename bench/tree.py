@@ -1,0 +1,227 @@
+"""Run a command as a user would and measure its whole process tree, from spawn to exit.
+
+What is measured, and why this way:
+- wall: from just before `Popen` to the moment the root process is reaped (start-up, teardown, every
+  child's lifetime inside the root's all included);
+- CPU: `wait4` returns the root's rusage *including every descendant it reaped* (extraction workers,
+  Prefect's temporary server), which is exact for those; a psutil poll of the tree every 50 ms also sees
+  descendants nobody reaps. The larger of the two is reported, and both are kept;
+- peak RSS: the largest sum of RSS over the tree seen by the poll (pages shared after fork count once
+  per process, so this is an upper bound: the same sum the other benchmarks report);
+- leftovers: descendants still alive 5 s after the root has exited (a server left behind); they are
+  named in the result and then stopped, by pid, so the next run starts on a quiet machine. Those alive
+  at the root's exit that end within the 5 s are named too (`lingering`).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.common import ROOT
+
+LINGER_S = 5.0
+
+
+@dataclass
+class TreeRun:
+    """One measured run of a command and its descendants."""
+
+    command: list[str]
+    returncode: int
+    wall_s: float
+    first_stdout_s: float | None     # when the first byte reached stdout (sieve prints its summary at the end)
+    cpu_s: float                     # max(rusage_cpu_s, sampled_cpu_s)
+    rusage_cpu_s: float
+    sampled_cpu_s: float
+    peak_rss_mb: float
+    peak_processes: int
+    processes_seen: int
+    leftovers: list[str] = field(default_factory=list)   # still alive LINGER_S after the root exited
+    lingering: list[str] = field(default_factory=list)   # alive when the root exited
+    lingered_s: float = 0.0                               # how long until the lingering ones were gone (or LINGER_S)
+    cpu_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> CPU s seen by the poll
+    rss_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> its own peak RSS MB
+    load_before: float = 0.0
+    load_after: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def cores_busy(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+
+    def as_dict(self, *, keep_output: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["cores_busy"] = round(self.cores_busy, 3)
+        if not keep_output:
+            data["stdout"] = self.stdout[-1500:]
+            data["stderr"] = self.stderr[-1500:]
+        return data
+
+
+class _TreeSampler:
+    """Poll a process tree: summed RSS (peak), last CPU seconds per process, every process seen."""
+
+    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
+        self.pid = pid
+        self.interval_s = interval_s
+        self.peak = 0
+        self.peak_processes = 0
+        self.cpu: dict[tuple[int, float], float] = {}
+        self.rss: dict[tuple[int, float], int] = {}      # peak RSS of each process
+        self.seen: dict[tuple[int, float], str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+        try:
+            self._root = psutil.Process(pid)
+        except psutil.Error:
+            self._root = None
+
+    def sample(self) -> None:
+        if self._root is None:
+            return
+        try:
+            procs = [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    key = (proc.pid, proc.create_time())
+                    rss = proc.memory_info().rss
+                    total += rss
+                    self.rss[key] = max(rss, self.rss.get(key, 0))
+                    times = proc.cpu_times()
+                    self.cpu[key] = times.user + times.system
+                    if key not in self.seen:
+                        self.seen[key] = " ".join(proc.cmdline()[:6])[:160]
+            except psutil.Error:
+                pass
+        if total > self.peak:
+            self.peak, self.peak_processes = total, len(procs)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def alive_descendants(self) -> list[psutil.Process]:
+        alive = []
+        for (pid, created), _ in self.seen.items():
+            if pid == self.pid:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.Error:
+                pass
+        return alive
+
+
+def _stop_leftovers(procs: list[psutil.Process]) -> None:
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, still = psutil.wait_procs(procs, timeout=5)
+    for proc in still:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None, timeout_s: float = 3600) -> TreeRun:
+    """Run `cmd` to its end and measure it (see the module docstring). Never raises on a non-zero exit."""
+    err_file = tempfile.TemporaryFile()
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err_file,
+                            env=env, cwd=str(cwd or ROOT))
+    sampler = _TreeSampler(proc.pid)
+    sampler.start()
+    first: list[float] = []
+    chunks: list[bytes] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        while block := proc.stdout.read1(65536):
+            if not first:
+                first.append(time.perf_counter() - start)
+            chunks.append(block)
+
+    reader = threading.Thread(target=read_stdout, name="stdout-reader", daemon=True)
+    reader.start()
+    timed_out = threading.Event()
+
+    def watchdog() -> None:
+        timed_out.set()
+        try:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
+        except psutil.Error:
+            pass
+
+    timer = threading.Timer(timeout_s, watchdog)
+    timer.start()
+    try:
+        sampler.sample()
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    sampler.stop()
+    reader.join(10)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    # Descendants may take a moment to notice their parent is gone (a forkserver reads EOF on its pipe):
+    # give them LINGER_S; what still runs after that was left behind.
+    lingering = sampler.alive_descendants()
+    names_lingering = [f"{p.pid}: {sampler.seen.get((p.pid, p.create_time()), '?')}" for p in lingering]
+    linger_start = time.perf_counter()
+    _, leftovers = psutil.wait_procs(lingering, timeout=LINGER_S) if lingering else ([], [])
+    lingered = round(time.perf_counter() - linger_start, 3) if lingering else 0.0
+    names = [f"{p.pid}: {sampler.seen.get((p.pid, p.create_time()), '?')}" for p in leftovers]
+    _stop_leftovers(leftovers)
+    err_file.seek(0)
+    stderr = err_file.read().decode(errors="replace")
+    err_file.close()
+    if timed_out.is_set():
+        stderr += f"\n[bench] killed after {timeout_s} s"
+    rusage_cpu = usage.ru_utime + usage.ru_stime
+    sampled_cpu = sum(sampler.cpu.values())
+    return TreeRun(
+        command=list(cmd), returncode=proc.returncode, wall_s=round(wall, 3),
+        first_stdout_s=round(first[0], 3) if first else None,
+        cpu_s=round(max(rusage_cpu, sampled_cpu), 3), rusage_cpu_s=round(rusage_cpu, 3),
+        sampled_cpu_s=round(sampled_cpu, 3), peak_rss_mb=round(sampler.peak / 2**20, 1),
+        peak_processes=sampler.peak_processes, processes_seen=len(sampler.seen), leftovers=names,
+        lingering=names_lingering, lingered_s=lingered,
+        cpu_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(cpu, 3)
+                        for (pid, created), cpu in sampler.cpu.items()},
+        rss_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(rss / 2**20, 1)
+                        for (pid, created), rss in sampler.rss.items()},
+        load_before=round(load_before, 2), load_after=round(os.getloadavg()[0], 2),
+        stdout=b"".join(chunks).decode(errors="replace"), stderr=stderr,
+    )
