@@ -49,8 +49,13 @@ def source_learned_rules(cfg: "Config", source: str, *, min_share: float = 0.3, 
     Off by default: a caller (reextract, eval) opts in and passes the result to `extract`.
     With no stored pages this is just the configured rules.
     """
+    from warehouse import WarehouseMissing
+
     configured = cfg.source(source).rules
-    pages = load_source_pages(cfg.warehouse.path, source, max_pages) if Path(cfg.warehouse.path).exists() else []
+    try:
+        pages = load_source_pages(cfg.warehouse.path, source, max_pages)
+    except WarehouseMissing:
+        pages = []
     return merge_rules(configured, learned_rules(pages, min_share, base=configured))
 
 
@@ -181,7 +186,7 @@ def suggest_command(
     from rich.syntax import Syntax
 
     from flows.config import ConfigError
-    from warehouse import WarehouseError
+    from warehouse import WarehouseError, WarehouseMissing
 
     try:
         source_cfg = cfg.source(source)
@@ -191,11 +196,11 @@ def suggest_command(
     if not 0 < min_share <= 1:
         console.print("[red]--min-share must be in (0, 1][/red]")
         return EXIT_USAGE
-    if not Path(cfg.warehouse.path).exists():
-        console.print(f"no warehouse at {cfg.warehouse.path}: run `sieve demo` or `sieve crawl {source}` first")
-        return EXIT_FAILED
     try:
         pages = load_source_pages(cfg.warehouse.path, source, max_pages)
+    except WarehouseMissing as exc:   # its message says what to run first
+        console.print(str(exc), highlight=False)
+        return EXIT_FAILED
     except WarehouseError as exc:
         console.print(f"[red]cannot read the warehouse:[/red] {exc}", highlight=False)
         return EXIT_FAILED

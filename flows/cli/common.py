@@ -96,11 +96,14 @@ def _load(config_path: Path) -> "Config":
 
 def _require_warehouse(cfg: "Config") -> Path:
     """The warehouse file, or exit 1 with what to run first when there is none yet."""
-    path = Path(cfg.warehouse.path)
-    if not path.exists():
-        err.print(f"no warehouse at {path}: run `sieve demo` or `sieve crawl SOURCE` first", highlight=False)
-        raise typer.Exit(1)
-    return path
+    from warehouse import Warehouse, WarehouseMissing
+
+    try:
+        Warehouse(cfg.warehouse.path).require()
+    except WarehouseMissing as exc:   # the warehouse words the message: one place says what to run first
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(1) from None
+    return Path(cfg.warehouse.path)
 
 
 def _require_source(cfg: "Config", source: str | None) -> None:

@@ -90,15 +90,15 @@ def sources(
 
 def _read_warehouse(cfg: "Config") -> tuple[dict[str, tuple[Any, ...]], dict[str, int], str | None]:
     """(last network run per source, distinct articles per source, a note for stderr)."""
-    path = Path(cfg.warehouse.path)
-    if not path.exists():
-        return {}, {}, f"no warehouse at {path} yet: every source shows as never crawled"
-    from warehouse import Warehouse, WarehouseBusy, WarehouseError
+    from warehouse import Warehouse, WarehouseBusy, WarehouseError, WarehouseMissing
 
+    path = Path(cfg.warehouse.path)
     warehouse = Warehouse(path)
     try:
         runs = {row[0]: tuple(row) for row in warehouse.query(LAST_RUNS_SQL).rows}
         articles = {row[0]: int(row[1]) for row in warehouse.query(ARTICLES_SQL).rows}
+    except WarehouseMissing:
+        return {}, {}, f"no warehouse at {path} yet: every source shows as never crawled"
     except WarehouseBusy as exc:
         return {}, {}, f"warehouse busy, last crawls not shown: {exc}"
     except WarehouseError as exc:   # e.g. a file from an older sieve, not yet migrated by a crawl
