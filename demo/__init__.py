@@ -4,6 +4,7 @@ A fixture, not orchestration: it imports nothing of sieve. Run it alone with `py
 """
 from __future__ import annotations
 
-from demo.site import DemoServer, DemoSite
+from demo.server import DemoServer
+from demo.site import DemoSite
 
 __all__ = ["DemoServer", "DemoSite"]

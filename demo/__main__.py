@@ -1,3 +1,3 @@
-from demo.site import main
+from demo.server import main
 
 main()
