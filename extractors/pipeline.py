@@ -25,7 +25,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares
 from extractors.dedup import content_hash, simhash
 from extractors.density import Candidate, best_container, describe
-from extractors.dom import class_words, prune, substring_selector
+from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
 from extractors.lines import PageLines, cjk_share, locate, normalise_lines, page_lines, real_links, squash
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
@@ -104,7 +104,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     anchor_texts: dict[int, str] = {}
     garbage: list[str] = []
 
-    def keep_densest(pruned: LexborHTMLParser):
+    def keep_densest(pruned: LexborHTMLParser, marked: list[LexborNode]):
         if pruned.body is None:
             return None
         text = pruned.body.text(deep=True)
@@ -113,7 +113,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
             garbage.append(why)
             return None
         links.append(real_links(pruned.body, anchor_texts))   # which anchors are links: decided once
-        candidate = _densest(pruned, cr, links[0], text)
+        candidate = _densest(pruned, cr, links[0], text, marked)
         densest.append(candidate)
         return candidate.node if candidate else None
 
@@ -212,16 +212,17 @@ def _garbage(text: str) -> str | None:
     return None
 
 
-def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], text: str) -> Candidate | None:
-    """The density candidate; comment threads (class/id words) do not count."""
+def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], text: str,
+             marked: list[LexborNode]) -> Candidate | None:
+    """The density candidate; comment threads (class/id words) do not count. `marked` are the
+    nodes whose class/id words are chrome or comment words (dom.worded): the comment words are
+    among them."""
     body = tree.body
     if body is None:
         return None
-    hidden: set[int] = set()
-    if cr.hidden_words:
-        hidden.update(node.mem_id for node in body.css(substring_selector(cr.hidden_words))
-                      if class_words(node) & cr.hidden_words)
-    return best_container(body, cr.notice, frozenset(hidden), links, text)
+    hidden = frozenset(node.mem_id for node in marked if class_words(node) & cr.hidden_words) \
+        if cr.hidden_words else frozenset()
+    return best_container(body, cr.notice, hidden, links, text)
 
 
 def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
