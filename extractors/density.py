@@ -116,26 +116,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     add_chars, add_links, add_puncts = chars.append, links.append, puncts.append
     add_in_link, add_in_hidden = in_link.append, in_hidden.append
     noticed: list[int] = []      # elements holding a text node with a notice phrase (their block is found after)
-    for node in root.traverse(include_text=True):
-        if node.is_text_node:
-            text = node.text_content
-            if not text:
-                continue
-            parent_node = node.parent
-            index = index_get(parent_node.mem_id) if parent_node is not None else None
-            if index is None or in_hidden[index]:
-                continue
-            count = len("".join(text.split()))
-            if not count:
-                continue
-            chars[index] += count
-            if in_link[index]:
-                links[index] += count
-            else:
-                puncts[index] += len(text) - len(text.translate(_DROP_PUNCTUATION))
-            if phrases is not None and len(text) >= shortest and phrases.search(text):
-                noticed.append(index)
-            continue
+    for node in root.traverse():   # elements only: each reads its own text nodes at once (in C)
         if not node.is_element_node:
             continue
         parent_node = node.parent
@@ -145,18 +126,33 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
         index_of[mem_id] = index
         add_element(node)
         add_parent(parent)
-        add_chars(0)
-        add_links(0)
-        add_puncts(0)
         tag = node.tag
         if parent >= 0:
             add_depth(depths[parent] + 1)
-            add_in_link(in_link[parent] or (tag == "a" and mem_id in real))
-            add_in_hidden(in_hidden[parent] or mem_id in hidden)
+            linked = in_link[parent] or (tag == "a" and mem_id in real)
+            unseen = in_hidden[parent] or mem_id in hidden
         else:
             add_depth(0)
-            add_in_link(tag == "a" and mem_id in real)
-            add_in_hidden(mem_id in hidden)
+            linked = tag == "a" and mem_id in real
+            unseen = mem_id in hidden
+        add_in_link(linked)
+        add_in_hidden(unseen)
+        text = "" if unseen else node.text(deep=False)   # its own text nodes, joined
+        count = len("".join(text.split())) if text else 0
+        if not count:
+            add_chars(0)
+            add_links(0)
+            add_puncts(0)
+            continue
+        add_chars(count)
+        if linked:
+            add_links(count)
+            add_puncts(0)
+        else:
+            add_links(0)
+            add_puncts(len(text) - len(text.translate(_DROP_PUNCTUATION)))
+        if phrases is not None and len(text) >= shortest and phrases.search(text) and _phrase_in_one(node, phrases, shortest):
+            noticed.append(index)
     for index in noticed:        # the nearest block element (itself when it is one) is the notice
         while index > 0 and elements[index].tag not in BLOCK_TAGS:
             index = parents[index]
@@ -198,6 +194,17 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
         ancestor = parents[ancestor]
     return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share, discounted,
                      len(elements), tuple(nodes_up), discounted_ids, (index_of, raw_chars))
+
+
+def _phrase_in_one(node: LexborNode, phrases: re.Pattern[str], shortest: int) -> bool:
+    """A notice phrase inside one of the node's own text nodes (their joined text may match
+    across two of them, around an inline child)."""
+    for child in node.iter(include_text=True):
+        if child.is_text_node:
+            text = child.text_content
+            if text and len(text) >= shortest and text.split() and phrases.search(text):
+                return True
+    return False
 
 
 def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
