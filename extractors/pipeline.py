@@ -23,7 +23,7 @@ from datetime import datetime
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares
-from extractors.dedup import content_hash, simhash
+from extractors.dedup import hash_keys
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
@@ -134,7 +134,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     # 3. candidates and the choice; the runner-up is kept for when text rules empty the winner
     real = links[0] if links else real_links(body, anchor_texts)
     link_texts = [" ".join(anchor_texts[node.mem_id].split()) for node in tree.css("a") if node.mem_id in real]
-    link_keys = frozenset(k for k in map(link_key, link_texts) if len(k) >= 4)
+    keyed = list(map(link_key, link_texts))
+    link_keys = frozenset(k for k in keyed if len(k) >= 4)
     blocks = _main_blocks(tree, url, cr, candidate, meta.title, trace, real)
     trimmed = TrimResult([])
     method = "none"
@@ -163,12 +164,13 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
                              meta={"title": meta.title})
         return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
                          meta={"title": meta.title})
-    if looks_like_list(link_texts, trimmed.lines, cr):
+    if looks_like_list(link_texts, trimmed.lines, cr, keyed):
         return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
     published = meta.published_at
     if published is None:
         published = date_from_lines(trimmed.head_removed + trimmed.lines[:1], cr.timezone, fetched_at)
+    digest, near = hash_keys(text)
 
     return Article(
         url=url,
@@ -179,8 +181,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         published_at=published,
         site_name=meta.site_name,
         lang=meta.lang,
-        content_hash=content_hash(text),
-        simhash=simhash(text),
+        content_hash=digest,
+        simhash=near,
         flags=tuple(sorted(set(flags))),
         **versions,
     )
