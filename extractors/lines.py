@@ -32,6 +32,7 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 TOKEN = re.compile(rf"[{CJK_RANGES}]|[^\W{CJK_RANGES}]+")
 CJK_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_NOT_CJK = re.compile("[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 SENTENCE_PUNCT = frozenset("，。！？；：、,.!?;")
 _PROSE_LINK_CHARS = 200      # an anchor with this much punctuated text is prose, not a link
 _PROSE_LINK_MARKS = 4
@@ -199,7 +200,7 @@ def node_text(root: LexborNode) -> str:
 def cjk_share(lines: list[str]) -> float:
     """Share of the non-space characters that are Chinese ideographs."""
     text = "".join("".join(lines).split())
-    return len(CJK_CHAR.findall(text)) / len(text) if text else 0.0
+    return len(_NOT_CJK.sub("", text)) / len(text) if text else 0.0   # what is left is the ideographs
 
 
 def normalise_lines(text: str) -> list[str]:
