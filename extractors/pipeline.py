@@ -224,7 +224,7 @@ def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], t
         return None
     hidden = frozenset(node.mem_id for node in marked if class_words(node) & cr.hidden_words) \
         if cr.hidden_words else frozenset()
-    return best_container(body, cr.notice, hidden, links, text)
+    return best_container(body, cr.notice, hidden, links, text, count_above=MAX_TRAFILATURA_NODES)
 
 
 def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
