@@ -22,13 +22,13 @@ from typing import Any
 
 from selectolax.lexbor import LexborNode
 
-from extractors.lines import BLOCK_TAGS, real_links
+from extractors.lines import BLOCK_TAGS, CharCount, real_links
 from extractors.regex import find_all_text
 
-__all__ = ["best_container", "Candidate", "PUNCTUATION", "describe"]
+__all__ = ["best_container", "Candidate", "PUNCTUATION", "punctuation_marks", "describe"]
 
 PUNCTUATION = frozenset("，。！？；：、“”‘’《》（）…,.!?;:\"'()")
-_DROP_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION))
+punctuation_marks = CharCount(PUNCTUATION)
 _LINK_WEIGHT = 3.0
 _PUNCT_WEIGHT = 30.0
 _NEAR_BEST = 0.93
@@ -183,7 +183,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
         if in_link[index]:
             links[index] += count
         else:
-            puncts[index] += len(text) - len(text.translate(_DROP_PUNCTUATION))
+            puncts[index] += punctuation_marks(text)
         if phrases is not None and len(text) >= shortest and phrases.search(text):
             noticed.append(index)
     notice_blocks: set[int] = set()
