@@ -86,7 +86,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         return Rejection(url=url, reason="empty", detail=f"not text: {type(html).__name__}", **versions)
     if not html.strip():
         return Rejection(url=url, reason="empty", **versions)
-    html = html.replace("\x00", "")
+    if "\x00" in html:   # a scan; replace() would also build a copy of the page
+        html = html.replace("\x00", "")
     cr = compiled(rules)
     html, truncated = _bounded(html)
     if truncated and trace is not None:
@@ -195,7 +196,7 @@ _LETTER = re.compile(r"[^\W\d_]")
 def _bounded(html: str) -> tuple[str, bool]:
     """The page cut after MAX_TAGS tags, so every later stage (parse, density, lines) is linear in a
     bounded size; counted in C (str.count), so an ordinary page pays nothing."""
-    if html.count("<") <= MAX_TAGS:
+    if len(html) <= MAX_TAGS or html.count("<") <= MAX_TAGS:
         return html, False
     for number, match in enumerate(_TAG.finditer(html), start=1):
         if number > MAX_TAGS:
