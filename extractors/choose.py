@@ -16,8 +16,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from extractors.density import PUNCTUATION
-from extractors.lines import CJK_CHAR, SENTENCE_PUNCT, PageLines, squash
+from extractors.density import punctuation_marks
+from extractors.lines import CJK_CHAR, SENTENCE_PUNCT, PageLines, sentence_marks, squash
 from extractors.scoring import tokens
 from extractors.textrules import key
 
@@ -36,12 +36,9 @@ class Choice:
     reason: str
 
 
-_DROP_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION))
-
-
 def _punct_ratio(lines: list[str]) -> float:
     text = "".join(lines)
-    return (len(text) - len(text.translate(_DROP_PUNCTUATION))) / (len(text) or 1)
+    return punctuation_marks(text) / (len(text) or 1)
 
 
 def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
@@ -56,7 +53,7 @@ def is_prose(line: str) -> bool:
     chars = len(squash(line))
     if chars < _PROSE_CHARS:
         return False
-    marks = sum(1 for ch in line if ch in SENTENCE_PUNCT)
+    marks = sentence_marks(line)
     return marks >= 1 and (marks >= 2 or line.rstrip()[-1:] in "。！？.!?”」…")
 
 

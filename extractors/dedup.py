@@ -6,9 +6,9 @@ import unicodedata
 
 from extractors.lines import TOKEN
 
-__all__ = ["content_hash", "simhash", "hamming", "normalise_for_hash"]
+__all__ = ["content_hash", "simhash", "hash_keys", "hamming", "normalise_for_hash"]
 
-_MASK = (1 << 64) - 1
+_MASK = (1 << 64) - 1   # hamming's operands
 _SHINGLE = 3
 
 
@@ -35,24 +35,41 @@ def simhash(text: str) -> int:
     of the hashing; near-duplicate republications (a banner or a sentence changed) land within
     a few bits of each other.
     """
-    words = TOKEN.findall(normalise_for_hash_keep_spaces(text).lower())
+    return _simhash_normalised(normalise_for_hash_keep_spaces(text))
+
+
+def hash_keys(text: str) -> tuple[str, int]:
+    """content_hash(text), simhash(text), normalising the text once for both."""
+    normal = unicodedata.normalize("NFKC", text)
+    return hashlib.sha256("".join(normal.split()).encode("utf-8")).hexdigest(), _simhash_normalised(normal)
+
+
+_BYTE_BITS = tuple(range(8))
+
+
+def _simhash_normalised(normal: str) -> int:
+    words = TOKEN.findall(normal.lower())
     if not words:
         return 0
     if len(words) < _SHINGLE:
-        shingles = ["\x1f".join(words)]
+        shingles = {"\x1f".join(words)}
     else:
-        shingles = ["\x1f".join(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)]
-    # one 64-bit hash per distinct shingle, all packed into one big integer; the number of hashes
-    # with bit i set is then one AND and one popcount on that integer (C speed, no per-bit loop)
-    digests = [hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest() for s in set(shingles)]
-    packed = int.from_bytes(b"".join(digests), "big")
-    count = len(digests)
+        shingles = set(map("\x1f".join, zip(words, words[1:], words[2:])))
+    # one 64-bit hash per distinct shingle; bit i of the simhash is set when most hashes have
+    # it. Counted per byte column (every hash's byte j, packed into one integer): one AND and
+    # one popcount per bit on integers of n bytes, in C, no loop over the hashes
+    blake = hashlib.blake2b
+    digests = b"".join([blake(s.encode("utf-8"), digest_size=8).digest() for s in shingles])
+    count = len(shingles)
+    masks = [int.from_bytes(bytes((1 << bit,)) * count, "big") for bit in _BYTE_BITS]
     value = 0
-    lowest = int.from_bytes(b"\x00\x00\x00\x00\x00\x00\x00\x01" * count, "big")  # bit 0 of every slot
-    for bit in range(64):
-        if (packed & (lowest << bit)).bit_count() * 2 > count:
-            value |= 1 << bit
-    return value & _MASK
+    for byte in range(8):
+        column = int.from_bytes(digests[byte::8], "big")
+        shift = 8 * (7 - byte)   # byte 0 of a digest holds its bits 63..56
+        for bit in _BYTE_BITS:
+            if (column & masks[bit]).bit_count() * 2 > count:
+                value |= 1 << (shift + bit)
+    return value
 
 
 def hamming(a: int, b: int) -> int:

@@ -22,12 +22,13 @@ from typing import Any
 
 from selectolax.lexbor import LexborNode
 
-from extractors.lines import BLOCK_TAGS, real_links
+from extractors.lines import BLOCK_TAGS, CharCount, real_links
+from extractors.regex import find_all_text
 
-__all__ = ["best_container", "Candidate", "PUNCTUATION", "describe"]
+__all__ = ["best_container", "Candidate", "PUNCTUATION", "punctuation_marks", "describe"]
 
 PUNCTUATION = frozenset("，。！？；：、“”‘’《》（）…,.!?;:\"'()")
-_DROP_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION))
+punctuation_marks = CharCount(PUNCTUATION)
 _LINK_WEIGHT = 3.0
 _PUNCT_WEIGHT = 30.0
 _NEAR_BEST = 0.93
@@ -59,17 +60,26 @@ class Candidate:
     punct_share: float = 0.0  # the candidate's share of the page's punctuation outside links
     notices: int = 0          # notice blocks that were not allowed to count
     page_nodes: int = 0       # elements on the page
-    nodes_up: tuple[int, ...] = ()  # elements under the node, its parent, grandparent, ... (4 levels)
+    nodes_up: tuple[int, ...] = ()  # elements under the node, its parent, grandparent, ... (4 levels);
+                                    # () when the page has no more than best_container's `count_above`
     discounted: frozenset[int] = frozenset()   # mem_ids of the notice and teaser-list blocks that did not count
-    sizes: Any = None         # mem_id -> characters (before any discount), for every element: see size()
+    sizes: Any = None         # (root mem_id, mem_id -> index, characters before any discount): see size()
 
     def size(self, node: LexborNode) -> int | None:
-        """Characters of the node's text as density counted them, or None for a node it did not see."""
+        """Characters of the node's text as density counted them, or None for a node outside the
+        root it walked. An element it did not keep holds no counted text: 0."""
         if self.sizes is None:
             return None
-        index_of, chars = self.sizes
+        root_id, index_of, chars = self.sizes
         index = index_of.get(node.mem_id)
-        return chars[index] if index is not None else None
+        if index is not None:
+            return chars[index]
+        up = node.parent
+        while up is not None:
+            if up.mem_id == root_id:
+                return 0
+            up = up.parent
+        return None
 
 
 def describe(node: LexborNode) -> str:
@@ -84,123 +94,140 @@ def describe(node: LexborNode) -> str:
 
 
 def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] = frozenset(),
-                   real: frozenset[int] | None = None, text: str | None = None) -> Candidate | None:
+                   real: frozenset[int] | None = None, text: str | None = None,
+                   count_above: int = 0) -> Candidate | None:
     """The element whose text is most article-like, or None when the page has no text.
 
     `notice` matches the genre's notice vocabulary; `hidden` are mem_ids of elements whose text
     must not count (comment threads); `real` are the mem_ids of real links (lines.real_links);
-    `text` is root's text when the caller has it already."""
+    `text` is root's text when the caller has it already. The candidate's `nodes_up` are
+    counted only on a page of more than `count_above` elements.
+
+    Only elements that hold text (and their ancestors) are kept, in document order: one without
+    text scores 0 and can never win, and most elements of a page hold none. Each text node finds
+    its element by id; the first one to reach an element not yet kept keeps it and the
+    ancestors between it and a kept one."""
     if real is None:
         real = real_links(root)
     phrases = None   # the notice phrases this page holds, as one regex: a text node is tested in C
     shortest = 0
     if notice is not None:
-        found = {m.group(0) for m in notice.finditer(text if text is not None else root.text(deep=True))}
+        found = find_all_text(notice, text if text is not None else root.text(deep=True))
         if found:
             phrases = re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
             shortest = min(map(len, found))
-    elements: list[LexborNode] = []
-    parents: list[int] = []
-    depths: list[int] = []
-    chars: list[int] = []
-    links: list[int] = []
-    puncts: list[int] = []
-    in_link: list[bool] = []
-    in_hidden: list[bool] = []
-    notice_blocks: set[int] = set()
-    index_of: dict[int, int] = {}
-    # lexbor walks the tree in document order (in C); each node finds its parent's index by id.
-    # The loop is the hot path of extraction: attribute reads and list methods are bound once.
+    elements: list[LexborNode] = [root]
+    tags: list[str] = [root.tag]
+    parents: list[int] = [-1]
+    depths: list[int] = [0]
+    chars: list[int] = [0]
+    links: list[int] = [0]
+    puncts: list[int] = [0]
+    in_link: list[bool] = [root.tag == "a" and root.mem_id in real]
+    in_hidden: list[bool] = [root.mem_id in hidden]
+    index_of: dict[int, int] = {root.mem_id: 0}
     index_get = index_of.get
-    add_element, add_parent, add_depth = elements.append, parents.append, depths.append
-    add_chars, add_links, add_puncts = chars.append, links.append, puncts.append
-    add_in_link, add_in_hidden = in_link.append, in_hidden.append
+
+    def keep(node: LexborNode) -> int:
+        """Index of `node`, kept now with the ancestors up to a kept one (-1: not under root)."""
+        chain = []
+        up: LexborNode | None = node
+        while up is not None:
+            found = index_get(up.mem_id)
+            if found is not None:
+                break
+            chain.append(up)
+            up = up.parent
+        else:
+            return -1
+        parent = found
+        for element in reversed(chain):
+            index = len(elements)
+            mem_id = element.mem_id
+            index_of[mem_id] = index
+            tag = element.tag
+            elements.append(element)
+            tags.append(tag)
+            parents.append(parent)
+            depths.append(depths[parent] + 1)
+            in_link.append(in_link[parent] or (tag == "a" and mem_id in real))
+            in_hidden.append(in_hidden[parent] or mem_id in hidden)
+            chars.append(0)
+            links.append(0)
+            puncts.append(0)
+            parent = index
+        return parent
+
+    # lexbor walks the tree in document order (in C). The loop is the hot path of extraction:
+    # an element costs a type test, a text node holding only spaces one more
+    page_nodes = 0
     noticed: list[int] = []      # elements holding a text node with a notice phrase (their block is found after)
     for node in root.traverse(include_text=True):
-        if node.is_text_node:
-            text = node.text_content
-            if not text:
-                continue
-            parent_node = node.parent
-            index = index_get(parent_node.mem_id) if parent_node is not None else None
-            if index is None or in_hidden[index]:
-                continue
-            count = len("".join(text.split()))
-            if not count:
-                continue
-            chars[index] += count
-            if in_link[index]:
-                links[index] += count
-            else:
-                puncts[index] += len(text) - len(text.translate(_DROP_PUNCTUATION))
-            if phrases is not None and len(text) >= shortest and phrases.search(text):
-                noticed.append(index)
+        if not node.is_text_node:
+            if node.is_element_node:
+                page_nodes += 1
             continue
-        if not node.is_element_node:
+        text = node.text_content
+        if not text or text.isspace():
             continue
         parent_node = node.parent
-        parent = index_get(parent_node.mem_id, -1) if parent_node is not None else -1
-        index = len(elements)
-        mem_id = node.mem_id
-        index_of[mem_id] = index
-        add_element(node)
-        add_parent(parent)
-        add_chars(0)
-        add_links(0)
-        add_puncts(0)
-        tag = node.tag
-        if parent >= 0:
-            add_depth(depths[parent] + 1)
-            add_in_link(in_link[parent] or (tag == "a" and mem_id in real))
-            add_in_hidden(in_hidden[parent] or mem_id in hidden)
+        index = index_get(parent_node.mem_id) if parent_node is not None else None
+        if index is None:
+            index = keep(parent_node) if parent_node is not None else -1
+            if index < 0:
+                continue
+        if in_hidden[index]:
+            continue
+        count = len("".join(text.split()))
+        chars[index] += count
+        if in_link[index]:
+            links[index] += count
         else:
-            add_depth(0)
-            add_in_link(tag == "a" and mem_id in real)
-            add_in_hidden(mem_id in hidden)
+            puncts[index] += punctuation_marks(text)
+        if phrases is not None and len(text) >= shortest and phrases.search(text):
+            noticed.append(index)
+    notice_blocks: set[int] = set()
     for index in noticed:        # the nearest block element (itself when it is one) is the notice
-        while index > 0 and elements[index].tag not in BLOCK_TAGS:
+        while index > 0 and tags[index] not in BLOCK_TAGS:
             index = parents[index]
         notice_blocks.add(index)
-    if not elements:
-        return None
-    # children always come after their parent in pre-order: sum upwards in reverse
-    sizes = [1] * len(elements)
-    for index in range(len(elements) - 1, 0, -1):
+    # children always come after their parent in document order: sum upwards in reverse
+    count = len(elements)
+    for index in range(count - 1, 0, -1):
         parent = parents[index]
-        if parent >= 0:
-            chars[parent] += chars[index]
-            links[parent] += links[index]
-            puncts[parent] += puncts[index]
-            sizes[parent] += sizes[index]
+        chars[parent] += chars[index]
+        links[parent] += links[index]
+        puncts[parent] += puncts[index]
     raw_chars = chars[:]
     blocks = {i for i in notice_blocks if i > 0 and chars[i] - links[i] <= _NOTICE_MAX_CHARS}
-    blocks |= _teaser_lists(elements, parents, chars, links)
+    blocks |= _teaser_lists(tags, parents, chars, links)
     excluded, discounted = _discount(blocks, parents, chars, links, puncts)
     discounted_ids = frozenset(elements[i].mem_id for i in blocks if i > 0 and not excluded[parents[i]])
-    scores = [_score(chars[i], links[i], puncts[i]) for i in range(len(elements))]
-    allowed = [i for i in range(len(elements)) if not excluded[i] and not in_hidden[i]]
+    scores = list(map(_score, chars, links, puncts))
+    allowed = [i for i in range(count) if not excluded[i] and not in_hidden[i]]
     if not allowed:
         return None
-    best = max(allowed, key=lambda i: scores[i])
+    best = max(allowed, key=scores.__getitem__)
     if scores[best] <= 0:
         return None
     threshold = scores[best] * _NEAR_BEST
     chosen = max(
-        (i for i in allowed if scores[i] >= threshold and elements[i].tag not in _NOT_CANDIDATES),
+        (i for i in allowed if scores[i] >= threshold and tags[i] not in _NOT_CANDIDATES),
         key=lambda i: (depths[i], scores[i]),
         default=best,
     )
     share = puncts[chosen] / puncts[0] if puncts[0] else 0.0
-    nodes_up = []
-    ancestor = chosen
-    while ancestor >= 0 and len(nodes_up) < 4:
-        nodes_up.append(sizes[ancestor])
-        ancestor = parents[ancestor]
+    nodes_up: list[int] = []
+    if page_nodes > count_above:
+        ancestor = chosen
+        while ancestor >= 0 and len(nodes_up) < 4:
+            nodes_up.append(len(elements[ancestor].css("*")))   # the element and every one under it
+            ancestor = parents[ancestor]
     return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share, discounted,
-                     len(elements), tuple(nodes_up), discounted_ids, (index_of, raw_chars))
+                     page_nodes, tuple(nodes_up), discounted_ids, (root.mem_id, index_of, raw_chars))
 
 
-def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
+def _teaser_lists(tags: list[str], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
     """Lists (<ul>, <ol>) whose items are mostly "headline link + teaser" (a related-news list with
     summaries): punctuated like prose, often more text than a short article, and not one. An item
     holds a link of headline size that is a real part of its text, and text besides (pure link
@@ -208,7 +235,7 @@ def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[in
     items: dict[int, int] = {}
     linked: dict[int, int] = {}
     for index in range(1, len(parents)):
-        if not chars[index] or elements[index].tag != "li":
+        if not chars[index] or tags[index] != "li":
             continue
         parent = parents[index]
         if parent < 0:
@@ -218,7 +245,7 @@ def _teaser_lists(elements: list[LexborNode], parents: list[int], chars: list[in
                 and chars[index] - links[index] >= _ITEM_TEASER_CHARS:
             linked[parent] = linked.get(parent, 0) + 1
     return {i for i, n in linked.items()
-            if n >= _MIN_ITEMS and n >= _ITEMS_SHARE * items[i] and elements[i].tag in ("ul", "ol")}
+            if n >= _MIN_ITEMS and n >= _ITEMS_SHARE * items[i] and tags[i] in ("ul", "ol")}
 
 
 def _discount(blocks: set[int], parents: list[int], chars: list[int], links: list[int],

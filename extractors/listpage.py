@@ -23,12 +23,15 @@ def _is_teaser(line: str, cr: CompiledRules) -> bool:
     return len(line) < 240 and any(p.search(line) for p in cr.teaser_lines)
 
 
-def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) -> bool:
+def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules,
+                    link_keys: list[str] | None = None) -> bool:
     """A page of headlines: many extracted lines are a link text, start with one (headline then
-    teaser), or are "...(展开)" teasers, and no long run of prose holds most of the rest."""
+    teaser), or are "...(展开)" teasers, and no long run of prose holds most of the rest.
+    `link_keys`, when the caller has them, are link_key() of each link text."""
     if len(lines) < 5:
         return False
-    anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
+    keys = link_keys if link_keys is not None else list(map(link_key, link_texts))
+    anchors = {key for text, key in zip(link_texts, keys) if len(text) >= 6 and not _URLISH.match(text)}
     by_head: dict[str, list[str]] = {}
     for anchor in anchors:
         if len(anchor) >= 6:

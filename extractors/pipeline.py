@@ -23,9 +23,9 @@ from datetime import datetime
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares
-from extractors.dedup import content_hash, simhash
+from extractors.dedup import hash_keys
 from extractors.density import Candidate, best_container, describe
-from extractors.dom import class_words, prune, substring_selector
+from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
 from extractors.lines import PageLines, cjk_share, locate, normalise_lines, page_lines, real_links, squash
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
@@ -86,7 +86,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         return Rejection(url=url, reason="empty", detail=f"not text: {type(html).__name__}", **versions)
     if not html.strip():
         return Rejection(url=url, reason="empty", **versions)
-    html = html.replace("\x00", "")
+    if "\x00" in html:   # a scan; replace() would also build a copy of the page
+        html = html.replace("\x00", "")
     cr = compiled(rules)
     html, truncated = _bounded(html)
     if truncated and trace is not None:
@@ -104,7 +105,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     anchor_texts: dict[int, str] = {}
     garbage: list[str] = []
 
-    def keep_densest(pruned: LexborHTMLParser):
+    def keep_densest(pruned: LexborHTMLParser, marked: list[LexborNode]):
         if pruned.body is None:
             return None
         text = pruned.body.text(deep=True)
@@ -113,7 +114,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
             garbage.append(why)
             return None
         links.append(real_links(pruned.body, anchor_texts))   # which anchors are links: decided once
-        candidate = _densest(pruned, cr, links[0], text)
+        candidate = _densest(pruned, cr, links[0], text, marked)
         densest.append(candidate)
         return candidate.node if candidate else None
 
@@ -134,7 +135,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     # 3. candidates and the choice; the runner-up is kept for when text rules empty the winner
     real = links[0] if links else real_links(body, anchor_texts)
     link_texts = [" ".join(anchor_texts[node.mem_id].split()) for node in tree.css("a") if node.mem_id in real]
-    link_keys = frozenset(k for k in map(link_key, link_texts) if len(k) >= 4)
+    keyed = list(map(link_key, link_texts))
+    link_keys = frozenset(k for k in keyed if len(k) >= 4)
     blocks = _main_blocks(tree, url, cr, candidate, meta.title, trace, real)
     trimmed = TrimResult([])
     method = "none"
@@ -163,12 +165,13 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
                              meta={"title": meta.title})
         return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
                          meta={"title": meta.title})
-    if looks_like_list(link_texts, trimmed.lines, cr):
+    if looks_like_list(link_texts, trimmed.lines, cr, keyed):
         return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
     published = meta.published_at
     if published is None:
         published = date_from_lines(trimmed.head_removed + trimmed.lines[:1], cr.timezone, fetched_at)
+    digest, near = hash_keys(text)
 
     return Article(
         url=url,
@@ -179,8 +182,8 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
         published_at=published,
         site_name=meta.site_name,
         lang=meta.lang,
-        content_hash=content_hash(text),
-        simhash=simhash(text),
+        content_hash=digest,
+        simhash=near,
         flags=tuple(sorted(set(flags))),
         **versions,
     )
@@ -193,7 +196,7 @@ _LETTER = re.compile(r"[^\W\d_]")
 def _bounded(html: str) -> tuple[str, bool]:
     """The page cut after MAX_TAGS tags, so every later stage (parse, density, lines) is linear in a
     bounded size; counted in C (str.count), so an ordinary page pays nothing."""
-    if html.count("<") <= MAX_TAGS:
+    if len(html) <= MAX_TAGS or html.count("<") <= MAX_TAGS:
         return html, False
     for number, match in enumerate(_TAG.finditer(html), start=1):
         if number > MAX_TAGS:
@@ -212,16 +215,17 @@ def _garbage(text: str) -> str | None:
     return None
 
 
-def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], text: str) -> Candidate | None:
-    """The density candidate; comment threads (class/id words) do not count."""
+def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], text: str,
+             marked: list[LexborNode]) -> Candidate | None:
+    """The density candidate; comment threads (class/id words) do not count. `marked` are the
+    nodes whose class/id words are chrome or comment words (dom.worded): the comment words are
+    among them."""
     body = tree.body
     if body is None:
         return None
-    hidden: set[int] = set()
-    if cr.hidden_words:
-        hidden.update(node.mem_id for node in body.css(substring_selector(cr.hidden_words))
-                      if class_words(node) & cr.hidden_words)
-    return best_container(body, cr.notice, frozenset(hidden), links, text)
+    hidden = frozenset(node.mem_id for node in marked if class_words(node) & cr.hidden_words) \
+        if cr.hidden_words else frozenset()
+    return best_container(body, cr.notice, hidden, links, text, count_above=MAX_TRAFILATURA_NODES)
 
 
 def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
