@@ -275,6 +275,8 @@ TEMPORARY_SERVER_DEFAULTS: Mapping[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+    # without this, the registration's memo check still loads every collection first (prefect-dask: dask)
+    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
 }
 
 
