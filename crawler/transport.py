@@ -45,7 +45,16 @@ def build_transport(settings: CrawlSettings, on_sent: Callable[[str], None]) -> 
             max_headers=512,   # aiohttp's 128 refuses a page setting 250 cookies; the bounded jar handles those
         )
 
-    return AiohttpTransport(client=session, trust_env=settings.trust_env)
+    # verify: the same context, or the transport would build (and load CA certificates into) one more
+    return AiohttpTransport(client=session, trust_env=settings.trust_env, verify=ssl_context)
+
+
+def preload(settings: CrawlSettings) -> None:
+    """Import what `build_transport` will need, now (a caller about to import other heavy modules in
+    another thread does this first: two threads importing at once wait on each other's module locks)."""
+    if settings.transport != "httpx":
+        import aiohttp  # noqa: F401
+        import httpx_aiohttp  # noqa: F401
 
 
 def transport_errors(settings: CrawlSettings) -> tuple[type[BaseException], ...]:

@@ -7,18 +7,16 @@ persists: HTML never reaches Prefect's result storage. Page-level retries live i
 task retries a window on TransientError only (a locked warehouse file), which is safe because a
 window is one transaction and counts move only after it commits.
 
-A CLI run hands a flow what cannot be a flow parameter (a progress callback, Ctrl-C, a benchmark's
-sizing) through `RunHooks`, set for the duration of one call with `run_hooks(...)`.
+What a run does is a `RunPlan` (flows/pipeline.py). A flow builds its own, or adopts the one the CLI
+started before Prefect was ready (flows/early.py: its first windows, committed then, are reported as
+task runs first). A CLI run hands a flow what cannot be a flow parameter (a progress callback, Ctrl-C,
+a benchmark's sizing, a started run) through `RunHooks`, set for one call with `run_hooks(...)`.
 """
 from __future__ import annotations
 
-import contextvars
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -29,35 +27,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import DEFAULT_CONFIG, load_config
 from flows.dask_runner import extraction_executor_factory, task_runner_from_env
-from flows.pipeline import Pipeline
+from flows.early import CommittedWindow, RunHooks, current_hooks, run_hooks
+from flows.pipeline import Pipeline, RunPlan, backfill_plan, crawl_plan, reextract_plan
 from outcomes import TransientError
-from pipeline.run import ProgressFn
-from pipeline.spec import PublishedWindow, StopSignal, StreamOptions
-from pipeline.summary import RunSummary
+from pipeline.spec import StreamOptions
 from pipeline.write import Window
 
-
-@dataclass
-class RunHooks:
-    """What the caller of a flow (the CLI, a benchmark) gives the runs it starts in this process."""
-
-    progress: ProgressFn | None = None
-    stop: StopSignal | None = None
-    options: StreamOptions | None = None
-    summaries: list[RunSummary] = field(default_factory=list)   # every run's summary, as it ended
-
-
-_HOOKS: contextvars.ContextVar[RunHooks | None] = contextvars.ContextVar("sieve_run_hooks", default=None)
-
-
-@contextmanager
-def run_hooks(hooks: RunHooks) -> Iterator[RunHooks]:
-    """`with run_hooks(RunHooks(progress=...)): asyncio.run(crawl(...))`: the flows started inside see them."""
-    token = _HOOKS.set(hooks)
-    try:
-        yield hooks
-    finally:
-        _HOOKS.reset(token)
+__all__ = ["RunHooks", "backfill", "commit_window", "crawl", "reextract", "run_hooks"]
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -71,13 +47,18 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(name="commit-window", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1,
       retry_condition_fn=retry_transient)
-async def commit_window(window: Window) -> dict[str, int]:
-    """Commit one window of the writer (fetch log, pages, frontier, articles) in one transaction."""
+async def commit_window(window: Window | CommittedWindow) -> dict[str, int]:
+    """Commit one window of the writer (fetch log, pages, frontier, articles) in one transaction. A window
+    the run committed before this flow run existed (the CLI starts fetching while Prefect comes up) is
+    reported, not committed again: `committed_before_flow_run` says so."""
+    if isinstance(window, CommittedWindow):
+        return {"rows": window.rows, "new_urls": window.added, **window.counts.as_dict(),
+                "committed_before_flow_run": 1}
     added, counts = await window.commit()
     return {"rows": window.rows, "new_urls": added, **counts.as_dict()}
 
 
-async def _commit(window: Window) -> tuple[int, Any]:
+async def _commit(window: Window | CommittedWindow) -> tuple[int, Any]:
     result = await commit_window(window)
     from warehouse import ExtractionCounts
 
@@ -85,15 +66,23 @@ async def _commit(window: Window) -> tuple[int, Any]:
     return result["new_urls"], counts
 
 
-def _pipeline(config_path: str, source: str, kind: str, params: dict[str, Any],
-              window: PublishedWindow = PublishedWindow()) -> Pipeline:
-    hooks = _HOOKS.get() or RunHooks()
-    config = load_config(config_path)
+def _pipeline_kwargs(hooks: RunHooks) -> dict[str, Any]:
+    """What a plan built by a flow gets from the caller's hooks, and windows committed as task runs."""
     options = hooks.options
     if (executor := extraction_executor_factory()) is not None:   # SIEVE_DASK: extraction on a Dask cluster
         options = dataclasses.replace(options or StreamOptions(), executor=executor)
-    return Pipeline(config, source, kind=kind, params=params, options=options, progress=hooks.progress,
-                    window=window, commit=_commit, stop=hooks.stop)
+    return {"options": options, "progress": hooks.progress, "commit": _commit, "stop": hooks.stop}
+
+
+async def _execute(kind: str, source: str, make_plan: Callable[..., RunPlan]) -> RunPlan:
+    """Run the plan the caller started for this flow (adopting it), or build and run one here."""
+    hooks = current_hooks() or RunHooks()
+    early = hooks.take_early(kind, source)
+    if early is not None:
+        return await early.adopt(_commit)
+    plan = make_plan(**_pipeline_kwargs(hooks))
+    await plan.run()
+    return plan
 
 
 def _ended(pipeline: Pipeline, summary: Any) -> Any:
@@ -114,7 +103,7 @@ async def _publish(pipeline: Pipeline) -> dict[str, Any]:
     summary = pipeline.summary
     key = f"{pipeline.kind}-{pipeline.source.name}".replace("_", "-").lower()
     await acreate_markdown_artifact(markdown=summary.markdown(), key=key, description=f"sieve {pipeline.kind} summary")
-    hooks = _HOOKS.get()
+    hooks = current_hooks()
     if hooks is not None:
         hooks.summaries.append(summary)
     return summary.as_dict()
@@ -124,12 +113,10 @@ async def _publish(pipeline: Pipeline) -> dict[str, Any]:
 async def crawl(source: str, max_pages: int | None = None, config_path: str = str(DEFAULT_CONFIG)) -> dict[str, Any]:
     """Crawl one configured source: list pages, then the articles they link to, into the warehouse."""
     logger = get_run_logger()
-    pipeline = _pipeline(config_path, source, "crawl", {"max_pages": max_pages})
-    logger.info("crawling %s into %s", source, pipeline.warehouse.path)
-    async with pipeline:
-        await pipeline.crawl(max_pages=max_pages)
+    plan = await _execute("crawl", source, lambda **kw: crawl_plan(load_config(config_path), source, max_pages, **kw))
+    pipeline = plan.pipeline
     summary = await _publish(pipeline)
-    logger.info("crawl of %s %s: %s", source, summary["status"], summary)
+    logger.info("crawl of %s into %s %s: %s", source, pipeline.warehouse.path, summary["status"], summary)
     return _ended(pipeline, summary)
 
 
@@ -151,18 +138,11 @@ async def backfill(
     are still stored, so `sieve reextract --all` can take them later.
     """
     logger = get_run_logger()
-    wanted = list(urls or [])
-    if urls_file:
-        wanted += [line.strip() for line in Path(urls_file).read_text(encoding="utf-8").splitlines()
-                   if line.strip() and not line.lstrip().startswith("#")]
-    params = {"urls": len(wanted), "urls_file": urls_file, "list_pages": list_pages,
-              "since": str(since) if since else None, "until": str(until) if until else None}
-    pipeline = _pipeline(config_path, source, "backfill", params, window=PublishedWindow(since, until))
-    async with pipeline:
-        await pipeline.fetch_urls([*(list_pages or []), *wanted], then_due_articles=bool(list_pages),
-                                  as_lists=list_pages or [])
-    logger.info("backfill of %s: %d URLs, %d list pages", source, len(wanted), len(list_pages or []))
-    return _ended(pipeline, await _publish(pipeline))
+    plan = await _execute("backfill", source, lambda **kw: backfill_plan(
+        load_config(config_path), source, urls=urls, urls_file=urls_file, list_pages=list_pages, since=since,
+        until=until, **kw))
+    logger.info("backfill of %s: %s", source, plan.log_line)
+    return _ended(plan.pipeline, await _publish(plan.pipeline))
 
 
 @flow(name="reextract", log_prints=False, persist_result=False, task_runner=_task_runner())
@@ -172,9 +152,9 @@ async def reextract(source: str | None = None, only_stale: bool = True, config_p
     config = load_config(config_path)
     totals: dict[str, Any] = {}
     for name in [source] if source else list(config.sources):
-        pipeline = _pipeline(config_path, name, "reextract", {"only_stale": only_stale})
-        async with pipeline:
-            await pipeline.extract_pending(only_stale=only_stale)
+        plan = await _execute("reextract", name,
+                              lambda name=name, **kw: reextract_plan(config, name, only_stale, **kw))
+        pipeline = plan.pipeline
         totals[name] = await _publish(pipeline)
         logger.info("reextract of %s: %s", name, totals[name])
         if pipeline.stop.requested:

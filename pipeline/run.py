@@ -109,7 +109,9 @@ class Pipeline:
             exc_type, (KeyboardInterrupt, asyncio.CancelledError)))
         if self.extraction is not None:
             await self.extraction.close(cancel=True)
-        if exc_type is None and not interrupted:
+        if self.stop.failure is not None:
+            status, error = "failed", self.stop.failure
+        elif exc_type is None and not interrupted:
             status, error = "completed", None
         elif interrupted:
             status, error = "cancelled", "interrupted"
@@ -120,6 +122,18 @@ class Pipeline:
         assert s.run_id is not None
         try:
             await self._patient(self.warehouse.finish_run, s.run_id, status, s.as_dict(), error, tries=3)
+        finally:
+            self.warehouse.release()
+
+    async def mark_failed(self, reason: str) -> None:
+        """After the run ended (completed): what orchestrates it failed (the CLI's Prefect never took the
+        run), so its row says `failed` with the reason, as the CLI does."""
+        s = self.summary
+        if s.run_id is None or s.status == "failed":
+            return
+        s.status, s.error = "failed", reason
+        try:
+            await self._patient(self.warehouse.finish_run, s.run_id, "failed", s.as_dict(), reason, tries=3)
         finally:
             self.warehouse.release()
 

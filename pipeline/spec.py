@@ -62,12 +62,18 @@ class PublishedWindow:
 
 class StopSignal:
     """Asked to stop (Ctrl-C): the frontier claims nothing more, fetches in flight are dropped, the open
-    window is committed. Set it from the event loop's thread (a signal handler added with the loop)."""
+    window is committed. Set it from the event loop's thread (a signal handler added with the loop).
+
+    `set(failure=...)` stops the same way, but the run then ends `failed` with that reason instead of
+    `cancelled` (what orchestrates the run is gone: the CLI's Prefect did not come up)."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.failure: str | None = None
 
-    def set(self) -> None:
+    def set(self, failure: str | None = None) -> None:
+        if failure is not None and self.failure is None:
+            self.failure = failure
         self._event.set()
 
     @property

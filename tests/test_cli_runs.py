@@ -1,6 +1,10 @@
 """`sieve crawl` as a user runs it, on Prefect's temporary server or on one that is already up.
 
 - with `sieve serve`'s server recorded for the warehouse, a CLI run reports there (no temporary server);
+- on the temporary server, the run starts fetching before Prefect is up, yet the server records the
+  flow run completed, every window as a commit-window task run and the summary artifact, although the
+  CLI exits at once after flushing (no interpreter teardown);
+- a Prefect that cannot be reached fails the run (exit 1, the reason; the run row `failed`);
 - Ctrl-C on a run with the temporary server: exit 130, one line, no traceback, the run row's counts
   equal what was committed, and the server lived on to record the flow run as Cancelled;
 - SIGKILL of `sieve`: the temporary server, the fork server, the extraction workers and the resource
@@ -110,7 +114,75 @@ def test_a_cli_run_reports_to_the_server_sieve_serve_recorded(tmp_path: Path, pr
     assert ours[0].start_time.timestamp() >= started - 5 and run_id
 
 
+def test_a_prefect_that_cannot_be_reached_fails_the_run_and_says_so(tmp_path: Path) -> None:
+    site = DemoSite(12)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url)
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
+                              cwd=ROOT, env=_env(PREFECT_HOME=str(tmp_path / "home"), PREFECT_API_URL="http://127.0.0.1:9/api"),
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "run failed" in done.stderr and "127.0.0.1:9" in done.stderr, done.stderr
+    (status, error), = _rows(tmp_path / "sieve.duckdb", "SELECT status, error FROM crawl_runs")
+    assert status == "failed" and "flow run did not start" in error, (status, error)
+
+
 # ---- the temporary server ---------------------------------------------------------------------------
+def test_a_run_on_the_temporary_server_records_its_flow_run_windows_and_artifact(tmp_path: Path,
+                                                                                 prefect_home: Path) -> None:
+    import sqlite3
+
+    site = DemoSite(30)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url)
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
+                              cwd=ROOT, env=_env(PREFECT_HOME=str(prefect_home)), capture_output=True, text=True,
+                              timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Still processing" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    (counts,), = _rows(tmp_path / "sieve.duckdb", "SELECT counts FROM crawl_runs")
+    windows = json.loads(counts)["windows"]
+    assert json.loads(counts)["articles_new"] == site.n_articles and windows >= 1
+    # the server is gone with the run: read what it recorded from its database (it may still be
+    # finishing its shutdown for a moment)
+    deadline = time.monotonic() + 30
+    while True:
+        with sqlite3.connect(prefect_home / "prefect.db") as db_con:
+            runs = [(run_id, state) for run_id, state, params in
+                    db_con.execute("SELECT id, state_type, parameters FROM flow_run")
+                    if json.loads(params).get("config_path") == str(config)]
+            tasks = db_con.execute("SELECT name, state_type FROM task_run WHERE flow_run_id = ?",
+                                   [runs[0][0]]).fetchall() if runs else []
+            artifacts = db_con.execute("SELECT key FROM artifact WHERE flow_run_id = ?",
+                                       [runs[0][0]]).fetchall() if runs else []
+        if len(tasks) >= windows or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [state for _, state in runs] == ["COMPLETED"], runs
+    commits = [state for name, state in tasks if name.startswith("commit-window")]
+    assert commits == ["COMPLETED"] * windows, f"every window is a task run of the flow run: {tasks} ({windows} windows)"
+    assert artifacts == [("crawl-demo",)]
+
+
+def _flow_run_states(prefect_home: Path, config: Path) -> list[str]:
+    """The states of this config's flow runs, read from the temporary server's own database."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(prefect_home / "prefect.db", timeout=5) as db_con:
+            return [state for state, params in db_con.execute("SELECT state_type, parameters FROM flow_run")
+                    if json.loads(params).get("config_path") == str(config)]
+    except sqlite3.OperationalError:   # the server is writing a migration or its first row
+        return []
+
+
+def _interrupt(proc: subprocess.Popen) -> tuple[str, str, float]:
+    os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C on the terminal does: the whole foreground group
+    sent = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=60)
+    return stdout, stderr, time.monotonic() - sent
+
+
 def test_ctrl_c_stops_within_seconds_says_one_line_and_keeps_the_server_to_record_it(
         tmp_path: Path, prefect_home: Path) -> None:
     site = DemoSite(300)
@@ -119,17 +191,16 @@ def test_ctrl_c_stops_within_seconds_says_one_line_and_keeps_the_server_to_recor
                               demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
         proc = _crawl(config, _env(PREFECT_HOME=str(prefect_home)))
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and _articles_requested(server) < 40 and proc.poll() is None:
-            time.sleep(0.02)
+        # the crawl starts before Prefect is up; this case is a Ctrl-C once the flow run exists
+        while time.monotonic() < deadline and proc.poll() is None and not (
+                _articles_requested(server) >= 40 and _flow_run_states(prefect_home, config) == ["RUNNING"]):
+            time.sleep(0.05)
         uvicorn = [p for p in psutil.Process(proc.pid).children(recursive=True) if "uvicorn" in " ".join(p.cmdline())]
-        os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C on the terminal does: the whole foreground group
-        sent = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=60)
-        stopped_in = time.monotonic() - sent
+        stdout, stderr, stopped_in = _interrupt(proc)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
     said = [line for line in stderr.splitlines() if line.strip()]
-    assert len(said) == 1 and said[0].startswith("interrupted"), said
+    assert len(said) == 1 and said[0].startswith("interrupted") and "not recorded" not in said[0], said
     assert stopped_in < 5.0, f"took {stopped_in:.1f} s to stop (the target is 2 s on an idle machine)"
     print(f"stopped {stopped_in:.2f} s after SIGINT")
     assert len(uvicorn) == 1, "the run used a temporary server sieve started"
@@ -139,15 +210,38 @@ def test_ctrl_c_stops_within_seconds_says_one_line_and_keeps_the_server_to_recor
     assert status == "cancelled" and 0 < stored < site.n_articles
     assert json.loads(counts)["articles_new"] == stored, "the run row counts what was committed"
     assert f"{stored} new articles" in said[0]
-
     # The temporary server was not killed by the terminal's SIGINT: it recorded the flow run's end (read
     # from its database: the server itself is gone with the run).
-    import sqlite3
+    assert _flow_run_states(prefect_home, config) == ["CANCELLED"]
 
-    with sqlite3.connect(prefect_home / "prefect.db") as db_con:
-        states = [state for state, params in db_con.execute("SELECT state_type, parameters FROM flow_run")
-                  if json.loads(params).get("config_path") == str(config)]
-    assert states == ["CANCELLED"], states
+
+def test_ctrl_c_before_prefect_is_up_stops_at_once_and_says_the_run_is_not_in_prefect(tmp_path: Path) -> None:
+    """A fresh PREFECT_HOME: the temporary server spends many seconds migrating its database, while the
+    crawl, which does not wait for it, is already fetching. A Ctrl-C then does not wait for the server."""
+    site = DemoSite(300)
+    home = tmp_path / "fresh-home"
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url,
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
+        proc = _crawl(config, _env(PREFECT_HOME=str(home)))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _articles_requested(server) < 20 and proc.poll() is None:
+            time.sleep(0.02)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert _flow_run_states(home, config) == [], "Prefect was not up yet"
+        stdout, stderr, stopped_in = _interrupt(proc)
+    assert proc.returncode == 130, stderr
+    said = [line for line in stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and "not recorded in Prefect" in said[0], said
+    assert stopped_in < 5.0, f"took {stopped_in:.1f} s to stop (the target is 2 s on an idle machine)"
+    db = tmp_path / "sieve.duckdb"
+    status, counts = _rows(db, "SELECT status, counts FROM crawl_runs")[0]
+    stored = _rows(db, "SELECT count(*) FROM articles")[0][0]
+    assert status == "cancelled" and json.loads(counts)["articles_new"] == stored > 0
+    deadline = time.monotonic() + 10
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if _alive(c)], "the temporary server and the workers are gone"
 
 
 def test_sigkill_of_sieve_leaves_no_process_behind(tmp_path: Path, prefect_home: Path) -> None:

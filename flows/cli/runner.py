@@ -20,17 +20,21 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from flows.cli.common import console, err
 
 if TYPE_CHECKING:
-    from flows.prefect_env import PrefectForRun
+    from flows.pipeline import RunPlan
+    from flows.prefect_env import PrefectForRun, TemporaryPrefectServer
     from pipeline.summary import Progress, RunSummary
 
 INTERRUPTED = 130
+STOP_GRACE_S = 1.0  # after a Ctrl-C ended an early run, how long Prefect may still take to record it
+FLOW_RAN = False   # a flow ran in this process: main() then exits without the interpreter's slow teardown
+TEMPORARY_SERVER: "TemporaryPrefectServer | None" = None
 
 
 def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> "PrefectForRun":
@@ -39,11 +43,13 @@ def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> "PrefectF
     from flows.dask_runner import dask_setting
     from flows.prefect_env import apply_quiet_defaults, prefect_for_run
 
+    global TEMPORARY_SERVER
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
     prefect = prefect_for_run(warehouse_path)
     if prefect.temporary is not None:
         # atexit runs after Prefect's own exit-time flushes (they run at threading shutdown), so the
-        # server outlives them; stopping does not wait.
+        # server outlives them; stopping does not wait. (exit_after_flow stops it sooner, after flushing.)
+        TEMPORARY_SERVER = prefect.temporary
         atexit.register(prefect.temporary.stop)
     if dask_setting() is None:
         from pipeline.extract import prestart
@@ -80,51 +86,68 @@ class _Bar:
 
 
 def run_flow(start: Callable[[], Coroutine[Any, Any, Any]], prefect: "PrefectForRun", *, quiet: bool,
-             label: str) -> list["RunSummary"]:
+             label: str, plan: "Callable[..., RunPlan] | None" = None) -> list["RunSummary"]:
     """Run a flow with a progress bar; returns the summaries of its runs. Exits 1 when the run itself
-    fails, 130 when interrupted (after saying what was committed)."""
+    fails, 130 when interrupted (after saying what was committed).
+
+    `plan` (the run the flow will do, from flows/pipeline.py) starts at once, before Prefect is imported
+    and its server answers; the flow then adopts it (flows/early.py). Without it the flow builds its own.
+    """
+    from flows.dask_runner import dask_setting
+    from flows.early import RunHooks
+    from pipeline.spec import StopSignal
+
+    global FLOW_RAN
+    FLOW_RAN = True
     bar = _Bar(label, quiet=quiet)
-    hooks = None
+    hooks = RunHooks(progress=bar.update, stop=StopSignal())
+    if dask_setting() is not None:   # extraction on Dask runs as task runs of the flow: nothing starts early
+        plan = None
+    recorded = True
     try:
         with bar.progress:
-            from flows.crawl import RunHooks   # imports Prefect: the slow part of start-up
-            from pipeline.spec import StopSignal
-
-            # Prefect logs a cancelled flow run's end at ERROR; after Ctrl-C the CLI's one line says it.
-            logging.getLogger("prefect.flow_runs").addFilter(_no_cancel_notice)
-
-            if prefect.temporary is not None:
-                bar.say("starting Prefect's temporary server…")
-                prefect.temporary.wait_healthy()
-            bar.say("starting the run…")
-            hooks = RunHooks(progress=bar.update, stop=StopSignal())
-            asyncio.run(_main(start, hooks, bar))
+            recorded = asyncio.run(_main(start, hooks, bar, prefect, plan))
     except KeyboardInterrupt:   # before the run had started (or a second Ctrl-C came through Python)
         err.print("[yellow]interrupted[/yellow] before the run started; nothing was written")
         raise typer.Exit(INTERRUPTED) from None
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001  (the run itself failed: pages failing never get here)
-        from prefect.exceptions import CancelledRun
-
-        if not isinstance(exc, CancelledRun):
-            err.print(f"[red]run failed[/red]: {type(exc).__name__}: {exc}", highlight=False)
+        if type(exc).__name__ != "CancelledRun":   # prefect.exceptions.CancelledRun: a Ctrl-C, said below
+            shown = exc.__cause__ if isinstance(exc, PrefectUnavailable) and exc.__cause__ else exc
+            where = "Prefect: " if isinstance(exc, PrefectUnavailable) else ""
+            err.print(f"[red]run failed[/red]: {where}{type(shown).__name__}: {shown}", highlight=False)
             raise typer.Exit(1) from None
-    summaries = hooks.summaries if hooks is not None else []
-    if hooks is not None and hooks.stop is not None and hooks.stop.requested:
+    summaries = hooks.summaries
+    if hooks.stop is not None and hooks.stop.requested:
         committed = ", ".join(f"{s.source}: {s.articles_new} new articles, {s.fetched} pages" for s in summaries)
-        err.print(f"[yellow]interrupted[/yellow]: committed {committed or 'nothing'}; run again to resume",
+        unrecorded = "" if recorded else " (not recorded in Prefect: it was still starting)"
+        err.print(f"[yellow]interrupted[/yellow]: committed {committed or 'nothing'}; run again to resume{unrecorded}",
                   highlight=False)
         raise typer.Exit(INTERRUPTED)
     return summaries
+
+
+class PrefectUnavailable(RuntimeError):
+    """Prefect could not be imported or its server did not come up: the run is stopped and fails."""
+
+
+def _import_flows() -> None:
+    import flows.crawl  # noqa: F401  (imports Prefect: the slow part of start-up)
+    # Prefect imports this while creating the flow run (serialising its parameters), ~0.2-0.3 s; here it
+    # is off the critical path (while the temporary server comes up, or the pipeline waits on the network)
+    import fastapi.encoders  # noqa: F401
 
 
 def _no_cancel_notice(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Finished in state Cancelled")
 
 
-async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: _Bar) -> Any:
-    from flows.crawl import run_hooks
+async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: _Bar, prefect: "PrefectForRun",
+                plan: "Callable[..., RunPlan] | None") -> bool:
+    """Start the run (if `plan`), get Prefect ready meanwhile, run the flow. False when Ctrl-C ended an
+    early run before Prefect was ready (the flow was then not run: the run is not in Prefect)."""
+    from flows.early import EarlyRun, HandOverCommit, run_hooks
 
     loop = asyncio.get_running_loop()
     presses = 0
@@ -142,10 +165,103 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
 
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
+        early = None
+        if plan is not None:   # fetching starts now; Prefect is imported meanwhile, in a thread
+            committer = HandOverCommit()
+            early = EarlyRun(plan(progress=hooks.progress, stop=hooks.stop, options=hooks.options,
+                                  commit=committer), committer)
+            hooks.early[(early.plan.kind, early.plan.source)] = early
+            early.plan.preload()   # before Prefect's import starts in its thread: no contention on module locks
+            early.start()
+            assert early.task is not None
+            early.task.add_done_callback(lambda _: bar.say("recording the run in Prefect…"))
+        elif prefect.temporary is not None:
+            bar.say("starting Prefect's temporary server…")
+        try:
+            if not await _prefect_ready(prefect, early, hooks.stop):
+                assert early is not None
+                hooks.summaries.append(early.pipeline.summary)
+                return False
+        except Exception as exc:
+            if early is not None:   # no flow run will take it: stop it (what it fetched is committed), fail it
+                await early.abandon(f"Prefect is not available: {type(exc).__name__}: {exc}")
+            raise PrefectUnavailable(str(exc)) from exc
+        if early is None:
+            bar.say("starting the run…")
         with run_hooks(hooks):
-            return await start()
+            try:
+                await start()
+            except BaseException as exc:   # the flow run never took the early run: it must not end as cancelled
+                for run in list(hooks.early.values()):
+                    await run.abandon(f"the flow run did not start: {type(exc).__name__}: {exc}"[:500])
+                hooks.early.clear()
+                raise
+        return True
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _prefect_ready(prefect: "PrefectForRun", early: Any, stop: Any) -> bool:
+    """Import Prefect and wait for the temporary server, if any; False when a Ctrl-C stopped the early
+    run and Prefect was still not ready `STOP_GRACE_S` after the run had committed and ended (a Ctrl-C
+    stops a run within a second or two: it does not wait for a server still starting)."""
+
+    def get_ready() -> None:
+        _import_flows()
+        # Prefect logs a cancelled flow run's end at ERROR; after Ctrl-C the CLI's one line says it.
+        logging.getLogger("prefect.flow_runs").addFilter(_no_cancel_notice)
+        if prefect.temporary is not None:
+            prefect.temporary.wait_healthy()
+
+    ready = _in_daemon_thread(get_ready)
+    if early is None:
+        await ready
+        return True
+
+    async def stopped_and_ended() -> None:
+        await stop.wait()
+        await asyncio.wait({early.task})
+        await asyncio.sleep(STOP_GRACE_S)
+
+    giving_up = asyncio.ensure_future(stopped_and_ended())
+    try:
+        await asyncio.wait({ready, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        giving_up.cancel()
+    if ready.done():
+        ready.result()
+        return True
+    return False
+
+
+def _in_daemon_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
+    """`call()` in a daemon thread: unlike `asyncio.to_thread`, neither asyncio.run's end nor the
+    process's exit waits for it (a server still starting, an import, when the run is given up)."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = call(), None
+        except BaseException as exc:  # noqa: BLE001  (handed to the awaiting coroutine)
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:   # the loop is closed: the run was given up and nobody waits for this any more
+            pass
+
+    threading.Thread(target=run, name="sieve-prefect-start", daemon=True).start()
+    return future
 
 
 def print_summary(summary: "RunSummary", title: str) -> None:
@@ -158,3 +274,31 @@ def print_summary(summary: "RunSummary", title: str) -> None:
     for note in summary.notes():
         console.print(f"  {note}", highlight=False)
 
+
+
+def exit_after_flow(code: int) -> NoReturn:
+    """End the process now that its exit code is known, skipping the interpreter's teardown (0.5-0.7 s of
+    joining Prefect's threads, finalizers, module cleanup) but losing nothing: Prefect's queued events
+    (task run states) and logs are sent first (bounded, 5 s each), the flow run's final state is already
+    on the server (the engine sets it before the flow call returns), the warehouse file was closed when
+    the run ended, and the extraction workers were stopped with it. Then the temporary server is told
+    to stop (it shuts down on its own, recording what it was sent), and output is flushed."""
+    if "prefect" in sys.modules:
+        try:
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            for name in ("EventsWorker", "APILogWorker"):   # "Still processing items: N remaining": they are sent
+                logging.getLogger(name).setLevel(logging.ERROR)
+            APILogWorker.drain_all(timeout=5)
+            EventsWorker.drain_all(timeout=5)
+        except Exception:  # noqa: BLE001  (never let a flush failure change the exit code)
+            logging.getLogger("sieve").debug("flushing Prefect before exit failed", exc_info=True)
+    if TEMPORARY_SERVER is not None:
+        TEMPORARY_SERVER.stop()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

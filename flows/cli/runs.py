@@ -12,7 +12,10 @@ from flows.cli.common import (DEFAULT_CONFIG, ConfigOption, OutputFormat, QuietO
 from flows.cli.runner import print_summary
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flows.config import Config
+    from flows.pipeline import RunPlan
     from pipeline.summary import RunSummary
 
 
@@ -23,11 +26,13 @@ def _prefect_env(verbose: bool = False) -> None:
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
 
 
-def _run(cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str) -> list["RunSummary"]:
+def _run(cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str,
+         plan: "Callable[..., RunPlan] | None" = None) -> list["RunSummary"]:
+    """Run the flow `start()` calls; `plan` builds the same run for the CLI to start before Prefect is up."""
     from flows.cli.runner import prepare_prefect, run_flow
 
     prefect = prepare_prefect(cfg.warehouse.path, verbose=verbose)
-    return run_flow(start, prefect, quiet=quiet, label=label)
+    return run_flow(start, prefect, quiet=quiet, label=label, plan=plan)
 
 
 # ---- flows ------------------------------------------------------------------------------------
@@ -48,7 +53,12 @@ def crawl(
 
         return crawl_flow(source=source, max_pages=max_pages, config_path=str(config))
 
-    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"crawling {source}"):
+    def plan(**pipeline: Any) -> "RunPlan":
+        from flows.pipeline import crawl_plan
+
+        return crawl_plan(cfg, source, max_pages, **pipeline)
+
+    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"crawling {source}", plan=plan):
         print_summary(summary, f"crawl {source}")
 
 
@@ -79,7 +89,14 @@ def backfill(
             since=since.date() if since else None, until=until.date() if until else None, config_path=str(config),
         )
 
-    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"backfilling {source}"):
+    def plan(**pipeline: Any) -> "RunPlan":
+        from flows.pipeline import backfill_plan
+
+        return backfill_plan(cfg, source, urls=url, urls_file=str(urls_file) if urls_file else None,
+                             list_pages=list_page, since=since.date() if since else None,
+                             until=until.date() if until else None, **pipeline)
+
+    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"backfilling {source}", plan=plan):
         print_summary(summary, f"backfill {source}")
 
 
@@ -100,7 +117,14 @@ def reextract(
 
         return reextract_flow(source=source, only_stale=not all_pages, config_path=str(config))
 
-    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label="re-extracting"):
+    def plan(**pipeline: Any) -> "RunPlan":
+        from flows.pipeline import reextract_plan
+
+        assert source is not None
+        return reextract_plan(cfg, source, not all_pages, **pipeline)
+
+    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label="re-extracting",
+                        plan=plan if source is not None else None):
         print_summary(summary, f"reextract {summary.source}")
 
 
@@ -140,9 +164,14 @@ def demo(
 
         return crawl_flow(source="demo", config_path=str(config))
 
+    def plan(**pipeline: Any) -> "RunPlan":
+        from flows.pipeline import crawl_plan
+
+        return crawl_plan(cfg, "demo", **pipeline)
+
     with server:
         console.print(f"demo aggregator: {server.base_url}/list/1.html ({articles} articles)")
-        summaries = _run(cfg, start, quiet=quiet, verbose=False, label="crawling the demo site")
+        summaries = _run(cfg, start, quiet=quiet, verbose=False, label="crawling the demo site", plan=plan)
     for summary in summaries:
         print_summary(summary, "demo crawl")
     console.print(f"warehouse: {cfg.warehouse.path}\n")
