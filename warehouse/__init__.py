@@ -4,6 +4,7 @@ It knows nothing of HTTP or HTML: it stores rows (`warehouse.rows`) and answers 
 """
 from __future__ import annotations
 
+from .claims import Claim
 from .errors import ExportError, QueryError, SchemaTooNew, WarehouseBusy, WarehouseError, WarehouseMissing
 from .frontier import LIST_KINDS, TRANSIENT_ERRORS
 from .migrations import LATEST_VERSION
@@ -20,6 +21,7 @@ __all__ = [
     "RUN_STATUSES",
     "TRANSIENT_ERRORS",
     "ArticleRow",
+    "Claim",
     "ExtractionCounts",
     "FetchRow",
     "FrontierItem",

@@ -22,8 +22,10 @@ import pyarrow as pa
 from outcomes import RUN_STATUSES
 
 from . import articles as article_store
+from . import claims as claim_store
 from . import fetch_log, frontier, runs
 from .batches import arrow_table, forget, last_per_key
+from .claims import Claim
 from .connection import open_connection, path_lock, transaction
 from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
 from .lease import lease_for
@@ -214,6 +216,36 @@ class Warehouse:
             fetch_log.upsert_pages(con, rows)
             frontier.update_after_fetches(con, rows, schedule, discovered, _now())
             runs.heartbeat(con, self._due_heartbeats(rows), _now())
+
+    # --- the fleet's claims (claims.py) ----------------------------------------------------------
+    def claim(self, run_id: str, source_id: str, *, max_claims: int, claim_urls: int, lease: timedelta,
+              kinds: Sequence[str] | None = None, now: datetime | None = None) -> list[Claim]:
+        """Claim due URLs of the source for workers, host by host, keeping the run's open claims at `max_claims`."""
+        with self._writing() as con:
+            return claim_store.claim(con, run_id, source_id, now or _now(), max_claims=max_claims,
+                                     claim_urls=claim_urls, lease_s=lease.total_seconds(),
+                                     max_failures=self.max_failures, kinds=kinds)
+
+    def expire_claims(self, now: datetime | None = None) -> list[str]:
+        """Close as expired the open claims whose lease has ended; their URLs are due to the next claim."""
+        with self._writing() as con:
+            return claim_store.expire(con, now or _now())
+
+    def renew_claim(self, claim_id: str, proof_at: datetime) -> datetime | None:
+        with self._writing() as con:
+            return claim_store.renew(con, claim_id, proof_at)
+
+    def close_claim(self, claim_id: str, status: str = "done", now: datetime | None = None) -> bool:
+        with self._writing() as con:
+            return claim_store.close(con, claim_id, now or _now(), status)
+
+    def set_claim_worker(self, claim_id: str, worker: str) -> None:
+        with self._writing() as con:
+            claim_store.set_worker(con, claim_id, worker)
+
+    def claims(self, *, source_id: str | None = None, run_id: str | None = None, open_only: bool = True) -> list[Claim]:
+        with self._reading_schema() as con:
+            return claim_store.read(con, source_id=source_id, run_id=run_id, open_only=open_only)
 
     def pages_to_extract(self, *, source_id: str | None, extractor_version: str, rules_versions: Mapping[str, str],
                          only_stale: bool = True, limit: int = 200, after_url: str | None = None) -> list[PageRow]:
