@@ -24,6 +24,7 @@ from outcomes import RUN_STATUSES
 from . import articles as article_store
 from . import claims as claim_store
 from . import fetch_log, frontier, runs
+from .loader import apply_shard
 from .batches import arrow_table, forget, last_per_key
 from .claims import Claim
 from .connection import open_connection, path_lock, transaction
@@ -34,6 +35,7 @@ from .reports import STATS_SQL, ExportFormat, export_articles
 from .rows import (ArticleRow, ExtractionCounts, FetchRow, FrontierItem, FrontierRow, PageRow, QueryResult,
                    Rejection, SourceRow)
 from .sandbox import run_user_query
+from .shards import Shard
 
 __all__ = ["RUN_STATUSES", "Warehouse"]
 
@@ -246,6 +248,14 @@ class Warehouse:
     def claims(self, *, source_id: str | None = None, run_id: str | None = None, open_only: bool = True) -> list[Claim]:
         with self._reading_schema() as con:
             return claim_store.read(con, source_id=source_id, run_id=run_id, open_only=open_only)
+
+    def load_shard(self, shard: Shard) -> tuple[str, dict]:
+        """Apply a fleet worker's shard in one transaction (loader.py): ("loaded", counts), ("already", {})
+        or ("waiting", {}). ShardError for a shard this warehouse must refuse."""
+        with self._writing() as con:
+            return apply_shard(con, shard, _now(), retry_base_s=self.retry_backoff.total_seconds(),
+                               backoff_cap_s=self.max_backoff.total_seconds(),
+                               retry_after_cap_s=self.retry_after_cap.total_seconds())
 
     def pages_to_extract(self, *, source_id: str | None, extractor_version: str, rules_versions: Mapping[str, str],
                          only_stale: bool = True, limit: int = 200, after_url: str | None = None) -> list[PageRow]:
