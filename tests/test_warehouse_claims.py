@@ -2,13 +2,17 @@
 leases extended by proofs of life that came in time, and nothing lost when a lease ends."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from crawler import normalize_url
 from crawler.fetcher import host_key
-from warehouse import Warehouse
+from warehouse import SourceBusy, Warehouse
 from warehouse.claims import host_sql
 
 from .test_warehouse_support import T0, fetch, frontier_row
@@ -110,3 +114,50 @@ def test_a_done_claim_frees_its_hosts_and_what_it_fetched_is_not_due(wh) -> None
     assert wh.query("SELECT count(*) FROM claimed_urls").rows == [(1,)]            # closed claims keep no URLs
     with pytest.raises(ValueError):
         wh.close_claim(again.claim_id, status="open")
+
+
+# ---- one source, one fetching run: the single-machine path ------------------------------------------
+def test_a_second_fetching_run_of_a_source_is_refused_naming_the_first(wh) -> None:
+    first = wh.start_run("crawl", "demo", {}, exclusive=True)
+    for kind in ("crawl", "backfill"):
+        with pytest.raises(SourceBusy, match=rf"source 'demo' is being fetched by run {first} \(crawl, started .*"
+                                             rf"process {os.getpid()} on .*this {kind} did not start") as refused:
+            wh.start_run(kind, "demo", {}, exclusive=True)
+        assert refused.value.holder == first
+    wh.finish_run(wh.start_run("reextract", "demo", {}, exclusive=True), "completed", {})   # no network: allowed
+    wh.finish_run(wh.start_run("crawl", "other", {}, exclusive=True), "completed", {})      # another source
+    assert wh.query("SELECT count(*) FROM crawl_runs WHERE source_id = 'demo' AND kind = 'crawl'").rows == [(1,)]
+    wh.finish_run(first, "completed", {})
+    wh.finish_run(wh.start_run("crawl", "demo", {}, exclusive=True), "completed", {})       # free again
+
+
+def test_a_dead_holder_does_not_block_but_its_open_claims_do(wh) -> None:
+    code = ("import sys, os; from datetime import timedelta; from warehouse import Warehouse, FrontierRow; "
+            "w = Warehouse(sys.argv[1]); run = w.start_run('crawl', 'demo', {}, exclusive=True); "
+            "w.add_frontier([FrontierRow('http://h:1/a/1.html', 'demo', 'article')]); "
+            "w.claim(run, 'demo', max_claims=1, claim_urls=5, lease=timedelta(seconds=float(sys.argv[2]))); "
+            "print(run, flush=True); os._exit(9)")                     # a dispatcher killed with a claim out
+    done = subprocess.run([sys.executable, "-c", code, str(wh.path), "600"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    dead = done.stdout.strip()
+    assert done.returncode == 9, done.stderr
+    with pytest.raises(SourceBusy, match=rf"1 open fleet claims of run {dead} .*leases until") as refused:
+        wh.start_run("crawl", "demo", {}, exclusive=True)             # its worker may still be fetching
+    assert refused.value.holder == dead
+    assert wh.query("SELECT status FROM crawl_runs WHERE run_id = ?", [dead]).rows == [("crashed",)]
+    [claim] = wh.claims()
+    wh.expire_claims(now=claim.lease_until)
+    wh.finish_run(wh.start_run("crawl", "demo", {}, exclusive=True), "completed", {})
+
+
+def test_of_two_runs_started_at_once_exactly_one_starts(wh) -> None:
+    code = ("import sys, time; from warehouse import Warehouse, SourceBusy; w = Warehouse(sys.argv[1])\n"
+            "try:\n    print('started', w.start_run('crawl', 'demo', {}, exclusive=True), flush=True)\n"
+            "except SourceBusy as e:\n    print('refused', e.holder, flush=True)\n"
+            "time.sleep(3)\n")
+    root = Path(__file__).resolve().parent.parent
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(wh.path)], stdout=subprocess.PIPE, text=True, cwd=root)
+            for _ in range(2)]
+    said = sorted(p.communicate(timeout=60)[0].split() for p in runs)
+    assert [s[0] for s in said] == ["refused", "started"]
+    assert said[0][1] == said[1][1]                                    # the refused one names the one that started

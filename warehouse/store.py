@@ -157,10 +157,19 @@ class Warehouse:
             )
             forget(con, "_sources")
 
-    def start_run(self, kind: str, source_id: str | None, params: dict) -> str:
-        """Open a run (recording this process's pid and host); first mark runs whose process died `crashed`."""
+    def start_run(self, kind: str, source_id: str | None, params: dict, *, exclusive: bool = False) -> str:
+        """Open a run (recording this process's pid and host); first mark runs whose process died `crashed`.
+
+        `exclusive` (runs that fetch): SourceBusy, and no run row, when a live crawl or backfill of the
+        source, or a fleet's open claims on it, already hold it (runs.refuse_if_held); checked and
+        inserted in one transaction, so of two runs started at once exactly one starts."""
+        exclusive = exclusive and source_id is not None
+        if exclusive:
+            self.mark_crashed_runs()      # its own transaction: kept even when this run is refused
         with self._writing() as con:
             runs.mark_crashed(con, _now())
+            if exclusive:
+                runs.refuse_if_held(con, kind, source_id, _now())   # type: ignore[arg-type]
             return runs.start_run(con, kind, source_id, params, _now())
 
     def finish_run(self, run_id: str, status: str, counts: dict[str, int], error: str | None = None) -> None:
