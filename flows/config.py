@@ -151,6 +151,7 @@ class FleetSettings(BaseModel):
     claim_urls: int = Field(200, ge=1, le=100_000)     # URLs per claim, at most (one worker run each)
     max_claims: int = Field(4, ge=1, le=10_000)        # claims out at once per dispatcher: about one per worker slot
     lease_seconds: float = Field(300.0, ge=5, le=86_400)   # a claim's worker must write a shard this often, or lose it
+    start_seconds: float = Field(600.0, ge=5, le=86_400)   # ... and its first one this soon after the claim (queue, start-up)
     poll_seconds: float = Field(2.0, gt=0, le=600)     # the dispatcher's round: load shards, expire, claim
     clean_after_seconds: float = Field(3600.0, ge=0)   # a part without a manifest this old is deleted
 

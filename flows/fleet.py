@@ -51,6 +51,7 @@ def claim_parameters(claim: Claim) -> dict[str, Any]:
         "claim_id": claim.claim_id, "run_id": claim.run_id, "source_id": claim.source_id, "hosts": list(claim.hosts),
         "lease_until": claim.lease_until.isoformat(), "lease_s": claim.lease_s,
         "items": [[i.url, i.kind, i.etag, i.last_modified, i.attempts] for i in claim.items],
+        "skip": list(claim.skip),
     }
 
 
@@ -58,7 +59,8 @@ def claim_from_parameters(data: dict[str, Any]) -> Claim:
     return Claim(claim_id=data["claim_id"], run_id=data["run_id"], source_id=data["source_id"],
                  hosts=tuple(data["hosts"]), lease_until=datetime.fromisoformat(data["lease_until"]),
                  lease_s=float(data["lease_s"]),
-                 items=tuple(FrontierItem(u, data["source_id"], k, e, m, int(a)) for u, k, e, m, a in data["items"]))
+                 items=tuple(FrontierItem(u, data["source_id"], k, e, m, int(a)) for u, k, e, m, a in data["items"]),
+                 skip=tuple(data.get("skip") or ()))
 
 
 def worker_config(config: Config, source: str) -> dict[str, Any]:
@@ -123,7 +125,7 @@ async def dispatch(source: str, config_path: str = str(DEFAULT_CONFIG), deployme
         return str(run.id)
 
     settings = DispatchSettings(claim_urls=fleet.claim_urls, max_claims=fleet.max_claims, lease_s=fleet.lease_seconds,
-                                poll_s=fleet.poll_seconds, clean_after_s=fleet.clean_after_seconds)
+                                start_s=fleet.start_seconds, poll_s=fleet.poll_seconds, clean_after_s=fleet.clean_after_seconds)
     dispatcher = Dispatcher(source_spec(cfg, source), cfg.warehouse.path, ShardStore(fleet.shards), launch,
                             settings=settings, options=stream_options(cfg, hooks.options), stop=hooks.stop,
                             params={"deployment": deployment})

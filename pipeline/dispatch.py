@@ -47,6 +47,7 @@ class DispatchSettings:
     claim_urls: int = 200
     max_claims: int = 4
     lease_s: float = 300.0
+    start_s: float = 600.0
     poll_s: float = 2.0
     clean_after_s: float = CLEAN_AFTER.total_seconds()
 
@@ -75,7 +76,8 @@ class Dispatcher:
         self.options = options
         self.stop = stop or StopSignal()
         self.params = {"fleet": True, "shards": store.root, "claim_urls": settings.claim_urls,
-                       "max_claims": settings.max_claims, "lease_s": settings.lease_s, **(params or {})}
+                       "max_claims": settings.max_claims, "lease_s": settings.lease_s,
+                       "start_s": settings.start_s, **(params or {})}
         self.summary = RunSummary(kind="crawl", source=source.name)
         self.claims_made = 0
         self.rounds = 0
@@ -131,7 +133,8 @@ class Dispatcher:
             for ending in [c for c in await asyncio.to_thread(wh.claims, run_id=self.run_id) if c.lease_until <= now]:
                 await self._load(claim_id=ending.claim_id)
             made = await asyncio.to_thread(wh.claim, self.run_id, self.source.name, max_claims=s.max_claims,
-                                           claim_urls=s.claim_urls, lease=timedelta(seconds=s.lease_s), now=now)
+                                           claim_urls=s.claim_urls, lease=timedelta(seconds=s.lease_s),
+                                           start=timedelta(seconds=s.start_s), now=now)
             for claim in made:
                 self.claims_made += 1
                 worker = await self.launch(claim)

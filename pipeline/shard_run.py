@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from crawler.fetcher import host_key
+from outcomes import TransientError
 from pipeline.frontier import Frontier
 from pipeline.run import Pipeline, ProgressFn
 from pipeline.spec import SourceSpec, StopSignal, StreamOptions
@@ -37,17 +38,20 @@ log = logging.getLogger("sieve.pipeline")
 # The worker never writes a warehouse: the Warehouse object the pipeline holds is a placeholder for
 # this path and is never opened (claims are never read from the frontier here).
 NO_WAREHOUSE = os.devnull
+SHARDS_UNAVAILABLE = "shards_unavailable"
 
 
 class LeaseClock:
-    """The claim's lease as the worker sees it: `until` moves later with each part written before
-    `until - margin`, by the rule the warehouse applies (claims.renew), so the worker's deadline is
-    never later than the dispatcher's."""
+    """The claim's lease as the worker sees it, by the rule the warehouse applies (claims.renew): until the
+    first part, the time the claim gave its worker to start; then `lease_s` after the latest part written
+    before the deadline. Parts written in the margin before the end do not count here (the dispatcher may
+    already be letting the claim go), so the worker's deadline is never later than the dispatcher's."""
 
     def __init__(self, until: datetime, lease_s: float) -> None:
         self.until = until
         self.lease_s = lease_s
         self.margin_s = min(10.0, lease_s / 5)
+        self.started = False
 
     @property
     def deadline(self) -> datetime:
@@ -55,7 +59,9 @@ class LeaseClock:
 
     def proof(self, written_at: datetime) -> None:
         if written_at < self.deadline:
-            self.until = max(self.until, written_at + timedelta(seconds=self.lease_s))
+            extended = written_at + timedelta(seconds=self.lease_s)
+            self.until = max(self.until, extended) if self.started else extended
+            self.started = True
 
     def left_s(self, now: datetime | None = None) -> float:
         return (self.deadline - (now or datetime.now(timezone.utc))).total_seconds()
@@ -90,19 +96,24 @@ class ShardWriter(Writer):
 
     def _store(self, window: Window) -> tuple[int, ExtractionCounts]:
         # What is new to the frontier, or new as an article, only the loader can tell: it counts those.
-        self.write(self.part(window_part(window.number), window))
+        try:
+            self.write(self.part(window_part(window.number), window))
+        except OSError as exc:   # storage unreachable: the writer keeps the window and tries again (until the lease)
+            raise TransientError(SHARDS_UNAVAILABLE, f"{self.store.root}: {exc}") from exc
         return 0, ExtractionCounts()
 
 
 class HostFrontier(Frontier):
-    """The claim's URLs, and pagination found on its own hosts only (another host is another claim's)."""
+    """The claim's URLs, and pagination found on its own hosts only (another host is another claim's),
+    never into a list page the warehouse has fresh (the claim's `skip`)."""
 
-    def __init__(self, *args: Any, hosts: Sequence[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hosts: Sequence[str], skip: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hosts = frozenset(hosts)
+        self.skip = frozenset(skip)
 
     def offer_lists(self, parent: str, urls: Sequence[str]) -> None:
-        super().offer_lists(parent, [u for u in urls if host_key(u) in self.hosts])
+        super().offer_lists(parent, [u for u in urls if host_key(u) in self.hosts and u not in self.skip])
 
 
 def worker_name() -> str:
@@ -165,7 +176,8 @@ class ClaimRun(Pipeline):
             return
         frontier = HostFrontier(None, self.source, self.writer, batch_size=self.options.batch_size,   # type: ignore[arg-type]
                                 given=self.claim.items, claim_due=False, follow_lists=True, busy=self._in_flight,
-                                stop=self.stop, on_wait=self._on_wait, hosts=self.claim.hosts)
+                                stop=self.stop, on_wait=self._on_wait, hosts=self.claim.hosts,
+                                skip=self.claim.skip)
         watch = asyncio.ensure_future(self._watch_lease())
         try:
             await self._stream(frontier, scan_stored=False)

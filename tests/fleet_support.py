@@ -75,7 +75,7 @@ def fleet_config(tmp_path: Path, hosts: Hosts, *, per_host: int = 2, fleet: dict
                         crawl={"retries": 0})
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["fleet"] = {"shards": str(tmp_path / "shards"), "claim_urls": 10, "max_claims": 2, "lease_seconds": 20,
-                       "poll_seconds": 0.3, **(fleet or {})}
+                       "start_seconds": 120, "poll_seconds": 0.3, **(fleet or {})}
     config["pipeline"] = {"extract_workers": 1, "commit_seconds": commit_seconds, "commit_rows": 50}
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path

@@ -102,6 +102,17 @@ def test_proofs_of_life_in_time_extend_the_lease_late_ones_do_not(wh) -> None:
     assert wh.renew_claim(c.claim_id, late) is None                                   # expired: not open any more
 
 
+def test_a_worker_has_its_start_time_then_the_lease_between_two_proofs(wh) -> None:
+    _seed(wh, {"h1:1": 1})
+    [c] = wh.claim("run-1", "demo", max_claims=1, claim_urls=5, lease=timedelta(seconds=10),
+                   start=timedelta(minutes=2), now=T0)
+    assert c.lease_until == T0 + timedelta(minutes=2)                     # queued, starting: it has two minutes
+    first = T0 + timedelta(seconds=90)
+    assert wh.renew_claim(c.claim_id, first) == first + timedelta(seconds=10)   # started: the short lease applies
+    assert wh.renew_claim(c.claim_id, first + timedelta(seconds=5)) == first + timedelta(seconds=15)
+    assert [x.hosts for x in _claim(wh, at=first + timedelta(seconds=15))] == [("h1:1",)]   # silent 10 s: let go
+
+
 def test_a_done_claim_frees_its_hosts_and_what_it_fetched_is_not_due(wh) -> None:
     _seed(wh, {"h1:1": 2})
     [c] = _claim(wh)
@@ -161,3 +172,13 @@ def test_of_two_runs_started_at_once_exactly_one_starts(wh) -> None:
     said = sorted(p.communicate(timeout=60)[0].split() for p in runs)
     assert [s[0] for s in said] == ["refused", "started"]
     assert said[0][1] == said[1][1]                                    # the refused one names the one that started
+
+
+def test_a_claim_names_its_hosts_fresh_list_pages_so_pagination_skips_them(wh) -> None:
+    wh.add_frontier([frontier_row("http://h1:1/list/1.html", kind="list"), frontier_row("http://h1:1/list/2.html", kind="list"),
+                     frontier_row("http://h2:2/list/1.html", kind="list")])
+    wh.record_fetches([fetch("http://h1:1/list/1.html", kind="list", fetched_at=T0),
+                       fetch("http://h2:2/list/1.html", kind="list", fetched_at=T0)], revisit_after=WEEK)
+    [claim] = _claim(wh, at=T0 + timedelta(minutes=1))
+    assert [i.url for i in claim.items] == ["http://h1:1/list/2.html"]
+    assert claim.skip == ("http://h1:1/list/1.html",)                # its own host's only

@@ -5,11 +5,15 @@ The rules (all state lives here, so a dispatcher that restarts picks up where th
   up to `claim_urls` per host, only from hosts that no open claim holds. A host is then fetched by one
   worker at a time, and the crawler's per-host concurrency and delay hold across the whole fleet.
   Several small hosts may share one claim (a worker run costs seconds to start), never one host two;
+- a claim also names its hosts' list pages fetched recently (`skip`): the worker follows pagination on its
+  hosts, as a local crawl does, but never into a list page the warehouse already has fresh;
 - a claim is open until its lease ends (`lease_until`) or the loader applies its worker's last shard
   (`done`); while it is open, its hosts and URLs are claimed by nothing else;
-- a proof of life written in time (a shard whose `written_at` is before the lease's end) extends the
-  lease to `written_at + lease_s`. The worker computes the same deadline from the same numbers and
-  starts no request after it, so an expired claim's worker and the next claim's never overlap;
+- a new claim's lease gives its worker `start_s` to start (queued in a work pool, a container pulled);
+  from its first proof of life on, the lease ends `lease_s` after the latest proof written in time (a
+  shard whose `written_at` is before the lease's end). The worker computes the same deadline from the
+  same numbers and starts no request after it, so an expired claim's worker and the next one's never
+  overlap;
 - an open claim past its lease expires: the URLs its worker did not get to (as loaded) are still due and
   the next claim takes them. Nothing is lost, because a URL leaves the due set only when a loaded shard
   records its fetch.
@@ -30,6 +34,7 @@ from .frontier import _LIVE, HOST_FAILURES, LIST_KINDS
 from .rows import FrontierItem
 
 CLAIM_STATUSES: tuple[str, ...] = ("open", "done", "expired")
+MAX_SKIP = 10_000        # fresh list pages named per claim, at most (a parameter of the worker's run)
 # host[:port] of a canonical URL (userinfo dropped, as the crawler's host_key): the unit of politeness.
 HOST_SQL = "lower(regexp_extract({col}, '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#]+)', 1))"
 
@@ -50,6 +55,8 @@ class Claim:
     lease_until: datetime
     lease_s: float
     items: tuple[FrontierItem, ...] = field(default=(), repr=False)
+    # List pages of its hosts fetched recently (not due): pagination the worker finds must not fetch them again.
+    skip: tuple[str, ...] = field(default=(), repr=False)
     status: str = "open"
     worker: str | None = None
     created_at: datetime | None = None
@@ -68,7 +75,8 @@ def expire(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
 
 
 def claim(con: duckdb.DuckDBPyConnection, run_id: str, source_id: str, now: datetime, *, max_claims: int,
-          claim_urls: int, lease_s: float, max_failures: int, kinds: Sequence[str] | None = None) -> list[Claim]:
+          claim_urls: int, lease_s: float, max_failures: int, kinds: Sequence[str] | None = None,
+          start_s: float | None = None) -> list[Claim]:
     """New claims for `run_id` on the source's due URLs (rules in the module docstring), as many as keep
     the run's open claims at `max_claims`. Expires ended leases first. Call inside a transaction."""
     expire(con, now)
@@ -123,10 +131,20 @@ def claim(con: duckdb.DuckDBPyConnection, run_id: str, source_id: str, now: date
     by_host: dict[str, list[FrontierItem]] = {}
     for url, source, kind, etag, last_modified, attempts, host in rows:
         by_host.setdefault(host, []).append(FrontierItem(url, source, kind, etag, last_modified, attempts))
-    lease_until = utc(now) + timedelta(seconds=lease_s)
+    fresh: dict[str, list[str]] = {}
+    for url, host in con.execute(
+        f"""
+        SELECT url, host FROM (SELECT url, {host_sql('url')} AS host FROM frontier
+                               WHERE source_id = $source AND list_contains($list_kinds, kind) AND next_fetch_at > $now)
+        WHERE list_contains($chosen, host) ORDER BY url LIMIT $cap
+        """, {"source": source_id, "list_kinds": list(LIST_KINDS), "now": utc(now),
+              "chosen": [h for pack in packs for h in pack], "cap": MAX_SKIP * len(packs)}).fetchall():
+        fresh.setdefault(host, []).append(url)
+    lease_until = utc(now) + timedelta(seconds=lease_s if start_s is None else start_s)
     claims = [Claim(claim_id=f"{utc(now):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}", run_id=run_id, source_id=source_id,
                     hosts=tuple(pack), lease_until=lease_until, lease_s=float(lease_s),
-                    items=tuple(i for host in pack for i in by_host[host]), created_at=utc(now))
+                    items=tuple(i for host in pack for i in by_host[host]), created_at=utc(now),
+                    skip=tuple(u for host in pack for u in fresh.get(host, ())))
               for pack in packs]
     _insert(con, claims, by_host)
     return claims
@@ -161,10 +179,13 @@ def _insert(con: duckdb.DuckDBPyConnection, claims: list[Claim], by_host: dict[s
 
 def renew(con: duckdb.DuckDBPyConnection, claim_id: str, proof_at: datetime) -> datetime | None:
     """A proof of life written at `proof_at`: if it came before the lease's end, the lease now ends
-    `lease_s` after it (never earlier than before). Returns the lease's end, None if the claim is not open."""
+    `lease_s` after it (the first proof replaces the start time; later ones never shorten the lease).
+    Returns the lease's end, None if the claim is not open. `LeaseClock` (pipeline) is the worker's copy."""
     row = con.execute(
         """
-        UPDATE claims SET lease_until = greatest(lease_until, $at + to_seconds(lease_s))
+        UPDATE claims SET lease_until = CASE WHEN started_at IS NULL THEN $at + to_seconds(lease_s)
+                                             ELSE greatest(lease_until, $at + to_seconds(lease_s)) END,
+                          started_at = coalesce(started_at, $at)
         WHERE claim_id = $id AND status = 'open' AND $at < lease_until
         RETURNING lease_until
         """, {"id": claim_id, "at": utc(proof_at)}).fetchall()

@@ -315,7 +315,8 @@ CREATE TABLE claims (
     worker      VARCHAR,                  -- who took it (the Prefect flow run), once known
     created_at  TIMESTAMPTZ NOT NULL,
     lease_s     DOUBLE NOT NULL,          -- each proof of life (a shard written in time) extends the lease this long
-    lease_until TIMESTAMPTZ NOT NULL,
+    lease_until TIMESTAMPTZ NOT NULL,         -- until the first proof: the time its worker has to start
+    started_at  TIMESTAMPTZ,                  -- its worker's first proof of life
     closed_at   TIMESTAMPTZ
 );
 CREATE TABLE claimed_urls (

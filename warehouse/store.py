@@ -230,11 +230,14 @@ class Warehouse:
 
     # --- the fleet's claims (claims.py) ----------------------------------------------------------
     def claim(self, run_id: str, source_id: str, *, max_claims: int, claim_urls: int, lease: timedelta,
-              kinds: Sequence[str] | None = None, now: datetime | None = None) -> list[Claim]:
-        """Claim due URLs of the source for workers, host by host, keeping the run's open claims at `max_claims`."""
+              start: timedelta | None = None, kinds: Sequence[str] | None = None,
+              now: datetime | None = None) -> list[Claim]:
+        """Claim due URLs of the source for workers, host by host, keeping the run's open claims at `max_claims`.
+        A claim's worker has `start` (default: `lease`) to write its first shard, then `lease` between two."""
         with self._writing() as con:
             return claim_store.claim(con, run_id, source_id, now or _now(), max_claims=max_claims,
                                      claim_urls=claim_urls, lease_s=lease.total_seconds(),
+                                     start_s=None if start is None else start.total_seconds(),
                                      max_failures=self.max_failures, kinds=kinds)
 
     def expire_claims(self, now: datetime | None = None) -> list[str]:
