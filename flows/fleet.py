@@ -29,11 +29,10 @@ from flows.config import DEFAULT_CONFIG, Config, load_config
 from flows.crawl import _HOOKS, RunHooks, _task_runner, retry_transient
 from flows.dask_runner import extraction_executor_factory
 from flows.pipeline import source_spec, stream_options
-from pipeline.dispatch import DispatchSettings, Dispatcher
+from pipeline.dispatch import DispatchSettings, Dispatcher, load_pass
 from pipeline.shard_run import ClaimRun
 from pipeline.write import Window
-from warehouse import Claim, ExtractionCounts, FrontierItem, Warehouse
-from warehouse.loader import load_shards
+from warehouse import Claim, ExtractionCounts, FrontierItem
 from warehouse.shards import ShardStore
 
 if TYPE_CHECKING:
@@ -141,24 +140,12 @@ async def dispatch(source: str, config_path: str = str(DEFAULT_CONFIG), deployme
     return result
 
 
-def load_once(cfg: Config, shards: str | None = None) -> dict[str, Any]:
-    """Apply what landed under the shards location, expire ended leases; no Prefect."""
-    warehouse = Warehouse(cfg.warehouse.path, hold_s=2.0)
-    try:
-        report = load_shards(warehouse, ShardStore(shards or cfg.fleet.shards),
-                             clean_after=timedelta(seconds=cfg.fleet.clean_after_seconds))
-        expired = warehouse.expire_claims()
-    finally:
-        warehouse.release()
-    return {"loaded": len(report.loaded), "already": len(report.already), "waiting": len(report.waiting),
-            "rejected": report.rejected, "cleaned": len(report.cleaned), "claims_closed": len(report.closed),
-            "claims_expired": len(expired), "rows": report.rows, **dict(report.counts)}
-
-
 @flow(name="load-shards", log_prints=False, persist_result=False)
 async def load(config_path: str = str(DEFAULT_CONFIG), shards: str | None = None) -> dict[str, Any]:
     """Apply the complete shards under the fleet's shards location to the warehouse, one transaction each."""
-    result = await asyncio.to_thread(load_once, load_config(config_path), shards)
+    cfg = load_config(config_path)
+    result = await asyncio.to_thread(load_pass, cfg.warehouse.path, ShardStore(shards or cfg.fleet.shards),
+                                     clean_after=timedelta(seconds=cfg.fleet.clean_after_seconds))
     get_run_logger().info("loaded shards: %s", result)
     return result
 
@@ -198,4 +185,4 @@ def _ensure_pool(name: str) -> None:
 
 
 __all__ = ["CLAIM_DEPLOYMENT", "claim_deployment", "claim_from_parameters", "claim_parameters", "crawl_claim",
-           "deploy_claims", "dispatch", "load", "load_once", "worker_config"]
+           "deploy_claims", "dispatch", "load", "worker_config"]

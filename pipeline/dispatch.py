@@ -180,3 +180,18 @@ class Dispatcher:
         self.summary.articles_new += pipeline.summary.articles_new
         self.summary.articles_updated += pipeline.summary.articles_updated
         self.summary.duplicates += pipeline.summary.duplicates
+
+
+def load_pass(warehouse_path: str | Path, store: ShardStore, *, clean_after: timedelta | None = CLEAN_AFTER) -> dict[str, Any]:
+    """The loader on its own (`sieve fleet load`, the `load-shards` flow): apply what landed, clean up stale
+    incomplete parts, let go of ended leases. Returns what it did, flat."""
+    warehouse = Warehouse(warehouse_path, hold_s=2.0)
+    try:
+        report = load_shards(warehouse, store, clean_after=clean_after)
+        expired = warehouse.expire_claims()
+    finally:
+        warehouse.release()
+    return {"loaded": len(report.loaded), "already": len(report.already), "waiting": len(report.waiting),
+            "rejected": len(report.rejected), "cleaned": len(report.cleaned), "claims_closed": len(report.closed),
+            "claims_expired": len(expired), "rows": report.rows, **dict(sorted(report.counts.items())),
+            "rejected_shards": report.rejected}

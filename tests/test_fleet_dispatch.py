@@ -205,13 +205,13 @@ def test_a_local_crawl_is_refused_while_the_fleet_holds_the_source(tmp_path) -> 
 def test_loading_the_fleets_shards_again_adds_nothing(tmp_path) -> None:
     import shutil
 
-    from flows.fleet import load_once
+    from pipeline.dispatch import load_pass
 
     with demo_hosts(1, 12) as hosts:
         fleet = Fleet(fleet_config(tmp_path, hosts))
         asyncio.run(fleet.crawl())
     before = dump(fleet.cfg.warehouse.path)
     shutil.copytree(Path(fleet.store.base, "loaded"), Path(fleet.store.base, "incoming"), dirs_exist_ok=True)
-    again = load_once(fleet.cfg)
+    again = load_pass(fleet.cfg.warehouse.path, fleet.store)
     assert again["loaded"] == 0 and again["already"] > 3
     assert dump(fleet.cfg.warehouse.path) == before

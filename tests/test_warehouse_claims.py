@@ -182,3 +182,9 @@ def test_a_claim_names_its_hosts_fresh_list_pages_so_pagination_skips_them(wh) -
     [claim] = _claim(wh, at=T0 + timedelta(minutes=1))
     assert [i.url for i in claim.items] == ["http://h1:1/list/2.html"]
     assert claim.skip == ("http://h1:1/list/1.html",)                # its own host's only
+
+
+def test_hosts_spread_over_free_claims_before_they_share_one(wh) -> None:
+    _seed(wh, {f"h{n}:1": 2 for n in range(5)})
+    claims = _claim(wh, max_claims=3, claim_urls=10)
+    assert [c.hosts for c in claims] == [("h0:1", "h3:1"), ("h1:1", "h4:1"), ("h2:1",)]

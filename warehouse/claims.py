@@ -4,7 +4,8 @@ The rules (all state lives here, so a dispatcher that restarts picks up where th
 - a claim takes due URLs of one source (frontier.due's rules: list pages first, then discovery order),
   up to `claim_urls` per host, only from hosts that no open claim holds. A host is then fetched by one
   worker at a time, and the crawler's per-host concurrency and delay hold across the whole fleet.
-  Several small hosts may share one claim (a worker run costs seconds to start), never one host two;
+  Hosts spread over the free claims first; past that, small hosts share a claim (a worker run costs
+  seconds to start), up to `claim_urls` URLs; one host never spans two claims;
 - a claim also names its hosts' list pages fetched recently (`skip`): the worker follows pagination on its
   hosts, as a local crawl does, but never into a list page the warehouse already has fresh;
 - a claim is open until its lease ends (`lease_until`) or the loader applies its worker's last shard
@@ -107,16 +108,20 @@ def claim(con: duckdb.DuckDBPyConnection, run_id: str, source_id: str, now: date
         ORDER BY min(lane), min(CASE WHEN lane = 0 THEN seq END) NULLS LAST, min(seq), host
         LIMIT $max_hosts
         """, {**params, "max_hosts": free * claim_urls}).fetchall()
+    # A host goes whole into one claim: its own while slots are free (hosts spread over workers), then the
+    # least loaded claim it fits in; a host that fits nowhere waits for the next round.
     packs: list[list[str]] = []
     sizes: list[int] = []
-    for host, n in hosts:   # first fit: a host goes whole into one claim, or waits for the next round
-        slot = next((k for k, size in enumerate(sizes) if size + n <= claim_urls), None)
-        if slot is None:
-            if len(packs) >= free:
-                continue
+    for host, n in hosts:
+        if len(packs) < free:
             packs.append([])
             sizes.append(0)
-            slot = len(packs) - 1
+            slot: int | None = len(packs) - 1
+        else:
+            slot = min((k for k, size in enumerate(sizes) if size + n <= claim_urls), key=sizes.__getitem__,
+                       default=None)
+            if slot is None:
+                continue
         packs[slot].append(host)
         sizes[slot] += n
     if not packs:

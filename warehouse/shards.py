@@ -176,9 +176,9 @@ class ShardStore:
         return folder
 
     # ---- the loader's side --------------------------------------------------------------------
-    def complete(self, *, claim_id: str | None = None) -> list[ShardRef]:
+    def complete(self, *, claim_id: str | None = None, quarantine: bool = True) -> list[ShardRef]:
         """Parts with a manifest under incoming/ (of one claim, or all), in claim then part order. A manifest
-        that cannot be parsed is quarantined, not returned."""
+        that cannot be parsed is not returned, and moved to rejected/ when `quarantine`."""
         pattern = posixpath.join(self.base, "incoming", "*", claim_id or "*", "*", MANIFEST)
         refs = []
         for path in sorted(self.fs.glob(pattern)):
@@ -192,7 +192,8 @@ class ShardStore:
                     if not isinstance(manifest.get(key), str):
                         raise ShardError(f"manifest key {key!r} missing")
             except (ValueError, KeyError, TypeError, ShardError) as exc:
-                self._move(folder, "rejected", reason=f"unreadable manifest: {exc}")
+                if quarantine:
+                    self._move(folder, "rejected", reason=f"unreadable manifest: {exc}")
                 continue
             except FileNotFoundError:   # another loader moved it meanwhile
                 continue
