@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
-	$(BIN)/python -m compileall -q flows crawler extractors warehouse outcomes demo
+	$(BIN)/python -m compileall -q flows pipeline crawler extractors warehouse outcomes demo
 	touch $@
 
 demo: install

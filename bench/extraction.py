@@ -4,11 +4,17 @@ Both get the same decoded string for every page. Each run times one pass of each
 whole set, in alternating order; pages/s is the median over runs, and the speed-up is the median of
 the per-run ratios (the two passes of a run share the machine's mood). F1 comes from the first run.
 
-    python -m bench.extraction [--runs 5] [--quick] [--sets golden,demo,gne_silver_zh,scrapinghub_aeb]
+    python -m bench.extraction [--runs 5] [--quick] [--sets golden,demo,daniel_zh_dev,gne_silver_zh,scrapinghub_aeb]
+    python -m bench.extraction --ref GITREF [--rounds 3]    # this tree's extract() against GITREF's
+
+With --ref, each round times both code trees' `extractors.extract` on the public sets, in
+alternating order, each in a fresh process pinned to one core (the same decoded pages for both:
+this tree's decoder); a tree's rate per set is its best pass (the machine's noise only slows).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import os
 import time
@@ -16,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.common import median, spread, table, verdict, write_json
-from bench.pages import Page, PageSet, all_sets
+from bench.pages import EVALDATA, Page, PageSet, all_sets, evaldata_set
 from bench.scores import f1, metric_name
 
 TARGET_SPEEDUP = 1.5
@@ -132,9 +138,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer pages per set")
     parser.add_argument("--sets", default="", help="comma-separated subset of set names")
+    parser.add_argument("--ref", default="", help="compare this tree's extract() with the one at this git ref")
+    parser.add_argument("--rounds", type=int, default=3, help="with --ref: alternations (and passes per process)")
+    parser.add_argument("--time-tree", default="", help=argparse.SUPPRESS)   # internal: one --ref measurement
     args = parser.parse_args(argv)
+    if args.time_tree:
+        print(json.dumps(time_tree(args.time_tree, args.sets.split(","), args.rounds)))
+        return {}
+    if args.ref:
+        return compare_with_ref(args.ref, args.rounds, args.sets)
     cpu = pin_one_core()
     sets = all_sets(quick=args.quick)
+    daniel = evaldata_set("daniel_zh_dev", 40 if args.quick else None) if (EVALDATA / "daniel_zh_dev").is_dir() else None
+    if daniel is not None and daniel.pages:
+        sets.insert(2, daniel)
     if args.sets:
         wanted = set(args.sets.split(","))
         sets = [s for s in sets if s.name in wanted]
@@ -147,6 +164,62 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "sets": results, "summary": summarise(results)}
     write_json("extraction", payload)
     print(render(payload))
+    return payload
+
+
+PUBLIC_SETS = ("daniel_zh_dev", "gne_silver_zh", "scrapinghub_aeb")
+
+
+def time_tree(tree: str, names: list[str], passes: int) -> dict[str, float]:
+    """pages/s of `tree`'s extract() per set, best of `passes` passes (run in a fresh process)."""
+    pin_one_core()
+    from crawler.decode import decode_html   # this tree's decoder: both trees get the same text
+
+    decoded = {name: [decode_html(path.read_bytes()).text for path in sorted((EVALDATA / name / "html").glob("*.html"))]
+               for name in names}
+    sys.path.insert(0, tree)
+    for module in [m for m in sys.modules if m == "extractors" or m.startswith("extractors.")]:
+        del sys.modules[module]
+    from extractors import extract
+
+    rates = {}
+    for name, pages in decoded.items():
+        for html in pages[:3]:
+            extract(html, "")
+        best = float("inf")
+        for _ in range(max(1, passes)):
+            started = time.process_time()
+            for html in pages:
+                extract(html, "")
+            best = min(best, time.process_time() - started)
+        rates[name] = round(len(pages) / best, 1)
+    return rates
+
+
+def compare_with_ref(ref: str, rounds: int, sets: str) -> dict[str, Any]:
+    import subprocess
+    import tempfile
+
+    from bench.common import ROOT
+
+    names = [n for n in (sets.split(",") if sets else PUBLIC_SETS) if (EVALDATA / n / "html").is_dir()]
+    with tempfile.TemporaryDirectory(prefix="sieve-ref-") as old:
+        archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        trees = {"this tree": str(ROOT), ref: old}
+        rates: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
+        for round_ in range(max(1, rounds)):
+            for label in (list(trees) if round_ % 2 == 0 else list(trees)[::-1]):
+                run = subprocess.run([sys.executable, "-m", "bench.extraction", "--time-tree", trees[label],
+                                      "--sets", ",".join(names), "--rounds", str(rounds)],
+                                     cwd=ROOT, capture_output=True, text=True, check=True)
+                rates[label].append(json.loads(run.stdout.strip().splitlines()[-1]))
+    best = {label: {n: max(r[n] for r in runs) for n in names} for label, runs in rates.items()}
+    rows = [[n, best["this tree"][n], best[ref][n], f"{best['this tree'][n] / best[ref][n]:.2f}x"] for n in names]
+    print(table(["set", "this tree pages/s", f"{ref} pages/s", "ratio"], rows))
+    payload = {"benchmark": "extraction_vs_ref", "ref": ref, "rounds": rounds, "best_pages_per_s": best,
+               "command": f"python -m bench.extraction --ref {ref} --rounds {rounds}"}
+    write_json("extraction_vs_ref", payload)
     return payload
 
 

@@ -1,24 +1,47 @@
-"""Which block is the article: trafilatura's text or the density block (density.py)?
+"""Which block is the article, trafilatura's text or the density block (density.py), and where it ends.
 
-trafilatura is the better block-finder on ordinary pages; on Chinese aggregator and portal
-pages it sometimes returns too little, another block (a sidebar), or the article plus a list of
-related headlines. Each case is recognised from the two texts alone.
+trafilatura is the better block-finder on ordinary pages; on Chinese portal pages it sometimes
+returns too little, another block (a sidebar), or the article plus what follows it (click rankings,
+related lists, legal lines, share bars). Its lines are located on the page (lines.locate), so each
+case is recognised from where its lines come from and whether they are link texts, not from
+character bags (for Chinese any prose shares characters with any anchor).
+
+When trafilatura wins, its lines are bounded by the density block's span: the lines from the first
+to the last that fall inside the block are kept, plus the prose that adjoins them (an article split
+in two containers by an ad), and nothing after a run of link lines.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
+from dataclasses import dataclass
 
 from extractors.density import PUNCTUATION
+from extractors.lines import CJK_CHAR, SENTENCE_PUNCT, PageLines, squash
 from extractors.scoring import tokens
+from extractors.textrules import key
 
-__all__ = ["choose_block", "TOO_LITTLE"]
+__all__ = ["Choice", "choose_block", "bound_to_span", "last_lines_of_block", "line_link_shares", "is_prose", "TOO_LITTLE", "LINK_LINE"]
 
-TOO_LITTLE = 0.25  # trafilatura's text under this share of the density block's: too little
+TOO_LITTLE = 0.25     # trafilatura's text under this share of the density block's: too little
+LINK_LINE = 0.5       # a line this much link text is a link (a headline, a tag, a menu entry)
+_PROSE_CHARS = 12
+SENTENCE_END_CHARS = "。！？.!?”」…"
+_LABEL_CHARS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    block: str        # "trafilatura" | "density"
+    reason: str
+
+
+_DROP_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION))
 
 
 def _punct_ratio(lines: list[str]) -> float:
-    total = sum(len(line) for line in lines) or 1
-    return sum(1 for line in lines for ch in line if ch in PUNCTUATION) / total
+    text = "".join(lines)
+    return (len(text) - len(text.translate(_DROP_PUNCTUATION))) / (len(text) or 1)
 
 
 def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
@@ -28,49 +51,175 @@ def _title_share(lines: list[str], title_tokens: Counter[str]) -> float:
     return sum((tokens("\n".join(lines)) & title_tokens).values()) / sum(title_tokens.values())
 
 
-def _contiguous_within(traf: list[str], dense: list[str]) -> bool:
-    """trafilatura's lines are the density block's lines minus some at the edges (and not a scrap
-    of it): the two agree, trafilatura only trimmed more."""
-    if traf == dense:
-        return True
-    if len(traf) >= len(dense) or traf[0] not in dense:
+def is_prose(line: str) -> bool:
+    """A sentence-like line: long enough and punctuated, or ending like a sentence."""
+    chars = len(squash(line))
+    if chars < _PROSE_CHARS:
         return False
-    start = dense.index(traf[0])
-    if dense[start : start + len(traf)] != traf:
-        return False
-    return sum(map(len, traf)) >= TOO_LITTLE * sum(map(len, dense))
+    marks = sum(1 for ch in line if ch in SENTENCE_PUNCT)
+    return marks >= 1 and (marks >= 2 or line.rstrip()[-1:] in "。！？.!?”」…")
 
 
-def choose_block(traf: list[str], dense: list[str], link_texts: list[str], title: str | None = None) -> str:
+def line_link_shares(located: list[tuple[int, int] | None], page: PageLines) -> list[float]:
+    """Share of each located line's text that is link text on the page (0 for lines not found)."""
+    out = []
+    for where in located:
+        if where is None:
+            out.append(0.0)
+            continue
+        first, last = where
+        chars = sum(len(squash(page.lines[i])) for i in range(first, last + 1))
+        links = sum(page.link_chars[i] for i in range(first, last + 1))
+        out.append(links / chars if chars else 0.0)
+    return out
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _letters(line: str) -> int:
+    return len(_LETTER.findall(line))
+
+
+def _inside(where: tuple[int, int] | None, span: tuple[int, int]) -> bool:
+    return where is not None and where[0] < span[1] and where[1] >= span[0]
+
+
+def choose_block(traf: list[str], dense: list[str], located: list[tuple[int, int] | None],
+                 shares: list[float], span: tuple[int, int] | None, title: str | None = None) -> Choice:
     """trafilatura, unless it found too little, or another block than the density choice and a
-    less article-like one, or the density block plus a pile of link texts (a headline list)."""
+    less article-like one, or the density block plus a pile of link lines (a headline list)."""
     if not dense:
-        return "trafilatura"
+        return Choice("trafilatura", "no density block")
     if not traf:
-        return "density"
-    if _contiguous_within(traf, dense):  # the common case on clean pages: nothing to decide
-        return "trafilatura"
+        return Choice("density", "trafilatura found nothing")
     if _punct_ratio(dense) < 0.01:
-        return "trafilatura"
-    traf_bag, dense_bag = tokens("\n".join(traf)), tokens("\n".join(dense))
-    traf_n, dense_n = sum(traf_bag.values()), sum(dense_bag.values())
-    if traf_n < TOO_LITTLE * dense_n:
-        return "density"
-    overlap = sum((traf_bag & dense_bag).values())
-    if overlap < 0.5 * min(traf_n, dense_n):
+        return Choice("trafilatura", "the density block is not prose")
+    traf_chars, dense_chars = sum(map(len, traf)), sum(map(len, dense))
+    if traf_chars < TOO_LITTLE * dense_chars:
+        return Choice("density", f"trafilatura found too little ({traf_chars} vs {dense_chars} chars)")
+    inside_chars = sum(len(line) for line, where in zip(traf, located) if span is not None and _inside(where, span))
+    if inside_chars < 0.5 * min(traf_chars, dense_chars):
         # two different blocks: the one that talks about the title, else the more punctuated
         title_tokens = tokens(title or "")
         traf_share, dense_share = _title_share(traf, title_tokens), _title_share(dense, title_tokens)
         if abs(traf_share - dense_share) >= 0.2:
-            return "density" if dense_share > traf_share else "trafilatura"
-        if dense_n >= 0.5 * traf_n and _punct_ratio(dense) > _punct_ratio(traf):
-            return "density"
-        return "trafilatura"
-    if overlap >= 0.8 * dense_n and traf_n > 1.3 * dense_n:
-        extra = traf_bag - dense_bag
-        extra_n = sum(extra.values())
-        anchor_tokens = tokens(" ".join(link_texts))
-        linkish = sum((extra & anchor_tokens).values()) / extra_n if extra_n else 0.0
+            block = "density" if dense_share > traf_share else "trafilatura"
+            return Choice(block, f"different blocks; {block} uses more of the title's words")
+        outside = [(line, share) for line, share, where in zip(traf, shares, located) if not _inside(where, span or (0, 0))]
+        linkish = _link_share_of(outside)
         if linkish > 0.5:
-            return "density"
-    return "trafilatura"
+            return Choice("density", f"different blocks; trafilatura's is {linkish:.0%} link lines")
+        if dense_chars >= 0.5 * traf_chars and _punct_ratio(dense) > _punct_ratio(traf):
+            return Choice("density", "different blocks; the density block is more punctuated")
+        return Choice("trafilatura", "different blocks; trafilatura's is larger or more punctuated")
+    return Choice("trafilatura", "trafilatura's text holds the density block")
+
+
+def _link_share_of(lines: list[tuple[str, float]]) -> float:
+    """Share of the characters of these lines that sit in link lines."""
+    total = sum(len(line) for line, _ in lines)
+    if not total:
+        return 0.0
+    return sum(len(line) for line, share in lines if share >= LINK_LINE) / total
+
+
+def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares: list[float],
+                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None,
+                  page: PageLines | None = None, title: str | None = None) -> list[int]:
+    """Indices of trafilatura's lines to keep: from the first to the last line inside the density
+    block, widened over adjoining prose that is neither a link line nor a notice. Before the block,
+    a short label line between that prose and more of it ("推荐阅读" left of an embedded related box
+    whose links trafilatura dropped) is stepped over and dropped."""
+    everything = list(range(len(traf)))
+    if span is None:
+        return everything
+    inside = [i for i, where in enumerate(located) if _inside(where, span)]
+    if not inside:
+        return everything
+    start, end = inside[0], inside[-1] + 1
+    labels: set[int] = set()
+    title_key = key(title) if title else ""
+
+    def noticed(i: int) -> bool:
+        """A notice by the vocabulary, or a line of a block density did not count."""
+        where = located[i]
+        in_block = page is not None and where is not None and where[0] in page.noticed
+        return in_block or (notice is not None and notice.search(traf[i]) is not None)
+
+    def adjoins(i: int) -> bool:
+        return shares[i] < LINK_LINE and is_prose(traf[i]) and not noticed(i)
+
+    def links_between(i: int, j: int) -> bool:
+        """Link lines on the page between trafilatura's lines i < j (that it dropped: the
+        headlines of a teaser list, whose summaries it kept), or the title: the article never
+        reaches back past its own headline."""
+        if page is None or located[i] is None or located[j] is None:
+            return False
+        between = range(located[i][1] + 1, located[j][0])
+        return any(page.link_share(k) >= LINK_LINE or (title_key and key(page.lines[k]) == title_key) for k in between)
+
+    def label(i: int) -> bool:
+        return len(squash(traf[i])) <= _LABEL_CHARS and not any(ch in SENTENCE_PUNCT for ch in traf[i].rstrip("：:"))
+
+    while start > 0:
+        if adjoins(start - 1) and not links_between(start - 1, start):
+            start -= 1
+        elif start > 1 and adjoins(start - 1) and adjoins(start - 2) and not links_between(start - 2, start - 1):
+            start -= 2   # a box of links between two runs of the article's prose (an embedded related box)
+        elif start > 1 and label(start - 1) and adjoins(start - 2):
+            labels.add(start - 1)
+            start -= 2
+        else:
+            break
+    while end < len(traf) and adjoins(end) and not links_between(end - 1, end):
+        end += 1   # no stepping over labels after the block: "责任编辑" and such lead to chrome
+    kept = [i for i in range(start, end) if i not in labels]
+    # Not an overrun but more of the same, so no bound, when what would go is (a) more teasers
+    # and what stays is one too (a page of teasers: the list check decides), or (b) mostly prose
+    # that is no teaser, as much as what stays (an article in several containers). A teaser is a
+    # prose line beside a link line, on the page or in trafilatura's text (headline, summary).
+    outside = [i for i in everything if i not in set(kept)]
+
+    def prose(i: int) -> bool:
+        return shares[i] < LINK_LINE and _letters(traf[i]) >= 20 and not noticed(i)
+
+    def teaser(i: int) -> bool:
+        beside = any(0 <= j < len(traf) and shares[j] >= LINK_LINE for j in (i - 1, i + 1))
+        return prose(i) and (beside or (i > 0 and links_between(i - 1, i)))
+
+    outside_chars = sum(len(traf[i]) for i in outside)
+    kept_chars = sum(len(traf[i]) for i in kept)
+    teasers = sum(len(traf[i]) for i in outside if teaser(i))
+    other_prose = sum(len(traf[i]) for i in outside if prose(i) and not teaser(i))
+    if outside_chars and teasers > 0.5 * outside_chars and teasers >= 0.5 * kept_chars and any(map(teaser, inside)):
+        return everything
+    if outside_chars and other_prose > 0.5 * outside_chars and other_prose >= 0.5 * kept_chars:
+        return everything
+    return kept
+
+
+_TRAILING_MAX = 2
+
+
+def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, span: tuple[int, int] | None,
+                        notice: re.Pattern[str] | None = None) -> list[int]:
+    """Page lines of the density block after trafilatura's last line that trafilatura skipped: a
+    last short paragraph (it drops one that ends in a logo link). Only one or two, each a Chinese
+    sentence and no link: a longer run there is a related list inside the article's container."""
+    if span is None:
+        return []
+    last = max((where[1] for where in located if where is not None and where[1] < span[1]), default=None)
+    if last is None or last < span[0]:
+        return []
+    rest = list(range(last + 1, span[1]))
+    if not rest or len(rest) > _TRAILING_MAX:
+        return []
+    for index in rest:
+        line = page.lines[index]
+        chars = len(squash(line))
+        ends_sentence = line.rstrip()[-1:] in SENTENCE_END_CHARS
+        if page.link_share(index) >= LINK_LINE or not is_prose(line) or not ends_sentence \
+                or len(CJK_CHAR.findall(line)) < 0.5 * chars or (notice is not None and notice.search(line)):
+            return []
+    return rest

@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["parse_date", "find_date", "parse_iso", "from_unix"]
+__all__ = ["parse_date", "parse_iso", "from_unix"]
 
 _ABS_CJK = re.compile(
     r"(?P<y>(?:19|20)\d{2})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日"
@@ -138,12 +138,3 @@ def from_unix(value: str) -> datetime | None:
         return datetime.fromtimestamp(seconds, tz=ZoneInfo("Asia/Shanghai"))
     except (ValueError, OverflowError, OSError):
         return None
-
-
-def find_date(texts: list[str], *, tz_name: str, fetched_at: datetime | None) -> datetime | None:
-    """The first date found in an ordered list of candidate snippets (most trusted first)."""
-    for text in texts:
-        found = parse_date(text, tz_name=tz_name, fetched_at=fetched_at)
-        if found is not None:
-            return found
-    return None

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
+
+from extractors.lines import TOKEN
 
 __all__ = ["content_hash", "simhash", "hamming", "normalise_for_hash"]
 
 _MASK = (1 << 64) - 1
 _SHINGLE = 3
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 
 
 def normalise_for_hash(text: str) -> str:
@@ -36,7 +35,7 @@ def simhash(text: str) -> int:
     of the hashing; near-duplicate republications (a banner or a sentence changed) land within
     a few bits of each other.
     """
-    words = _TOKEN.findall(normalise_for_hash_keep_spaces(text).lower())
+    words = TOKEN.findall(normalise_for_hash_keep_spaces(text).lower())
     if not words:
         return 0
     if len(words) < _SHINGLE:

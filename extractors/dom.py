@@ -6,21 +6,17 @@ deep must not hit Python's recursion limit.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-__all__ = ["BLOCK_TAGS", "node_text", "prune", "class_words", "iter_elements", "text_len"]
+from extractors.lines import BLOCK_TAGS, node_text
 
-BLOCK_TAGS = frozenset(
-    "address article aside blockquote body center dd details dialog dir div dl dt fieldset "
-    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main menu nav ol p "
-    "pre section summary table tbody thead tfoot tr td th ul caption legend".split()
-)
-_SKIP_TAGS = frozenset("script style noscript template head title meta link".split())
+__all__ = ["BLOCK_TAGS", "node_text", "prune", "class_words", "iter_elements", "text_len", "outermost",
+           "ALWAYS_DROP"]
+
 _WORD_SPLIT = re.compile(r"[\s_\-:.]+|(?<=[a-z])(?=[A-Z])")
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 
 
 def iter_elements(root: LexborNode) -> Iterator[LexborNode]:
@@ -33,54 +29,6 @@ def iter_elements(root: LexborNode) -> Iterator[LexborNode]:
         yield node
         children = list(node.iter(include_text=False))
         stack.extend(reversed(children))
-
-
-def node_text(root: LexborNode) -> str:
-    """Visible text of a node, one line per block element or <br>, inline runs joined.
-
-    Whitespace inside a line collapses to one space (U+00A0 included); empty lines are dropped.
-    """
-    lines: list[str] = []
-    current: list[str] = []
-
-    def flush() -> None:
-        if current:
-            line = _SPACES.sub(" ", "".join(current)).strip()
-            if line:
-                lines.append(line)
-            current.clear()
-
-    # stack items: a node to enter, or None meaning "a block ended here"
-    stack: list[LexborNode | None] = [root]
-    while stack:
-        node = stack.pop()
-        if node is None:
-            flush()
-            continue
-        if node.is_text_node:
-            text = node.text_content
-            if text:
-                current.append(text.replace("\n", " "))
-            continue
-        if not node.is_element_node:
-            continue
-        tag = node.tag
-        if tag in _SKIP_TAGS:
-            continue
-        if tag == "br":
-            flush()
-            continue
-        if tag == "img":
-            continue
-        block = tag in BLOCK_TAGS
-        if block:
-            flush()
-            stack.append(None)
-        elif tag in ("td", "th"):
-            current.append(" ")
-        stack.extend(reversed(list(node.iter(include_text=True))))
-    flush()
-    return "\n".join(lines)
 
 
 def text_len(node: LexborNode) -> int:
@@ -99,7 +47,7 @@ def _split_words(raw: str) -> frozenset[str]:
     return frozenset(w.lower() for w in _WORD_SPLIT.split(raw) if w)
 
 
-def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
+def outermost(nodes: list[LexborNode]) -> list[LexborNode]:
     """Drop nodes that sit inside another node of the list (decomposing both would free twice)."""
     ids = {n.mem_id for n in nodes}
     keep: list[LexborNode] = []
@@ -120,42 +68,54 @@ def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
     return keep
 
 
-ALWAYS_DROP = frozenset("script style noscript template iframe svg canvas object embed".split())
+# form controls too: a <select> of 200 city names is the "densest text" on some portals
+ALWAYS_DROP = frozenset("script style noscript template iframe svg canvas object embed select option textarea input button".split())
 _ALWAYS_DROP_SELECTOR = ",".join(sorted(ALWAYS_DROP))
 
 
 def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[str],
-          keep: Callable[[LexborHTMLParser], LexborNode | None] | None = None) -> int:
+          keep: Callable[[LexborHTMLParser], LexborNode | None] | None = None,
+          on_remove: Callable[[str, LexborNode], None] | None = None,
+          text_size: Callable[[LexborNode], int | None] | None = None) -> int:
     """Remove genre chrome in place.
 
     Non-content tags (script, style, ...) always go. Other selector matches and nodes whose
     class/id words name chrome (GNE's list) go unless they are a layout wrapper rather than
     chrome: they hold the <h1>, a WeChat body, most of the page's text, or the node `keep`
     picks (the densest text block, computed after the non-content tags are gone).
+    `on_remove(rule, node)` hears of every selector or class-word removal (for traces);
+    `text_size(node)` may know a node's text length already (density measured it), else None.
     Returns how many nodes were removed.
     """
-    removed = _outermost(tree.css(_ALWAYS_DROP_SELECTOR))
+    removed = outermost(tree.css(_ALWAYS_DROP_SELECTOR))
     for node in removed:
         node.decompose()
     count = len(removed)
     body = tree.body
     if body is None:
         return count
-    total = text_len(body) or 1
     anchor = keep(tree) if keep is not None else None
+    known = text_size(body) if text_size is not None else None   # density counted the body already
+    total = (known if known is not None else text_len(body)) or 1
     protected_ids: set[int] = set()
     while anchor is not None:
         protected_ids.add(anchor.mem_id)
         anchor = anchor.parent
 
+    # the title's and a WeChat body's ancestors, found once (not a subtree query per candidate)
+    holders: set[int] = set()
+    for held in body.css("h1, #js_content"):
+        node_up: LexborNode | None = held
+        while node_up is not None and node_up.mem_id not in holders:
+            holders.add(node_up.mem_id)
+            node_up = node_up.parent
+
     def is_wrapper(node: LexborNode) -> bool:
-        return (
-            node.mem_id in protected_ids
-            or node.tag in ("html", "body")
-            or node.css_first("h1") is not None
-            or node.css_first("#js_content") is not None
-            or text_len(node) > 0.6 * total
-        )
+        mem_id = node.mem_id
+        if mem_id in protected_ids or mem_id in holders or node.tag in ("html", "body"):
+            return True
+        size = text_size(node) if text_size is not None else None
+        return (size if size is not None else text_len(node)) > 0.6 * total
 
     matched: list[LexborNode] = []
     selectors = tuple(s for s in selectors if s not in ALWAYS_DROP)
@@ -167,22 +127,26 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
                 matched.extend(tree.css(selector))
             except Exception:
                 continue
-    doomed = [node for node in _outermost(matched) if not is_wrapper(node)]
+    doomed = [node for node in outermost(matched) if not is_wrapper(node)]
     for node in doomed:
+        if on_remove is not None:
+            on_remove("drop_selectors", node)
         node.decompose()
     count += len(doomed)
     # lexbor finds class/id attributes containing a chrome word as a substring (fast, in C);
     # Python then keeps those where it is a whole word ("share-bar" yes, "shareholders" no)
-    chrome = [node for node in body.css(_substring_selector(words))
+    chrome = [node for node in body.css(substring_selector(words))
               if node.tag not in ("html", "body") and class_words(node) & words and not is_wrapper(node)]
-    chrome = _outermost(chrome)
+    chrome = outermost(chrome)
     for node in chrome:
+        if on_remove is not None:
+            on_remove("class/id word " + ",".join(sorted(class_words(node) & words)), node)
         node.decompose()
     return count + len(chrome)
 
 
 @lru_cache(maxsize=8)
-def _substring_selector(words: frozenset[str]) -> str:
+def substring_selector(words: frozenset[str]) -> str:
     """One selector for all words; a word containing another listed word adds nothing."""
     minimal = sorted(w for w in words if not any(o != w and o in w for o in words))
     return ",".join(f"[class*={w!r} i],[id*={w!r} i]" for w in minimal)

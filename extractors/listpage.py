@@ -25,7 +25,7 @@ def _is_teaser(line: str, cr: CompiledRules) -> bool:
 
 def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) -> bool:
     """A page of headlines: many extracted lines are a link text, start with one (headline then
-    teaser), or are "...(展开)" teasers."""
+    teaser), or are "...(展开)" teasers, and no long run of prose holds most of the rest."""
     if len(lines) < 5:
         return False
     anchors = {link_key(text) for text in link_texts if len(text) >= 6 and not _URLISH.match(text)}
@@ -42,7 +42,18 @@ def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules) 
         return _ENDS_WITH_TIME.search(line[-24:]) is not None and any(
             key.startswith(anchor) for anchor in by_head.get(key[:6], ()))
 
-    linked = sum(1 for line in lines if is_listing(line))
+    listing = [is_listing(line) for line in lines]
+    # an article is a run of prose (with perhaps a few "headline【source】date" lines under it);
+    # a list page interleaves link lines with teasers: when one uninterrupted run of other lines
+    # holds most of their text, it is an article, however many link lines surround it
+    other_chars = sum(len(line) for line, is_link in zip(lines, listing) if not is_link)
+    longest = run = run_lines = longest_lines = 0
+    for line, is_link in zip(lines, listing):
+        run, run_lines = (0, 0) if is_link else (run + len(line), run_lines + 1)
+        if run > longest:
+            longest, longest_lines = run, run_lines
+    if other_chars and longest >= 0.5 * other_chars and (longest >= 200 or longest_lines >= 3):
+        return False
     paginated = any(len(text) <= 12 and _PAGINATION.search(text) for text in link_texts)
     threshold = 0.25 if paginated else 0.4
-    return linked / len(lines) >= threshold
+    return sum(listing) / len(lines) >= threshold

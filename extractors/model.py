@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,7 +13,8 @@ class Rules(BaseModel):
     """Per-source cleaning rules (`sources.<name>.rules` in config.yaml).
 
     Global genre rules (WeChat calls-to-action, cut-off markers, ...) always apply in addition.
-    Regexes are compiled at load time so a bad one is refused with its key.
+    Regexes run on RE2 (linear time) and are compiled at load time, so a bad one, or one RE2
+    cannot take (backreferences, lookaround), is refused with its key.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -29,11 +29,10 @@ class Rules(BaseModel):
     @field_validator("cut_at", "drop_lines", "strip_prefix")
     @classmethod
     def _regexes_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        from extractors.regex import compile_rule   # RE2: linear time on any line (extractors/regex.py)
+
         for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+            compile_rule(pattern)   # RuleRegexError is a ValueError: pydantic reports it with its key
         return patterns
 
     @property

@@ -9,10 +9,11 @@ bags are robust to how an extractor breaks lines:
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+
+from extractors.lines import TOKEN
 
 __all__ = ["Scores", "char_scores", "token_scores", "leaked_lines", "char_units", "tokens"]
 
@@ -35,15 +36,11 @@ def char_units(text: str) -> Counter[str]:
     return Counter(ch for ch in unicodedata.normalize("NFKC", text) if _is_counted(ch))
 
 
-_CJK = (
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-)
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
 
 
 def tokens(text: str) -> Counter[str]:
     """Bag of tokens: each CJK character alone, other runs of word characters lowercased."""
-    return Counter(m.group(0) for m in _TOKEN.finditer(unicodedata.normalize("NFKC", text).lower()))
+    return Counter(m.group(0) for m in TOKEN.finditer(unicodedata.normalize("NFKC", text).lower()))
 
 
 def _prf(got: Counter[str], want: Counter[str]) -> Scores:

@@ -63,6 +63,17 @@ class WarehouseSettings(BaseModel):
     path: Path = Path("data/sieve.duckdb")
 
 
+class PipelineSettings(BaseModel):
+    """The `pipeline:` block: how the streaming crawl extracts and commits (every source alike)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extract_workers: int = Field(0, ge=0, le=256)   # extraction worker processes; 0 = one per core
+    extract_budget_seconds: float = Field(10.0, gt=0, le=3600)   # CPU seconds per page; past it: rejection `timeout`
+    commit_rows: int = Field(500, ge=1, le=100_000)   # the writer commits a window at this many rows ...
+    commit_seconds: float = Field(1.0, gt=0, le=600)  # ... or this long after the window opened, whichever first
+
+
 class SourceConfig(BaseModel):
     """One aggregator: where to start, which links to follow, how to clean its pages."""
 
@@ -74,6 +85,8 @@ class SourceConfig(BaseModel):
     article_url_pattern: str | None = None   # regex searched in a URL: article pages to extract
     schedule: str | None = None              # cron, for `sieve serve`
     max_pages: int | None = Field(None, ge=1)  # per run; None = until the frontier is empty
+    max_list_pages: int = Field(2000, ge=1)    # list/feed/sitemap pages fetched per run, at most
+    max_depth: int = Field(1000, ge=0)         # list pages followed this many links deep from a start URL, at most
     crawl: dict[str, Any] = Field(default_factory=dict)  # overrides of the global `crawl:` keys for this source
     rules: Rules = Rules()
 
@@ -172,6 +185,7 @@ class Config(BaseModel):
 
     warehouse: WarehouseSettings = WarehouseSettings()
     crawl: CrawlSettings = CrawlSettings()
+    pipeline: PipelineSettings = PipelineSettings()
     sources: dict[str, SourceConfig] = Field(min_length=1)
     fleet: FleetSettings = FleetSettings()
 

@@ -1,15 +1,22 @@
-"""Prefect flows: crawl, backfill, reextract. Thin over flows/pipeline.py.
+"""Prefect flows: crawl, backfill, reextract. Thin over the streaming pipeline (pipeline/).
 
-One task run per batch of pages (a task run costs 7-10 ms and ~20 KB of server database, so never one
-per page). Tasks take the live Pipeline (an httpx client, a process pool), so they use NO_CACHE and
-persist no result: large HTML never reaches Prefect's result storage. Page-level retries live in the
-crawler; a task retry covers a whole batch, and only for TransientError (a locked file, a dead worker).
+Prefect orchestrates at the grain of a commit window: each window the writer commits is one task run
+(`commit-window`, every N rows or T seconds), never one per page (a task run costs 7-10 ms and ~20 KB
+of server database). Its parameter is the window itself, an opaque object Prefect neither walks nor
+persists: HTML never reaches Prefect's result storage. Page-level retries live in the crawler; the
+task retries a window on TransientError only (a locked warehouse file), which is safe because a
+window is one transaction and counts move only after it commits.
+
+A CLI run hands a flow what cannot be a flow parameter (a progress callback, Ctrl-C, a benchmark's
+sizing) through `RunHooks`, set for the duration of one call with `run_hooks(...)`.
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,53 +24,84 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-
+from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.config import DEFAULT_CONFIG, load_config
 from flows.dask_runner import extraction_executor_factory, task_runner_from_env
-from flows.pipeline import Pipeline, PipelineOptions, ProgressFn, RunCounts, TransientError
-from warehouse import FrontierItem, PageRow
+from flows.pipeline import Pipeline
+from outcomes import TransientError
+from pipeline.run import ProgressFn
+from pipeline.spec import PublishedWindow, StopSignal, StreamOptions
+from pipeline.summary import RunSummary
+from pipeline.write import Window
 
-# The CLI sets this before starting a flow so runs can drive a progress bar; flows stay parameter-pure.
-progress_sink: ProgressFn | None = None
-pipeline_options: PipelineOptions | None = None
+
+@dataclass
+class RunHooks:
+    """What the caller of a flow (the CLI, a benchmark) gives the runs it starts in this process."""
+
+    progress: ProgressFn | None = None
+    stop: StopSignal | None = None
+    options: StreamOptions | None = None
+    summaries: list[RunSummary] = field(default_factory=list)   # every run's summary, as it ended
 
 
-def _transient_only(task: Any, task_run: Any, state: Any) -> bool:
+_HOOKS: contextvars.ContextVar[RunHooks | None] = contextvars.ContextVar("sieve_run_hooks", default=None)
+
+
+@contextmanager
+def run_hooks(hooks: RunHooks) -> Iterator[RunHooks]:
+    """`with run_hooks(RunHooks(progress=...)): asyncio.run(crawl(...))`: the flows started inside see them."""
+    token = _HOOKS.set(hooks)
     try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:
-        return False
-    return False
+        yield hooks
+    finally:
+        _HOOKS.reset(token)
 
 
-@task(name="process-batch", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2,
-      retry_condition_fn=_transient_only)
-async def process_batch(pipeline: Pipeline, items: Sequence[FrontierItem]) -> int:
-    """Fetch a batch, store pages and the fetch log, extract the articles, store them."""
-    await pipeline.process_batch(items)
-    return len(items)
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's retry condition: only a TransientError (a locked file) is worth another attempt.
+
+    In an async task `state.result()` returns a coroutine instead of raising, so the exception is read
+    from the state itself: the engine builds the Failed state it hands here with the exception as data.
+    """
+    return isinstance(getattr(state, "data", None), TransientError)
 
 
-@task(name="extract-batch", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2,
-      retry_condition_fn=_transient_only)
-async def extract_batch(pipeline: Pipeline, pages: Sequence[PageRow]) -> int:
-    """Re-extract stored pages (no network) and store the articles."""
-    await pipeline.extract_and_store([(p.url, p.html, p.fetched_at) for p in pages])
-    return len(pages)
+@task(name="commit-window", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1,
+      retry_condition_fn=retry_transient)
+async def commit_window(window: Window) -> dict[str, int]:
+    """Commit one window of the writer (fetch log, pages, frontier, articles) in one transaction."""
+    added, counts = await window.commit()
+    return {"rows": window.rows, "new_urls": added, **counts.as_dict()}
+
+
+async def _commit(window: Window) -> tuple[int, Any]:
+    result = await commit_window(window)
+    from warehouse import ExtractionCounts
+
+    counts = ExtractionCounts(**{k: result[k] for k in ("new", "updated", "unchanged", "duplicates", "rejected")})
+    return result["new_urls"], counts
 
 
 def _pipeline(config_path: str, source: str, kind: str, params: dict[str, Any],
-              window: tuple[date | None, date | None] = (None, None)) -> Pipeline:
+              window: PublishedWindow = PublishedWindow()) -> Pipeline:
+    hooks = _HOOKS.get() or RunHooks()
     config = load_config(config_path)
-    options = pipeline_options or PipelineOptions()
+    options = hooks.options
     if (executor := extraction_executor_factory()) is not None:   # SIEVE_DASK: extraction on a Dask cluster
-        options = dataclasses.replace(options, executor=executor)
-    return Pipeline(config, source, kind=kind, params=params, options=options, progress=progress_sink,
-                    window=window)
+        options = dataclasses.replace(options or StreamOptions(), executor=executor)
+    return Pipeline(config, source, kind=kind, params=params, options=options, progress=hooks.progress,
+                    window=window, commit=_commit, stop=hooks.stop)
+
+
+def _ended(pipeline: Pipeline, summary: Any) -> Any:
+    """The flow's return: its summary, or a Cancelled state when it was asked to stop (Ctrl-C), so the
+    Prefect UI says what happened; the summary is then in the run row, the artifact and the hooks."""
+    if pipeline.stop.requested:
+        return Cancelled(message="interrupted: what was committed is kept; the next run resumes")
+    return summary
 
 
 def _task_runner() -> ThreadPoolTaskRunner:
@@ -71,51 +109,28 @@ def _task_runner() -> ThreadPoolTaskRunner:
     return task_runner_from_env() or ThreadPoolTaskRunner(max_workers=4)
 
 
-async def _publish(pipeline: Pipeline, title: str, started: float) -> dict[str, Any]:
-    counts: RunCounts = pipeline.counts
-    duration = round(time.perf_counter() - started, 2)
-    failures = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.failures.items())) or "none"
-    markdown = "\n".join(
-        [
-            f"# {title}: {pipeline.source_name}",
-            "",
-            "| measure | value |",
-            "| --- | --- |",
-            f"| pages fetched | {counts.fetched} |",
-            f"| unchanged (304) | {counts.unchanged} |",
-            f"| failed | {counts.failed} ({failures}) |",
-            f"| new URLs discovered | {counts.discovered} |",
-            f"| articles new | {counts.articles_new} |",
-            f"| articles updated | {counts.articles_updated} |",
-            f"| duplicates | {counts.duplicates} |",
-            f"| pages without an article | {counts.rejected} |",
-            f"| duration (s) | {duration} |",
-            f"| warehouse run_id | {pipeline.run_id} |",
-        ]
-    )
-    key = f"{pipeline.kind}-{pipeline.source_name}".replace("_", "-").lower()
-    await acreate_markdown_artifact(markdown=markdown, key=key, description=f"sieve {title} summary")
-    summary = counts.as_dict()
-    summary.update(duration_s=duration, run_id=pipeline.run_id, source=pipeline.source_name)
-    return summary
+async def _publish(pipeline: Pipeline) -> dict[str, Any]:
+    """The run's summary as the Prefect artifact; the same object is `crawl_runs.counts` and the CLI table."""
+    summary = pipeline.summary
+    key = f"{pipeline.kind}-{pipeline.source.name}".replace("_", "-").lower()
+    await acreate_markdown_artifact(markdown=summary.markdown(), key=key, description=f"sieve {pipeline.kind} summary")
+    hooks = _HOOKS.get()
+    if hooks is not None:
+        hooks.summaries.append(summary)
+    return summary.as_dict()
 
 
 @flow(name="crawl", log_prints=False, persist_result=False, task_runner=_task_runner())
 async def crawl(source: str, max_pages: int | None = None, config_path: str = str(DEFAULT_CONFIG)) -> dict[str, Any]:
     """Crawl one configured source: list pages, then the articles they link to, into the warehouse."""
     logger = get_run_logger()
-    started = time.perf_counter()
     pipeline = _pipeline(config_path, source, "crawl", {"max_pages": max_pages})
+    logger.info("crawling %s into %s", source, pipeline.warehouse.path)
     async with pipeline:
-        logger.info("crawling %s into %s", source, pipeline.config.warehouse.path)
-
-        async def run_batch(items: Sequence[FrontierItem]) -> None:
-            await process_batch(pipeline, items)
-
-        await pipeline.crawl(max_pages=max_pages, run_batch=run_batch)
-    summary = await _publish(pipeline, "crawl", started)
-    logger.info("crawl of %s done: %s", source, summary)
-    return summary
+        await pipeline.crawl(max_pages=max_pages)
+    summary = await _publish(pipeline)
+    logger.info("crawl of %s %s: %s", source, summary["status"], summary)
+    return _ended(pipeline, summary)
 
 
 @flow(name="backfill", log_prints=False, persist_result=False, task_runner=_task_runner())
@@ -128,34 +143,26 @@ async def backfill(
     until: date | None = None,
     config_path: str = str(DEFAULT_CONFIG),
 ) -> dict[str, Any]:
-    """Fetch given article URLs (or a file of them) and given list pages now, whatever their schedule.
+    """Fetch given article URLs (or a file of them) and given list pages now, whatever their schedule,
+    then every article those list pages revealed.
 
     `since`/`until` keep articles published on days in [since, until) (Asia/Shanghai unless the source
     says otherwise); the others are recorded as rejections with reason `outside_window`, and their pages
     are still stored, so `sieve reextract --all` can take them later.
     """
     logger = get_run_logger()
-    started = time.perf_counter()
     wanted = list(urls or [])
     if urls_file:
         wanted += [line.strip() for line in Path(urls_file).read_text(encoding="utf-8").splitlines()
                    if line.strip() and not line.lstrip().startswith("#")]
     params = {"urls": len(wanted), "urls_file": urls_file, "list_pages": list_pages,
               "since": str(since) if since else None, "until": str(until) if until else None}
-    pipeline = _pipeline(config_path, source, "backfill", params, window=(since, until))
+    pipeline = _pipeline(config_path, source, "backfill", params, window=PublishedWindow(since, until))
     async with pipeline:
-
-        async def run_batch(items: Sequence[FrontierItem]) -> None:
-            await process_batch(pipeline, items)
-
-        if list_pages:
-            await pipeline.fetch_urls(list_pages, run_batch=run_batch, kind="list")
-            # then every article those list pages revealed that is not yet fetched
-            await pipeline.crawl(run_batch=run_batch, from_start_urls=False, kinds=("article",))
-        if wanted:
-            await pipeline.fetch_urls(wanted, run_batch=run_batch)
-        logger.info("backfill of %s: %d URLs, %d list pages", source, len(wanted), len(list_pages or []))
-    return await _publish(pipeline, "backfill", started)
+        await pipeline.fetch_urls([*(list_pages or []), *wanted], then_due_articles=bool(list_pages),
+                                  as_lists=list_pages or [])
+    logger.info("backfill of %s: %d URLs, %d list pages", source, len(wanted), len(list_pages or []))
+    return _ended(pipeline, await _publish(pipeline))
 
 
 @flow(name="reextract", log_prints=False, persist_result=False, task_runner=_task_runner())
@@ -163,18 +170,13 @@ async def reextract(source: str | None = None, only_stale: bool = True, config_p
     """Re-clean stored pages with the current extractor and rules (no network)."""
     logger = get_run_logger()
     config = load_config(config_path)
-    sources = [source] if source else list(config.sources)
     totals: dict[str, Any] = {}
-    for name in sources:
-        started = time.perf_counter()
+    for name in [source] if source else list(config.sources):
         pipeline = _pipeline(config_path, name, "reextract", {"only_stale": only_stale})
         async with pipeline:
-
-            async def run_batch(pages: Sequence[PageRow]) -> None:
-                await extract_batch(pipeline, pages)
-
-            await pipeline.extract_pending(only_stale=only_stale, run_batch=run_batch)
-        summary = await _publish(pipeline, "reextract", started)
-        logger.info("reextract of %s: %s", name, summary)
-        totals[name] = summary
+            await pipeline.extract_pending(only_stale=only_stale)
+        totals[name] = await _publish(pipeline)
+        logger.info("reextract of %s: %s", name, totals[name])
+        if pipeline.stop.requested:
+            return _ended(pipeline, totals)
     return totals

@@ -3,8 +3,8 @@
 Why only extraction: it is the CPU-bound stage (13-60 pages/s per core), it does no I/O, and its
 inputs (url, html, fetched_at, rules) and outputs (Article or Rejected) pickle. Fetching stays in
 the flow's process (one polite client, one politeness state per host) and so does writing (DuckDB
-has one writer). Without Dask, `Pipeline` already extracts in a spawn process pool, one per run:
-that is the right default on one machine, and it costs nothing to start.
+has one writer). Without Dask, the pipeline extracts in its own worker processes (forked from a fork
+server that preloads the extractor, with a CPU budget per page): the right default on one machine.
 
 How: `SIEVE_DASK` chooses the flows' task runner (read when flows/crawl.py is imported):
 
@@ -14,7 +14,8 @@ How: `SIEVE_DASK` chooses the flows' task runner (read when flows/crawl.py is im
 - `tcp://host:8786`: an existing cluster (`dask scheduler` plus `dask worker tcp://host:8786` on
   each machine, with sieve installed): no start-up cost, workers anywhere.
 
-The Pipeline then extracts through `TaskRunnerExecutor`, a `concurrent.futures.Executor` whose
+The pipeline then extracts through `TaskRunnerExecutor` (pipeline/extract_executor.py), a
+`concurrent.futures.Executor` whose
 `submit(fn, *args)` becomes `task(fn).submit(*args)` on the current flow's task runner: every chunk of
 pages is one Prefect task run (visible in the UI, batch-sized, never one per page), executed on a
 Dask worker, its result handed back to the flow and never persisted (the HTML is a parameter only).
@@ -119,8 +120,8 @@ def _outside_task_run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     """Call as if from the flow itself, not from the task run we may be inside.
 
     prefect-dask pickles the current context for the worker, and a task run's context holds that
-    task's parameters: for `process-batch` the live Pipeline (an HTTP client, locks), which cannot be
-    pickled. The extraction task then shows in the UI as a task of the flow run, not of the batch.
+    task's parameters (for `commit-window`, the window), which need not pickle. The extraction task
+    then shows in the UI as a task of the flow run.
     """
     from prefect.context import TaskRunContext
 
@@ -142,5 +143,5 @@ def _settle(future: "Future[Any]", *, value: Any = None, exc: BaseException | No
 
 
 def extraction_executor_factory() -> Callable[[], Executor] | None:
-    """For `PipelineOptions`: a factory of TaskRunnerExecutor when `SIEVE_DASK` is on, else None."""
+    """For `StreamOptions.executor`: a factory of TaskRunnerExecutor when `SIEVE_DASK` is on, else None."""
     return TaskRunnerExecutor if dask_setting() is not None else None

@@ -9,12 +9,12 @@ Two dataset layouts are read:
   README's bag-of-tokens F1 (one token per CJK character, lowercased English words), so the
   numbers compare with the table published there.
 
-Pure orchestration over `extractors`; no Prefect here.
+Every page is decoded from its bytes by crawler/decode.py, the decoder every crawled page goes
+through, so a decoding bug shows here too. Pure orchestration over `extractors`; no Prefect here.
 """
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,33 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from statistics import mean
 
+from crawler.decode import decode_html
 from extractors import Article, Rejection, Rules, extract
 from extractors.scoring import char_scores, leaked_lines, token_scores
+from flows.causes import LOW_F1, cause
 
-__all__ = [
-    "EvalPage", "PageResult", "EvalReport", "Summary", "load_dataset", "decode_page", "run_eval",
-    "print_report", "EXTRACTORS", "BenchResult", "run_benchmark",
-]
+__all__ = ["EvalPage", "PageResult", "EvalReport", "Summary", "load_dataset", "run_eval", "score_page", "EXTRACTORS"]
 
 FETCHED_AT = datetime.fromisoformat("2026-11-27T12:00:00+08:00")  # fixed "now" for relative dates
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.IGNORECASE)
-
-
-def decode_page(raw: bytes) -> str:
-    """Bytes to text for golden files: BOM, then a <meta> charset in the first 2 KB (gbk/gb2312
-    read as gb18030, as WHATWG does), then UTF-8; replacement only as the last resort."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", "replace")
-    found = _META_CHARSET.search(raw[:2048])
-    declared = found.group(1).decode("ascii").lower() if found else "utf-8"
-    if declared in ("gbk", "gb2312", "gb_2312-80", "x-gbk", "gb18030"):
-        declared = "gb18030"
-    for encoding in (declared, "utf-8"):
-        try:
-            return raw.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return raw.decode("gb18030", "replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +46,7 @@ class EvalPage:
     metric: str = "chars"            # "chars" (golden) or "tokens" (public sets)
     check_meta: bool = True
     fetched_at: datetime = FETCHED_AT  # "now" for relative dates ("3小时前")
+    decoding: str = ""               # what the decoder had to do beyond a clean decode ("replaced", "repaired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +63,7 @@ class PageResult:
     rejection_ok: bool | None = None   # for pages that are not articles
     got_rejection: str | None = None
     seconds: float = 0.0
+    cause: str = ""                    # what went wrong, when the page scored low (see causes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +112,23 @@ class EvalReport:
             ))
         return out
 
+    def oracle(self, dataset: str) -> float | None:
+        """Mean over pages of the best F1 any of the extractors scored: what picking per page would give."""
+        best: dict[str, float] = {}
+        names = set()
+        for r in self.results:
+            if r.dataset == dataset and r.f1 is not None and r.extractor != "sieve+learned":
+                names.add(r.extractor)
+                best[r.page_id] = max(best.get(r.page_id, 0.0), r.f1)
+        return mean(best.values()) if best and len(names) > 1 else None
+
+    def worst(self, dataset: str, count: int, extractor: str = "sieve") -> list[PageResult]:
+        rows = [r for r in self.results if r.dataset == dataset and r.extractor == extractor and r.f1 is not None]
+        return sorted(rows, key=lambda r: r.f1 or 0.0)[:count]
+
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(r.dataset for r in self.results))
+
     def summary(self, dataset: str, extractor: str = "sieve") -> Summary | None:
         return next((s for s in self.summaries() if s.dataset == dataset and s.extractor == extractor), None)
 
@@ -143,16 +143,23 @@ def load_dataset(directory: Path) -> list[EvalPage]:
     return _load_golden(directory)
 
 
+def _decoding_note(decoded) -> str:
+    notes = [note for flag, note in ((decoded.repaired, "mojibake repaired"), (decoded.replaced, "replacement characters"),
+                                     (bool(decoded.undecodable), "undecodable")) if flag]
+    return f"{decoded.encoding}: {', '.join(notes)}" if notes else ""
+
+
 def _load_public(directory: Path) -> list[EvalPage]:
     pages = []
     for html_path in sorted((directory / "html").glob("*.html")):
         gold = directory / "gold" / f"{html_path.stem}.txt"
         if not gold.exists():
             continue
+        decoded = decode_html(html_path.read_bytes())
         pages.append(EvalPage(
-            dataset=directory.name, page_id=html_path.stem,
-            html=html_path.read_bytes().decode("utf-8", "replace"),
+            dataset=directory.name, page_id=html_path.stem, html=decoded.text,
             expected_text=gold.read_text(encoding="utf-8"), metric="tokens", check_meta=False,
+            decoding=_decoding_note(decoded),
         ))
     return pages
 
@@ -165,8 +172,9 @@ def _load_golden(directory: Path) -> list[EvalPage]:
         text_path = html_path.with_suffix(".txt")
         expected = text_path.read_text(encoding="utf-8") if text_path.exists() and not spec.get("rejection") else None
         source_rules = spec.get("source_rules")
+        decoded = decode_html(html_path.read_bytes())
         pages.append(EvalPage(
-            dataset=directory.name, page_id=html_path.stem, html=decode_page(html_path.read_bytes()),
+            dataset=directory.name, page_id=html_path.stem, html=decoded.text, decoding=_decoding_note(decoded),
             expected_text=expected, url=spec.get("url", ""), title=spec.get("title"),
             published_at=spec.get("published_at"), rules=Rules(**source_rules) if source_rules else None,
             boilerplate=tuple(spec.get("boilerplate", ())), metric="chars",
@@ -265,19 +273,23 @@ def score_page(page: EvalPage, extractor: str) -> PageResult:
                           rejection_ok=out.text is None, got_rejection=out.rejection, seconds=seconds)
     scorer = token_scores if page.metric == "tokens" else char_scores
     s = scorer(out.text or "", page.expected_text)
+    why = cause(out.text, page.expected_text, s, out.rejection, page.decoding, page.metric) if s.f1 < LOW_F1 else ""
     return PageResult(page.dataset, page.page_id, extractor, s.precision, s.recall, s.f1,
                       leaked=tuple(leaked_lines(out.text or "", page.boilerplate)),
-                      got_rejection=out.rejection, seconds=seconds, **meta)
+                      got_rejection=out.rejection, seconds=seconds, cause=why, **meta)
 
 
 def run_eval(golden_dirs: list[Path], against: list[str], *, per_page: bool = True,
-             console=None, default_rules: Rules | None = None, min_share: float = 0.3) -> EvalReport:
+             console=None, default_rules: Rules | None = None, min_share: float = 0.3,
+             workers: int = 1, worst: int = 8) -> EvalReport:
     """Score sieve and the extractors named in `against` on every page of every folder.
 
     `default_rules` apply to pages that name no rules of their own (a source's rules from config.yaml).
     "sieve+learned" scores sieve with rules learned from the folder's own pages (`sieve rules suggest`'s
     learned mode) merged into each page's rules, beside the configured ones.
-    Prints per-page rows (optional) and a summary with rich when a console is given.
+    Prints per-page rows (optional), a summary with the best-of-extractors oracle and the `worst`
+    pages with their cause, with rich, when a console is given. `workers` > 1 scores pages in that
+    many processes (the quality gate in the tests uses two).
     """
     names = ["sieve"] + [name for name in against if name != "sieve"]
     unknown = [name for name in names if name not in EXTRACTORS]
@@ -293,96 +305,31 @@ def run_eval(golden_dirs: list[Path], against: list[str], *, per_page: bool = Tr
             from extractors.learned import learned_rules, merge_rules
 
             learned = learned_rules([(p.url or p.page_id, p.html) for p in pages], min_share)
+        jobs = []
         for page in pages:
             for name in names:
                 if name == "sieve+learned":
-                    page_with_learned = replace(page, rules=merge_rules(page.rules or Rules(), learned))
-                    report.results.append(score_page(page_with_learned, name))
+                    jobs.append((replace(page, rules=merge_rules(page.rules or Rules(), learned)), name))
                 else:
-                    report.results.append(score_page(page, name))
+                    jobs.append((page, name))
+        report.results.extend(_score_all(jobs, workers))
     if console is not None:
-        print_report(report, console, per_page=per_page)
+        from flows.eval_report import print_report
+
+        print_report(report, console, per_page=per_page, worst=worst)
     return report
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _score_one(job: tuple[EvalPage, str]) -> PageResult:
+    return score_page(*job)
 
 
-def print_report(report: EvalReport, console, *, per_page: bool = True) -> None:
-    """Rich tables: one row per page and extractor (optional), then one per dataset and extractor."""
-    from rich.table import Table
+def _score_all(jobs: list[tuple[EvalPage, str]], workers: int) -> list[PageResult]:
+    if workers <= 1 or len(jobs) < 2 * workers:
+        return [score_page(page, name) for page, name in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    if per_page:
-        table = Table(title="per page", show_lines=False)
-        for column in ("dataset", "page", "extractor", "P", "R", "F1", "leaked", "title", "date", "note"):
-            table.add_column(column, justify="right" if column in ("P", "R", "F1", "leaked") else "left")
-        for r in report.results:
-            mark = lambda ok: "-" if ok is None else ("ok" if ok else "WRONG")  # noqa: E731
-            note = ""
-            if r.rejection_ok is not None:
-                note = "rejected ok" if r.rejection_ok else "NOT rejected"
-            elif r.got_rejection:
-                note = f"rejected: {r.got_rejection}"
-            table.add_row(r.dataset, r.page_id, r.extractor, _fmt(r.precision), _fmt(r.recall), _fmt(r.f1),
-                          str(len(r.leaked)), mark(r.title_ok), mark(r.date_ok), note)
-        console.print(table)
-    table = Table(title="summary (golden: characters; public sets: bag-of-tokens)")
-    for column in ("dataset", "extractor", "pages", "P", "R", "F1", "leaked", "titles", "dates", "non-articles", "pages/s"):
-        table.add_column(column, justify="left" if column in ("dataset", "extractor") else "right")
-    for s in report.summaries():
-        table.add_row(
-            s.dataset, s.extractor, str(s.pages), _fmt(s.precision), _fmt(s.recall), _fmt(s.f1), str(s.leaked),
-            f"{s.titles_ok}/{s.titles_checked}" if s.titles_checked else "-",
-            f"{s.dates_ok}/{s.dates_checked}" if s.dates_checked else "-",
-            f"{s.rejections_ok}/{s.rejections_checked}" if s.rejections_checked else "-",
-            f"{s.pages_per_second:.1f}",
-        )
-    console.print(table)
-
-
-# ---- speed ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class BenchResult:
-    dataset: str
-    pages: int
-    sieve_pages_per_second: float
-    trafilatura_pages_per_second: float   # trafilatura.extract(html) with its defaults
-
-    @property
-    def speedup(self) -> float:
-        return self.sieve_pages_per_second / self.trafilatura_pages_per_second if self.trafilatura_pages_per_second else 0.0
-
-
-def run_benchmark(dirs: list[Path], *, rounds: int = 2, console=None) -> list[BenchResult]:
-    """sieve's extract() against trafilatura.extract alone, page by page, interleaved so that a
-    busy machine slows both alike (decoding and file reading are outside the clock)."""
-    import trafilatura
-
-    results = []
-    for directory in dirs:
-        pages = load_dataset(Path(directory))
-        sieve_seconds = trafilatura_seconds = 0.0
-        for _ in range(rounds):
-            for page in pages:
-                started = time.perf_counter()
-                extract(page.html, page.url, page.rules, fetched_at=page.fetched_at)
-                middle = time.perf_counter()
-                trafilatura.extract(page.html)
-                trafilatura_seconds += time.perf_counter() - middle
-                sieve_seconds += middle - started
-        count = rounds * len(pages)
-        results.append(BenchResult(Path(directory).name, len(pages), count / (sieve_seconds or 1e-9),
-                                   count / (trafilatura_seconds or 1e-9)))
-    if console is not None:
-        from rich.table import Table
-
-        table = Table(title="speed: sieve vs trafilatura.extract (defaults)")
-        for column in ("dataset", "pages", "sieve pages/s", "trafilatura pages/s", "speed-up"):
-            table.add_column(column, justify="left" if column == "dataset" else "right")
-        for r in results:
-            table.add_row(r.dataset, str(r.pages), f"{r.sieve_pages_per_second:.1f}",
-                          f"{r.trafilatura_pages_per_second:.1f}", f"{r.speedup:.2f}x")
-        console.print(table)
-    return results
+    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_score_one, jobs, chunksize=8))

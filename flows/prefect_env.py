@@ -1,10 +1,14 @@
-"""Where Prefect runs: quiet defaults for its temporary server, and a real local server for scheduling.
+"""Where Prefect runs: a server that is already up, a temporary one started off the critical path,
+and a real local server for scheduling.
 
-Two ways to run sieve's flows without anyone setting up Prefect:
-
-- `sieve crawl` and friends run on Prefect's *temporary* server (a subprocess Prefect starts on its
-  own when `PREFECT_API_URL` is unset). `apply_quiet_defaults()` keeps it offline (no telemetry),
-  patient on slow machines and quiet on the terminal. The user's own settings always win.
+- `sieve crawl` and friends (`prefect_for_run`) use a running server when there is one: the
+  `PREFECT_API_URL` of the environment or of the active Prefect profile, else the server `sieve serve`
+  started for this warehouse (it writes `<warehouse folder>/prefect/server.json`), so CLI runs show
+  in that server's UI. With none, they start Prefect's temporary server themselves
+  (`TemporaryPrefectServer`, the same uvicorn app Prefect would start) at once, in the background,
+  while the CLI imports Prefect and the crawl sets up; it runs in its own session (a Ctrl-C on the
+  terminal reaches sieve only), dies with sieve (even on SIGKILL), and is stopped without waiting
+  once the summary is printed. `apply_quiet_defaults()` keeps it offline, patient and quiet.
 - `sieve serve` needs a *real* server, because the temporary one cannot schedule ("Cannot schedule
   flows on an ephemeral server"). `LocalPrefectServer` starts `prefect server start` on 127.0.0.1
   with its database under the project's data folder, waits until `/api/health` answers, and stops
@@ -14,6 +18,7 @@ This module never imports Prefect, so the CLI can use it before deciding whether
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 QUIET_DEFAULTS: Mapping[str, str] = {
@@ -54,7 +60,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM if `sieve serve` dies without cleaning up (SIGKILL, OOM)."""
+    """Linux: the server gets SIGTERM if its parent dies without cleaning up (SIGKILL, OOM). The signal
+    follows the thread that started the child: start servers from the main thread."""
     import ctypes
 
     PR_SET_PDEATHSIG = 1
@@ -196,3 +203,172 @@ class LocalPrefectServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ---- a running server, or a temporary one ---------------------------------------------------------------
+SERVER_FILE = "server.json"
+
+
+def server_file(warehouse_path: Path) -> Path:
+    """Where `sieve serve` says which Prefect server it runs (or uses) for this warehouse."""
+    return server_home(warehouse_path) / SERVER_FILE
+
+
+def write_server_file(warehouse_path: Path, api_url: str) -> Path:
+    """Called by `sieve serve` once its server answers; CLI runs on the same warehouse then report to it."""
+    path = server_file(warehouse_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"api_url": api_url, "pid": os.getpid(), "started_at": time.time()}), encoding="utf-8")
+    return path
+
+
+def remove_server_file(warehouse_path: Path) -> None:
+    try:
+        data = json.loads(server_file(warehouse_path).read_text(encoding="utf-8"))
+        if data.get("pid") == os.getpid():   # only our own: another serve may have taken over
+            server_file(warehouse_path).unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def served_api_url(warehouse_path: Path, *, timeout_s: float = 1.0) -> str | None:
+    """The API of the server `sieve serve` runs for this warehouse, if its process lives and it answers."""
+    try:
+        data = json.loads(server_file(warehouse_path).read_text(encoding="utf-8"))
+        os.kill(int(data["pid"]), 0)
+        url = str(data["api_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url if api_healthy(url, timeout_s=timeout_s) else None
+
+
+def api_healthy(api_url: str, *, timeout_s: float = 1.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout_s, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def profile_api_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """PREFECT_API_URL of the active Prefect profile (`$PREFECT_HOME/profiles.toml`), read without Prefect."""
+    import tomllib
+
+    env = os.environ if environ is None else environ
+    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(env.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    active = env.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
+    url = data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
+class TemporaryPrefectServer:
+    """Prefect's temporary (ephemeral) server, started by sieve instead of by Prefect, so that:
+
+    - it starts at once, in the background, while the caller does other work (`wait_healthy` later);
+    - it runs in its own session: the terminal's Ctrl-C does not kill it mid-run;
+    - it dies with its parent, even a SIGKILLed one (PR_SET_PDEATHSIG);
+    - it is stopped without waiting for its shutdown (the exit code is known by then).
+    It is the same app Prefect starts (uvicorn on `prefect.server.api.server:create_app`, UI off, the
+    database under PREFECT_HOME), on a free port of 127.0.0.1.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 120.0) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        self.log_path = home / "sieve-temporary-server.log"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api"
+
+    def start(self) -> str:
+        """Start it (returns at once) and return its API URL."""
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+        env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        command = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                   "--host", self.host, "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.monotonic()
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        return self.api_url
+
+    def wait_healthy(self) -> float:
+        """Block until /api/health answers; returns the seconds since `start`."""
+        import httpx
+
+        assert self.process is not None
+        deadline = self.started_at + self.startup_timeout
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise PrefectServerError(f"Prefect's temporary server exited with code {self.process.returncode}"
+                                             f"{_tail(self.log_path)}")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return time.monotonic() - self.started_at
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise PrefectServerError(f"Prefect's temporary server on {self.api_url} not healthy after "
+                                             f"{self.startup_timeout:.0f} s{_tail(self.log_path)}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM to its session, without waiting: it shuts down on its own. Idempotent."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return f"; its log ({path}) ends:\n" + "\n".join(text.splitlines()[-lines:]) if text else ""
+
+
+@dataclass
+class PrefectForRun:
+    """Which Prefect server a CLI run reports to, and the temporary one to stop afterwards (if any)."""
+
+    api_url: str | None
+    where: str                                   # "PREFECT_API_URL", "profile", "sieve serve" or "temporary"
+    temporary: TemporaryPrefectServer | None = None
+
+
+def prefect_for_run(warehouse_path: Path, *, environ: dict[str, str] | None = None) -> PrefectForRun:
+    """Choose the server for a CLI run before Prefect is imported, starting a temporary one if needed.
+
+    Sets PREFECT_API_URL in `environ` for the served and temporary cases (Prefect reads it at import).
+    """
+    env = os.environ if environ is None else environ
+    if env.get("PREFECT_API_URL"):
+        return PrefectForRun(env["PREFECT_API_URL"], "PREFECT_API_URL")
+    if url := profile_api_url(env):
+        return PrefectForRun(url, "profile")
+    if url := served_api_url(warehouse_path):
+        env["PREFECT_API_URL"] = url
+        return PrefectForRun(url, "sieve serve")
+    server = TemporaryPrefectServer(startup_timeout=float(env.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
+                                                                  "120")))
+    env["PREFECT_API_URL"] = server.start()
+    return PrefectForRun(server.api_url, "temporary", server)

@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.prefect_env import LocalPrefectServer, PrefectServerError, apply_quiet_defaults, server_home
+from flows.prefect_env import (LocalPrefectServer, PrefectServerError, apply_quiet_defaults, remove_server_file,
+                               server_home, write_server_file)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -136,6 +137,7 @@ def serve_deployments(
                 console.print(f"[yellow]its UI talks to {ui_api_url}[/yellow] (your PREFECT_UI_API_URL), "
                               f"not to {api_url}", highlight=False)
         os.environ["PREFECT_API_URL"] = api_url   # flow runs are child processes: they inherit it
+        write_server_file(cfg.warehouse.path, api_url)   # CLI runs on this warehouse report here too
         return _serve(cfg, Path(config_path), api_url, limit, console)
     except PrefectServerError as exc:
         console.print(f"[red]cannot start a Prefect server[/red]: {exc}", highlight=False)
@@ -143,6 +145,7 @@ def serve_deployments(
     except KeyboardInterrupt:
         return 0
     finally:
+        remove_server_file(cfg.warehouse.path)
         if server is not None:
             console.print("stopping the Prefect server ...", highlight=False)
             server.stop()

@@ -148,6 +148,7 @@ class FaultServer:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._routes: dict[str, Route] = {}
+        self._prefix_routes: list[tuple[str, Route]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.records: list[RequestRecord] = []
@@ -237,12 +238,37 @@ class FaultServer:
                 record.finished = time.monotonic()
 
     def _route(self, path: str) -> Route | None:
-        return self._routes.get(path) or self._routes.get(path.split("?", 1)[0])
+        found = self._routes.get(path) or self._routes.get(path.split("?", 1)[0])
+        if found is None:
+            found = next((route for prefix, route in self._prefix_routes if path.startswith(prefix)), None)
+        return found
 
     # ---- routes ----------------------------------------------------------------------------
     def route(self, path: str, handler: Route) -> None:
         """Any behaviour: `handler(h)` gets the FaultHandler (h.send_body, h.wfile, h.reset, h.wait, h.headers)."""
         self._routes[path] = handler
+
+    def route_prefix(self, prefix: str, handler: Route) -> None:
+        """Every path starting with `prefix` (exact routes win); `h.path` says which one was asked."""
+        self._prefix_routes.append((prefix, handler))
+
+    def endless_pagination(self, prefix: str = "/pages/", *, articles_per_page: int = 3) -> str:
+        """List pages `{prefix}N.html` that never end: each links to page N+1 and to a few articles
+        `{prefix}a/N-K.html` (real article pages). Returns page 1's URL."""
+        body = "".join(f"<p>这是一篇文章的第{i}段,讲的是一个在小城市开店的人和他的经历,足够长的正文。</p>" for i in range(12))
+
+        def handler(h: FaultHandler) -> None:
+            name = h.path.split("?", 1)[0][len(prefix):]
+            if name.startswith("a/"):
+                h.send_body(200, f"<html><head><title>文章 {name}</title></head><body><article><h1>文章 {name}</h1>"
+                                 f"{body}</article></body></html>")
+                return
+            n = int(name.removesuffix(".html") or 1)
+            links = "".join(f'<li><a href="{prefix}a/{n}-{k}.html">文章 {n}-{k}</a></li>' for k in range(articles_per_page))
+            h.send_body(200, f"<html><body><ul>{links}</ul><a href=\"{prefix}{n + 1}.html\">下一页</a></body></html>")
+
+        self.route_prefix(prefix, handler)
+        return self.url(f"{prefix}1.html")
 
     def page(
         self,

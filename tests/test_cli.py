@@ -55,7 +55,7 @@ def test_extract_json_many_inputs_in_order(tmp_path: Path) -> None:
     missing = tmp_path / "missing.html"
     inputs = [str(pages[0]), str(list_page), str(missing), *map(str, pages[1:])]
     proc = _sieve("extract", "--json", "--source", "demo", *inputs)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr   # two inputs gave no article (issue 14: exit 1 then)
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(records) == len(inputs)
     assert "error" in records[1] and "error" in records[2]

@@ -43,6 +43,9 @@ def test_bundled_config_loads_typed() -> None:
         (lambda c: c["sources"]["demo"].update(allowed_hosts=["example.org"]), "sources.demo", "not on allowed_hosts"),
         (lambda c: c["sources"]["demo"]["crawl"].update(retries=-1), "sources.demo.crawl.retries", "greater than or equal to 0"),
         (lambda c: c.update(sources={}), "sources", "at least 1"),
+        (lambda c: c["pipeline"].update(commit_rows=0), "pipeline.commit_rows", "greater than or equal to 1"),
+        (lambda c: c["pipeline"].update(extract_budget_seconds=0), "pipeline.extract_budget_seconds", "greater than 0"),
+        (lambda c: c["sources"]["demo"].update(max_list_pages=0), "sources.demo.max_list_pages", "greater than or equal to 1"),
     ],
 )
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, mutate, key: str, reason: str) -> None:

@@ -121,3 +121,98 @@ def test_decoding_through_http(fault_server: FaultServer) -> None:
         assert not r.text.startswith("\ufeff")
         assert not r.replaced
     assert [r.encoding for r in results] == ["gb18030", "gb18030", "gb18030", "utf-8", "utf-8"]
+
+
+# ---- one bad byte, mojibake, garbage (issues 11 and 13) -----------------------------------------
+
+PROSE = "城东的老菜市场完成了改造,摊位更宽敞了,顾客可以在出口处免费复秤。" * 20
+PAGE = f"<html><head><title>菜市场</title></head><body><p>{PROSE}</p></body></html>"
+
+
+@pytest.mark.parametrize("damage", [
+    lambda raw: raw.replace(b"<body>", b"<body>\xff", 1),                  # a stray 0xff
+    lambda raw: raw[: raw.rindex("。".encode()) + 1],                        # a cut last character
+    lambda raw: raw.replace(b"</title>", b"\x80</title>"),                 # a 0x80 in the title
+])
+def test_utf8_with_a_bad_byte_stays_utf8_and_is_flagged(damage) -> None:
+    raw = damage(PAGE.encode("utf-8"))
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")
+    d = decode_html(raw, "text/html")
+    assert d.encoding == "utf-8" and d.replaced
+    assert PROSE[:40] in d.text                     # not gb18030 mojibake (杩欐槸涓…)
+
+
+def test_undeclared_gbk_with_few_hanzi_is_not_taken_for_broken_utf8() -> None:
+    raw = "<html><body><p>Prices rose again this week, say 新闻 reports.</p></body></html>".encode("gbk")
+    d = decode_html(raw, None)
+    assert "新闻" in d.text and not d.replaced
+
+
+def test_choice_between_encodings_is_by_replacements_not_first_success() -> None:
+    # declared utf-8 (lying), body GBK with one broken pair: gb18030 needs one replacement, utf-8 hundreds
+    raw = PAGE.encode("gbk").replace("顾客".encode("gbk"), b"\x81\x20", 1)
+    d = decode_html(raw, "text/html; charset=utf-8")
+    assert d.encoding == "gb18030" and d.replaced
+    assert d.text.count("\ufffd") <= 2 and "老菜市场完成了改造" in d.text
+
+
+def _as_browser_1252(raw: bytes) -> str:
+    """bytes read the way a browser reads windows-1252 (undefined bytes kept as C1 controls)."""
+    return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in raw)
+
+
+@pytest.mark.parametrize("read_as", [_as_browser_1252, lambda raw: raw.decode("latin-1"),
+                                     lambda raw: raw.decode("iso8859-15")])
+def test_gbk_stored_as_latin1_mojibake_is_repaired(read_as) -> None:
+    raw = read_as(PAGE.encode("gbk")).encode("utf-8")
+    d = decode_html(raw, "text/html; charset=utf-8")
+    assert d.repaired and d.text == PAGE
+    assert d.encoding.startswith("utf-8>") and d.encoding.endswith(">gb18030")
+
+
+def test_double_mojibake_is_repaired_twice() -> None:
+    once = PAGE.encode("utf-8").decode("latin-1")          # UTF-8 read as Latin-1 ...
+    twice = once.encode("utf-8").decode("latin-1")         # ... and again
+    d = decode_html(twice.encode("utf-8"), None)
+    assert d.repaired and PROSE[:40] in d.text
+    assert d.text == PAGE and d.encoding.endswith(">utf-8>cp1252>utf-8")
+
+
+def test_big5_mojibake_is_repaired() -> None:
+    page = "<html><body><p>" + "新北市衛生局昨邀餐廳主廚提供年菜食譜，讓民眾吃得營養又健康。" * 10 + "</p></body></html>"
+    d = decode_html(page.encode("big5").decode("latin-1").encode("utf-8"), None)
+    assert d.repaired and "新北市衛生局昨邀餐廳主廚" in d.text
+
+
+def test_real_latin1_text_is_left_alone() -> None:
+    page = "<html><body><p>" + "Café au lait, crème brûlée, déjà vu: à la française, naïve façade. " * 20 + "</p></body></html>"
+    d = decode_html(page.encode("utf-8"), None)
+    assert d.text == page and not d.repaired
+
+
+def test_gb18030_beats_a_non_cjk_single_byte_guess(monkeypatch) -> None:
+    import crawler.decode as decode
+
+    monkeypatch.setattr(decode, "_normalizer_guess", lambda body: "cp1251")   # what it said of one real page
+    d = decode_html(PAGE.encode("gbk"), None)
+    assert d.encoding == "gb18030" and PROSE[:40] in d.text
+
+
+def test_random_bytes_are_undecodable_and_text_is_not() -> None:
+    import random
+
+    rng = random.Random(7)
+    noise = bytes(rng.randrange(256) for _ in range(20_000))
+    assert decode_html(noise, "text/html").undecodable
+    assert decode_html(b"\x00\x01\x02\x03" * 500, "text/html").undecodable
+    assert decode_html(PAGE.encode("utf-8"), None).undecodable is None
+    assert decode_html(gbk(BODY), None).undecodable is None
+
+
+def test_binary_sniffing() -> None:
+    from crawler.decode import looks_binary
+
+    assert looks_binary(b"\x7fELF\x02\x01\x01\x00\x00\x00")
+    assert looks_binary(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert not looks_binary(PAGE.encode("utf-8")) and not looks_binary(gbk(BODY))

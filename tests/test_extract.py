@@ -8,6 +8,7 @@ import pytest
 import extractors
 from extractors import Article, Rejection, Rules, content_hash, extract, hamming, rules_version, simhash
 
+GOLDEN_DIR = __import__("pathlib").Path(__file__).parent / "golden"
 PARAS = [
     "今年夏天,城东的老菜市场完成了改造,摊位从原来的一百二十个减少到九十个,但每个摊位都更宽敞了。",
     "改造后的市场装上了新风系统和统一的电子秤,顾客可以在出口处免费复秤,缺斤少两的投诉少了一大半。",
@@ -47,9 +48,32 @@ def test_rules_version_follows_rule_content():
     assert rules_version(Rules(cut_at=("^完$",))) == rules_version(Rules(cut_at=("^完$",)))
 
 
-def test_deterministic():
-    html = article_html("<p>我唯一的个人微信</p>")
-    assert extract(html, "u") == extract(html, "u")
+def test_deterministic_across_processes_and_hash_seeds():
+    """Same page, same rules: the same Article in another process with another hash seed (set and
+    dict order must not leak into the text) and after other pages were extracted (no state)."""
+    import json as json_
+    import os
+    import subprocess
+    import sys
+
+    from flows.evaluate import load_dataset
+
+    pages = [p for p in load_dataset(GOLDEN_DIR) if p.expected_text is not None][:12]
+    here = [extract(p.html, p.url, p.rules, fetched_at=p.fetched_at) for p in reversed(pages)][::-1]
+    script = (
+        "import json, sys\n"
+        "from flows.evaluate import load_dataset\n"
+        "from extractors import extract\n"
+        f"pages = [p for p in load_dataset({str(GOLDEN_DIR)!r}) if p.expected_text is not None][:12]\n"
+        "out = [extract(p.html, p.url, p.rules, fetched_at=p.fetched_at) for p in pages]\n"
+        "print(json.dumps([[a.text, a.title, a.content_hash, a.simhash, list(a.flags)] for a in out]))\n"
+    )
+    for seed in ("1", "4242"):
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONHASHSEED": seed}, cwd=str(GOLDEN_DIR.parent.parent))
+        assert run.returncode == 0, run.stderr[-2000:]
+        there = json_.loads(run.stdout)
+        assert there == [[a.text, a.title, a.content_hash, a.simhash, list(a.flags)] for a in here]
 
 
 def test_wechat_ctas_at_both_ends_go_and_real_lines_stay():
@@ -178,7 +202,28 @@ def test_simhash_near_duplicates_are_close_and_others_far():
     assert hamming(0, 2**64 - 1) == 64
 
 
-def test_deeply_nested_page_does_not_raise():
+def test_deeply_nested_page_still_yields_its_article():
     html = "<div>" * 5000 + "".join(f"<p>{p}</p>" for p in PARAS) + "</div>" * 5000
     result = extract(html, "u")
-    assert isinstance(result, (Article, Rejection))
+    assert isinstance(result, Article), getattr(result, "detail", "")
+    assert result.text.split("\n") == PARAS
+
+
+def test_an_article_inside_an_unclosed_link_is_not_link_text():
+    # the parser re-opens the <a> in every paragraph: <p><a href=/x>paragraph</a></p>, four times
+    body = "<div class='c'><a href='/author/9'>作者主页" + "".join(f"<p>{p}</p>" for p in PARAS) + "</div>"
+    result = extract(page(body), "u")
+    assert isinstance(result, Article), getattr(result, "detail", "")
+    assert all(p in result.text for p in PARAS)
+
+
+def test_a_bug_is_internal_error_not_a_crash(monkeypatch, caplog):
+    import extractors.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipeline, "read_meta", broken)
+    result = extract(article_html(), "u")
+    assert isinstance(result, Rejection) and result.reason == "internal_error" and "boom" in result.detail
+    assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)

@@ -55,19 +55,19 @@ def test_reextract_redoes_only_stale_pages_without_network(tmp_path: Path, prefe
         asyncio.run(crawl(source="demo", config_path=str(config)))
         requests = len(server.requests)
     # the server is gone: re-extraction must not need it
-    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["extracted"] == 0  # nothing stale
+    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["reextracted"] == 0  # nothing stale
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     data["sources"]["demo"]["rules"]["drop_lines"] = ["^以上,欢迎交流。$"]       # a rule change
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     summary = asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]
-    assert summary["extracted"] == site.n_articles
+    assert summary["reextracted"] == site.n_articles and summary["extracted"] == 0   # from storage, not fetched
     assert summary["articles_updated"] == site.n_articles
     db = tmp_path / "sieve.duckdb"
     texts = [t for (t,) in _rows(db, "SELECT text FROM articles")]
     assert len(texts) == site.n_articles and not any("以上,欢迎交流。" in t for t in texts)
     versions = _rows(db, "SELECT count(DISTINCT rules_version) FROM articles")
     assert versions == [(1,)]
-    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["extracted"] == 0
+    assert asyncio.run(reextract(source="demo", config_path=str(config)))["demo"]["reextracted"] == 0
     assert requests > 0
 
 
@@ -119,29 +119,97 @@ def test_cli_crawl_exit_codes(tmp_path: Path, prefect_harness) -> None:
         assert "run failed" in failed.stderr
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_what_was_fetched(tmp_path: Path, prefect_harness) -> None:
-    import os
-    import signal
-    import time
+def test_a_window_retried_after_warehouse_busy_commits_once_and_counts_once(tmp_path: Path, prefect_harness,
+                                                                             monkeypatch) -> None:
+    """The commit-window task's retry condition fires on TransientError (a locked file), and a retried
+    window neither stores nor counts twice."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from prefect.settings import PREFECT_API_URL
+    from flows.crawl import RunHooks, crawl, run_hooks
+    from warehouse import Warehouse, WarehouseBusy
 
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    site = DemoSite(250)
+    record_window = Warehouse.record_window
+    calls: list[int] = []
+
+    def busy_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise WarehouseBusy("cannot write to warehouse: process 4242 has held it for 0.5s")
+        return record_window(self, *args, **kwargs)
+
+    monkeypatch.setattr(Warehouse, "record_window", busy_once)
+    site = DemoSite(30)
     with DemoServer(site) as server:
-        config = write_config(tmp_path, server.base_url,
-                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-        deadline = time.monotonic() + 120
-        # past the first batch of 100 articles, so at least one batch is committed when Ctrl-C comes
-        while time.monotonic() < deadline and sum(1 for p, _ in list(server.requests) if p.startswith("/news/")) < 130:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
+        config = write_config(tmp_path, server.base_url)
+        with run_hooks(RunHooks()) as hooks:
+            state = asyncio.run(crawl(source="demo", config_path=str(config), return_state=True))
+    assert state.is_completed()
+    summary = hooks.summaries[0]
     db = tmp_path / "sieve.duckdb"
-    stored = _rows(db, "SELECT count(*) FROM articles")[0][0]
-    assert 0 < stored < site.n_articles
-    assert _rows(db, "SELECT status FROM crawl_runs") == [("cancelled",)]
+    assert summary.articles_new == site.n_articles == _rows(db, "SELECT count(*) FROM articles")[0][0]
+    fetched = _rows(db, "SELECT count(*) FROM fetches")[0][0]
+    assert summary.fetched + summary.unchanged + summary.failed == fetched, "each fetch counted once"
+    assert _rows(db, "SELECT count(*) = count(DISTINCT fetch_id) FROM fetches") == [(True,)]
+
+    async def task_runs() -> list:
+        async with get_client() as client:
+            return await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+
+    commits = [run for run in asyncio.run(task_runs()) if run.name.startswith("commit-window")]
+    assert len(commits) == summary.windows
+    assert sorted(run.run_count for run in commits)[-1] == 2, "Prefect retried the window that met a locked file"
+    assert all(run.state.is_completed() for run in commits)
+
+
+def test_the_summary_says_what_happened(tmp_path: Path, prefect_harness) -> None:
+    """One RunSummary: the flow's return, the crawl_runs row and the artifact say the same, and say why."""
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from flows.crawl import RunHooks, backfill, crawl, run_hooks
+    from pipeline.summary import RunSummary
+
+    site = DemoSite(40)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url)
+        # a list-page backfill counts the URLs it discovered; --since rejections are outside_window
+        summary = asyncio.run(backfill(source="demo", list_pages=[server.base_url + "/list/2.html"],
+                                       since=date(2099, 1, 1), config_path=str(config)))
+        assert summary["discovered"] >= 10
+        assert summary["rejected_outside_window"] == summary["rejected"] == 10 and summary["articles_new"] == 0
+        assert "outside --since/--until" in dict(RunSummary.from_dict(summary).rows())
+        with run_hooks(RunHooks()) as hooks:
+            asyncio.run(crawl(source="demo", config_path=str(config)))
+    first = hooks.summaries[0]
+    assert first.extracted == site.n_articles - 10 and first.reextracted == 0
+    # rules change: the next crawl fetches nothing new and says it re-extracted the stored pages
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sources"]["demo"]["rules"]["drop_lines"] = ["^以上,欢迎交流。$"]
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with run_hooks(RunHooks()) as hooks:
+        returned = asyncio.run(crawl(source="demo", config_path=str(config)))
+    again = hooks.summaries[0]
+    assert again.fetched == 0 and again.reextracted == site.n_articles and again.articles_updated > 0
+    assert any("extracted again without fetching" in note for note in again.notes())
+    # the three renderings: flow return, crawl_runs.counts, the artifact
+    assert returned == again.as_dict()
+    db = tmp_path / "sieve.duckdb"
+    assert json.loads(_counts(db, again.run_id)) == again.as_dict()
+
+    async def artifact() -> str:
+        async with get_client() as client:
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["crawl-demo"])),
+                                                sort=ArtifactSort.CREATED_DESC, limit=1)
+            return found[0].data
+
+    assert asyncio.run(artifact()) == again.markdown()
+
+
+def _counts(db: Path, run_id: str) -> str:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT counts FROM crawl_runs WHERE run_id = ?", [run_id]).fetchall()[0][0]

@@ -1,6 +1,6 @@
 """Extraction on Dask worker processes through Prefect's DaskTaskRunner (one LocalCluster, ~8 s).
 
-The flow calls the executor exactly as `Pipeline.extract_and_store` calls its pool
+The flow calls the executor exactly as `pipeline.extract_executor.ExecutorExtraction` calls it
 (`loop.run_in_executor(pool, extract_chunk, chunk, rules)`), so switching the pipeline to Dask is a
 change of executor, not of code path.
 """
@@ -16,7 +16,7 @@ from crawler import decode_html
 from flows.config import load_config
 from flows.dask_runner import (TaskRunnerExecutor, dask_setting, dask_task_runner, extraction_executor_factory,
                                task_runner_from_env)
-from flows.extract_worker import extract_chunk
+from pipeline.extract_worker import extract_chunk
 from tests.conftest import ROOT
 
 
@@ -58,7 +58,7 @@ def test_extraction_runs_on_dask_worker_processes(prefect_harness, demo_site) ->
         pages.append((f"http://127.0.0.1:8765{path}", decode_html(body, content_type).text, fetched_at))
     chunks = [pages[0:2], pages[2:4], pages[4:6]]
 
-    # Like `process-batch`: an async task whose parameters cannot be pickled submits the extraction.
+    # Even from inside an async task whose parameters cannot be pickled, the extraction can be submitted.
     @task(name="batch-probe", cache_policy=NO_CACHE, persist_result=False)
     async def batch(live: object, executor: TaskRunnerExecutor) -> tuple[list, set[int]]:
         loop = asyncio.get_running_loop()

@@ -229,3 +229,73 @@ def test_a_thread_holding_the_file_makes_query_give_up_too(tmp_path) -> None:
         release.set()
         thread.join()
     assert wh.query("SELECT 1").rows == [(1,)]
+
+
+STORED_NOT_EXTRACTED = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    import pipeline.extract_worker as worker
+    from warehouse import Warehouse
+    from flows.config import load_config
+    from flows.pipeline import PipelineOptions, run_crawl
+
+    def stuck(pages, rules):   # the fixed pause point: pages are stored, their extraction never returns
+        print("extracting", flush=True)
+        time.sleep(120)
+
+    record_window = Warehouse.record_window
+
+    def reported(self, fetches, **kw):
+        out = record_window(self, fetches, **kw)
+        pages = sum(1 for f in fetches if f.html is not None)
+        print("committed", pages, len(kw.get("articles", ())), flush=True)
+        return out
+
+    worker.extract_chunk, Warehouse.record_window = stuck, reported
+    options = PipelineOptions(batch_size=10, extract_here=True, commit_rows=5, commit_seconds=0.1)
+    asyncio.run(run_crawl(load_config(sys.argv[1]), "demo", options=options))
+    """
+)
+
+
+def test_a_crawl_extracts_the_pages_a_crashed_run_stored_but_never_extracted(tmp_path) -> None:
+    """Deterministic: the child stores pages while its extraction never returns, then dies by SIGKILL.
+    The next crawl must extract those pages from the warehouse (they are not due: it must not refetch)."""
+    import asyncio
+
+    from demo import DemoServer, DemoSite
+    from flows.config import load_config
+    from flows.pipeline import PipelineOptions, run_crawl
+    from tests.conftest import write_config
+
+    site = DemoSite(30)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url)
+        child = subprocess.Popen([sys.executable, "-c", STORED_NOT_EXTRACTED, str(config)], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stored = 0
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("committed"):
+                _, pages, articles = line.split()
+                assert articles == "0"
+                stored += int(pages)
+                if stored >= 5:
+                    break
+        else:
+            pytest.fail(f"child ended first: {child.stderr.read() if child.stderr else ''}")
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        wh = Warehouse(tmp_path / "sieve.duckdb")
+        left = {url for (url,) in wh.query("SELECT url FROM pages WHERE kind = 'article'").rows}
+        assert len(left) >= 5 and wh.query("SELECT count(*) FROM articles").rows == [(0,)]
+        wh.release()
+        requests_before = len(server.requests)
+
+        summary = asyncio.run(run_crawl(load_config(config), "demo", options=PipelineOptions(extract_here=True)))
+        refetched = {path for path, _ in server.requests[requests_before:] if path.startswith("/news/")}
+    assert summary.reextracted == len(left), "the stored pages were extracted from the warehouse"
+    assert summary.articles_new == site.n_articles
+    assert not {url.split("/", 3)[3] for url in left} & {p.lstrip("/") for p in refetched}, "and not fetched again"
+    stored_urls = {url for (url,) in Warehouse(tmp_path / "sieve.duckdb").query("SELECT url FROM articles").rows}
+    assert left <= stored_urls

@@ -269,6 +269,32 @@ class Warehouse:
                                backoff_cap_s=self.max_backoff.total_seconds(),
                                retry_after_cap_s=self.retry_after_cap.total_seconds())
 
+    def record_window(self, fetches: Sequence[FetchRow], *, revisit_after: timedelta,
+                      discovered: Sequence[FrontierRow] = (), articles: Sequence[ArticleRow] = (),
+                      rejections: Sequence[Rejection] = ()) -> tuple[int, ExtractionCounts]:
+        """One transaction for a streaming writer's window: `record_fetches` then `record_extractions`.
+
+        Either all of it commits or none of it, so a retried window neither stores twice nor counts twice.
+        Returns (URLs new to the frontier, what the extractions did). Pages extracted in this window may
+        be fetched in it too: their rows are written first.
+        """
+        if not fetches and not discovered and not articles and not rejections:
+            return 0, ExtractionCounts()
+        schedule = frontier.Schedule(revisit_s=revisit_after.total_seconds(),
+                                     retry_base_s=self.retry_backoff.total_seconds(),
+                                     backoff_cap_s=self.max_backoff.total_seconds(),
+                                     retry_after_cap_s=self.retry_after_cap.total_seconds())
+        now = _now()
+        with self._writing() as con:
+            fetch_log.append_fetches(con, fetches)
+            fetch_log.upsert_pages(con, fetches)
+            frontier.update_after_fetches(con, fetches, schedule, (), now)
+            added = frontier.add_frontier(con, discovered, now)   # apart, to count what was new
+            runs.heartbeat(con, self._due_heartbeats(fetches), now)
+            counts = (article_store.record_extractions(con, articles, rejections) if articles or rejections
+                      else ExtractionCounts())
+            return added, counts
+
     def pages_to_extract(self, *, source_id: str | None, extractor_version: str, rules_versions: Mapping[str, str],
                          only_stale: bool = True, limit: int = 200, after_url: str | None = None) -> list[PageRow]:
         with self._reading_schema() as con:

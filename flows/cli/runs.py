@@ -1,75 +1,33 @@
 """Commands that run Prefect flows: crawl, backfill, reextract, demo, serve."""
 from __future__ import annotations
 
-import asyncio
-import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from flows.cli.common import (DEFAULT_CONFIG, ConfigOption, OutputFormat, QuietOption, VerboseOption, _load,
                               _require_source, app, console, err)
+from flows.cli.runner import print_summary
+
+if TYPE_CHECKING:
+    from flows.config import Config
+    from pipeline.summary import RunSummary
 
 
 def _prefect_env(verbose: bool = False) -> None:
-    """Quiet, offline-friendly defaults for Prefect's temporary server; the user's settings win."""
+    """Quiet, offline-friendly defaults for Prefect; the user's settings win (serve: it picks its own server)."""
     from flows.prefect_env import apply_quiet_defaults
 
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
 
 
-def _run_flow(coro_factory: Any, *, quiet: bool, label: str) -> dict[str, Any]:
-    """Run an async flow with a progress bar; exit 1 when the run itself fails, 130 on Ctrl-C."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+def _run(cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str) -> list["RunSummary"]:
+    from flows.cli.runner import prepare_prefect, run_flow
 
-    import flows.crawl as crawl_flows
-
-    show = not quiet and sys.stderr.isatty()
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=err, disable=not show, transient=True)
-    counters: dict[str, int] = {}
-    bar = progress.add_task(label, total=None)
-
-    def on_progress(what: str, advance: int, total: int | None) -> None:
-        counters[what] = counters.get(what, 0) + advance
-        shown = "  ".join(f"{k} {v}" for k, v in counters.items())
-        progress.update(bar, description=f"{label}  {shown}")
-
-    crawl_flows.progress_sink = on_progress
-    try:
-        with progress:
-            return asyncio.run(coro_factory())
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]: every batch finished before Ctrl-C is committed; run again to resume")
-        raise typer.Exit(130) from None
-    except typer.Exit:
-        raise
-    except Exception as exc:  # the run itself failed (pages failing never get here)
-        err.print(f"[red]run failed[/red]: {type(exc).__name__}: {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    finally:
-        crawl_flows.progress_sink = None
-
-
-def _print_summary(summary: dict[str, Any], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, show_header=False)
-    labels = [
-        ("fetched", "pages fetched"), ("unchanged", "unchanged (304)"), ("failed", "failed"),
-        ("discovered", "new URLs discovered"), ("articles_new", "articles new"),
-        ("articles_updated", "articles updated"), ("duplicates", "duplicates"),
-        ("rejected", "pages without an article"), ("duration_s", "duration (s)"),
-    ]
-    for key, label in labels:
-        if key in summary:
-            table.add_row(label, str(summary[key]))
-    for key, value in sorted(summary.items()):
-        if key.startswith("failed_"):
-            table.add_row(f"  failed: {key.removeprefix('failed_')}", str(value))
-    console.print(table)
+    prefect = prepare_prefect(cfg.warehouse.path, verbose=verbose)
+    return run_flow(start, prefect, quiet=quiet, label=label)
 
 
 # ---- flows ------------------------------------------------------------------------------------
@@ -84,12 +42,14 @@ def crawl(
     """Crawl SOURCE: list pages, then the articles they link to, into the warehouse."""
     cfg = _load(config)
     _require_source(cfg, source)
-    _prefect_env(verbose)
-    from flows.crawl import crawl as crawl_flow
 
-    summary = _run_flow(lambda: crawl_flow(source=source, max_pages=max_pages, config_path=str(config)),
-                        quiet=quiet, label=f"crawling {source}")
-    _print_summary(summary, f"crawl {source}")
+    def start() -> Any:
+        from flows.crawl import crawl as crawl_flow
+
+        return crawl_flow(source=source, max_pages=max_pages, config_path=str(config))
+
+    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"crawling {source}"):
+        print_summary(summary, f"crawl {source}")
 
 
 @app.command()
@@ -110,17 +70,17 @@ def backfill(
     if not (url or urls_file or list_page):
         err.print("nothing to backfill: give --url, --urls-file or --list-page")
         raise typer.Exit(2)
-    _prefect_env(verbose)
-    from flows.crawl import backfill as backfill_flow
 
-    summary = _run_flow(
-        lambda: backfill_flow(
+    def start() -> Any:
+        from flows.crawl import backfill as backfill_flow
+
+        return backfill_flow(
             source=source, urls=url, urls_file=str(urls_file) if urls_file else None, list_pages=list_page,
             since=since.date() if since else None, until=until.date() if until else None, config_path=str(config),
-        ),
-        quiet=quiet, label=f"backfilling {source}",
-    )
-    _print_summary(summary, f"backfill {source}")
+        )
+
+    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"backfilling {source}"):
+        print_summary(summary, f"backfill {source}")
 
 
 @app.command()
@@ -134,13 +94,14 @@ def reextract(
     """Re-clean stored pages with the current extractor and rules (no network)."""
     cfg = _load(config)
     _require_source(cfg, source)
-    _prefect_env(verbose)
-    from flows.crawl import reextract as reextract_flow
 
-    totals = _run_flow(lambda: reextract_flow(source=source, only_stale=not all_pages, config_path=str(config)),
-                       quiet=quiet, label="re-extracting")
-    for name, summary in totals.items():
-        _print_summary(summary, f"reextract {name}")
+    def start() -> Any:
+        from flows.crawl import reextract as reextract_flow
+
+        return reextract_flow(source=source, only_stale=not all_pages, config_path=str(config))
+
+    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label="re-extracting"):
+        print_summary(summary, f"reextract {summary.source}")
 
 
 @app.command()
@@ -168,19 +129,22 @@ def demo(
     if port != (start.port or 80):
         err.print(f"--port {port} differs from sources.demo.start_urls ({start.port}); edit the config instead")
         raise typer.Exit(2)
-    _prefect_env()
     try:
         server = DemoServer(DemoSite(articles), port=port)
     except OSError as exc:
         err.print(f"cannot serve the demo site on 127.0.0.1:{port}: {exc}")
         raise typer.Exit(1) from None
-    from flows.crawl import crawl as crawl_flow
+
+    def start() -> Any:
+        from flows.crawl import crawl as crawl_flow
+
+        return crawl_flow(source="demo", config_path=str(config))
 
     with server:
         console.print(f"demo aggregator: {server.base_url}/list/1.html ({articles} articles)")
-        summary = _run_flow(lambda: crawl_flow(source="demo", config_path=str(config)), quiet=quiet,
-                            label="crawling the demo site")
-    _print_summary(summary, "demo crawl")
+        summaries = _run(cfg, start, quiet=quiet, verbose=False, label="crawling the demo site")
+    for summary in summaries:
+        print_summary(summary, "demo crawl")
     console.print(f"warehouse: {cfg.warehouse.path}\n")
     examples = [
         "SELECT source_id, count(*) AS articles, count(dup_of) AS duplicates FROM articles GROUP BY source_id",

@@ -126,6 +126,8 @@ def iso(y, mo, d, h=0, mi=0, s=0) -> str:
 
 def build() -> None:
     for old in HERE.glob("*.html"):
+        if old.name.startswith("pattern_"):   # written by _make_patterns.py
+            continue
         for suffix in (".html", ".txt", ".json"):
             old.with_suffix(suffix).unlink(missing_ok=True)
     J = "https://www.juredian.com/news/"

@@ -1,0 +1,182 @@
+"""`sieve crawl` as a user runs it, on Prefect's temporary server or on one that is already up.
+
+- with `sieve serve`'s server recorded for the warehouse, a CLI run reports there (no temporary server);
+- Ctrl-C on a run with the temporary server: exit 130, one line, no traceback, the run row's counts
+  equal what was committed, and the server lived on to record the flow run as Cancelled;
+- SIGKILL of `sieve`: the temporary server, the fork server, the extraction workers and the resource
+  tracker are gone within seconds.
+
+The temporary-server tests share one PREFECT_HOME, migrated once by the module fixture.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+import pytest
+
+from demo import DemoServer, DemoSite
+from flows.prefect_env import (TemporaryPrefectServer, remove_server_file, served_api_url, server_file,
+                               write_server_file)
+from tests.conftest import ROOT, write_config
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_LOGGING_LEVEL="WARNING",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **extra)
+    return env
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _articles_requested(server: DemoServer) -> int:
+    return sum(1 for p, _ in list(server.requests) if p.startswith("/news/"))
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Path:
+    """A PREFECT_HOME whose database is already migrated: a copy of the test harness's (the first start
+    of a server on an empty home spends 10-30 s migrating)."""
+    import sqlite3
+
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    source = PREFECT_API_DATABASE_CONNECTION_URL.value().split(":///", 1)[1]
+    with sqlite3.connect(source) as live, sqlite3.connect(home / "prefect.db") as copy:
+        live.backup(copy)   # consistent while the harness's server keeps writing
+    return home
+
+
+def _crawl(config: Path, env: dict[str, str]) -> subprocess.Popen:
+    """In a process group of its own, as a terminal's foreground job: a Ctrl-C reaches the whole group."""
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", "crawl", "demo", "--config", str(config)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+# ---- a server that is already up ----------------------------------------------------------------
+def test_the_server_file_names_a_live_server_only(tmp_path: Path, prefect_harness) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    warehouse = tmp_path / "data" / "sieve.duckdb"
+    assert served_api_url(warehouse) is None
+    write_server_file(warehouse, PREFECT_API_URL.value())
+    assert served_api_url(warehouse) == PREFECT_API_URL.value()
+    data = json.loads(server_file(warehouse).read_text(encoding="utf-8"))
+    server_file(warehouse).write_text(json.dumps({**data, "pid": 2 ** 22 + 7}), encoding="utf-8")   # no such pid
+    assert served_api_url(warehouse) is None
+    server_file(warehouse).write_text(json.dumps({**data, "api_url": "http://127.0.0.1:9/api"}), encoding="utf-8")
+    assert served_api_url(warehouse) is None, "a server that does not answer is not used"
+    write_server_file(warehouse, PREFECT_API_URL.value())
+    remove_server_file(warehouse)
+    assert not server_file(warehouse).exists()
+
+
+def test_a_cli_run_reports_to_the_server_sieve_serve_recorded(tmp_path: Path, prefect_harness) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    site = DemoSite(12)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url)
+        write_server_file(tmp_path / "sieve.duckdb", PREFECT_API_URL.value())   # as `sieve serve` does
+        started = time.time()
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
+                              cwd=ROOT, env=_env(PREFECT_HOME=str(tmp_path / "empty-home")),
+                              capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "empty-home" / "sieve-temporary-server.log").exists(), "no temporary server started"
+    run_id = _rows(tmp_path / "sieve.duckdb", "SELECT run_id FROM crawl_runs")[0][0]
+
+    async def flow_runs() -> list:
+        async with get_client() as client:
+            return await client.read_flow_runs()
+
+    ours = [r for r in asyncio.run(flow_runs()) if r.parameters.get("config_path") == str(config)]
+    assert len(ours) == 1 and ours[0].state.is_completed(), "the run shows in that server"
+    assert ours[0].start_time.timestamp() >= started - 5 and run_id
+
+
+# ---- the temporary server ---------------------------------------------------------------------------
+def test_ctrl_c_stops_within_seconds_says_one_line_and_keeps_the_server_to_record_it(
+        tmp_path: Path, prefect_home: Path) -> None:
+    site = DemoSite(300)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url,
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
+        proc = _crawl(config, _env(PREFECT_HOME=str(prefect_home)))
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and _articles_requested(server) < 40 and proc.poll() is None:
+            time.sleep(0.02)
+        uvicorn = [p for p in psutil.Process(proc.pid).children(recursive=True) if "uvicorn" in " ".join(p.cmdline())]
+        os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C on the terminal does: the whole foreground group
+        sent = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        stopped_in = time.monotonic() - sent
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    said = [line for line in stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith("interrupted"), said
+    assert stopped_in < 5.0, f"took {stopped_in:.1f} s to stop (the target is 2 s on an idle machine)"
+    print(f"stopped {stopped_in:.2f} s after SIGINT")
+    assert len(uvicorn) == 1, "the run used a temporary server sieve started"
+    db = tmp_path / "sieve.duckdb"
+    status, counts = _rows(db, "SELECT status, counts FROM crawl_runs")[0]
+    stored = _rows(db, "SELECT count(*) FROM articles")[0][0]
+    assert status == "cancelled" and 0 < stored < site.n_articles
+    assert json.loads(counts)["articles_new"] == stored, "the run row counts what was committed"
+    assert f"{stored} new articles" in said[0]
+
+    # The temporary server was not killed by the terminal's SIGINT: it recorded the flow run's end (read
+    # from its database: the server itself is gone with the run).
+    import sqlite3
+
+    with sqlite3.connect(prefect_home / "prefect.db") as db_con:
+        states = [state for state, params in db_con.execute("SELECT state_type, parameters FROM flow_run")
+                  if json.loads(params).get("config_path") == str(config)]
+    assert states == ["CANCELLED"], states
+
+
+def test_sigkill_of_sieve_leaves_no_process_behind(tmp_path: Path, prefect_home: Path) -> None:
+    site = DemoSite(300)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url,
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
+        proc = _crawl(config, _env(PREFECT_HOME=str(prefect_home)))
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and _articles_requested(server) < 30 and proc.poll() is None:
+            time.sleep(0.02)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        kinds = {"server": "uvicorn", "fork server": "forkserver", "resource tracker": "resource_tracker"}
+        lines = [" ".join(child.cmdline()) for child in children]
+        for name, marker in kinds.items():
+            assert any(marker in line for line in lines), (name, lines)
+        assert sum(1 for line in lines if "spawn_main" in line or "forkserver" in line) >= 2, lines
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        alive = children
+        while alive and time.monotonic() < deadline:
+            alive = [c for c in alive if _alive(c)]
+            time.sleep(0.1)
+    assert not alive, [" ".join(c.cmdline()) for c in alive if _alive(c)]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
