@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+import threading
 from pathlib import Path
 
 import yaml
@@ -16,14 +17,19 @@ from tests.faultserver import FaultServer
 LIST_QUERY = "?from=list&utm_source=juredian"    # how the demo's list pages link their articles
 
 
-def serve_site(server: FaultServer, site: DemoSite, latency_s: float = 0.0) -> None:
-    """Every page of `site` on `server`, each answer `latency_s` late (a distant host)."""
+def serve_site(server: FaultServer, site: DemoSite, latency_s: float = 0.0, gate: threading.Event | None = None) -> None:
+    """Every page of `site` on `server`, each answer `latency_s` late (a distant host); article pages wait
+    for `gate` when one is given (a test holds a crawl mid-way)."""
     paths = ["/robots.txt", "/news/20230430/0.html", *(site.list_path(p) for p in range(1, site.n_list_pages + 1)),
              *(site.article_path(n) for n in range(1, site.n_articles + 1))]
     for path in paths:
         def answer(h, path: str = path) -> None:
             if latency_s and not h.wait(latency_s):
                 return
+            if gate is not None and path.startswith("/news/"):
+                while not gate.wait(0.1):
+                    if not h.wait(0):
+                        return
             status, body, content_type = site.render(path)
             h.send_body(status, body, content_type)
 

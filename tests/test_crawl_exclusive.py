@@ -8,12 +8,16 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-from demo import DemoServer, DemoSite
+from demo import DemoSite
 from tests.conftest import ROOT, write_config
+from tests.faultserver import FaultServer
+
+from .fleet_support import serve_site
 
 
 def _crawl(config: Path, api_url: str) -> subprocess.Popen:
@@ -29,23 +33,25 @@ def test_a_second_crawl_of_a_running_source_is_refused_and_fetches_nothing(prefe
     from warehouse import Warehouse
 
     api_url = PREFECT_API_URL.value()
-    with DemoServer(DemoSite(40), latency_s=0.15) as demo:
-        config = write_config(tmp_path, demo.base_url, demo_overrides={"crawl": {"per_host_concurrency": 2}})
+    articles = threading.Event()      # the first crawl's article pages wait for it: it is mid-crawl while the second starts
+    with FaultServer() as site:
+        serve_site(site, DemoSite(20), gate=articles)
+        config = write_config(tmp_path, site.base_url, demo_overrides={"crawl": {"per_host_concurrency": 2}},
+                              crawl={"timeout_seconds": 60})
         first = _crawl(config, api_url)
         deadline = time.monotonic() + 120
-        while not demo.requests and time.monotonic() < deadline:   # the first run row exists before any fetch
+        while not site.requests_for("/list/2.html") and time.monotonic() < deadline:   # its run row exists by now
             time.sleep(0.05)
-        assert demo.requests, first.communicate(timeout=5)
-        before = len(demo.requests)
+        assert site.requests_for("/list/2.html"), first.communicate(timeout=5)
         second = _crawl(config, api_url)
         out2, err2 = second.communicate(timeout=180)
-        during = len(demo.requests)
+        assert first.poll() is None                                   # still held at the gate
+        articles.set()
         out1, err1 = first.communicate(timeout=180)
         assert first.returncode == 0, err1
         assert second.returncode == 1, (out2, err2)
-        hits = Counter(path for path, _ in demo.requests if path != "/robots.txt")
-        assert max(hits.values()) == 1 and len(hits) > 40
-        assert during > before                                        # the first was fetching all along
+        hits = Counter(path for path in site.paths() if path != "/robots.txt")
+        assert max(hits.values()) == 1 and len(hits) > 20
     runs = Warehouse(tmp_path / "sieve.duckdb").query("SELECT run_id, status FROM crawl_runs").rows
     [(run_id, status)] = runs                                         # the refused run left no row
     assert status == "completed"
