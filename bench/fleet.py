@@ -1,7 +1,8 @@
 """The fleet, planned past this machine: pages/s with 1, 2 and 4 worker processes on high-latency loopback hosts
 (I/O-bound, so two cores do not cap it), and the loader's rows/s.
 
-    python -m bench.fleet [--quick] [--hosts 8] [--articles 100] [--latency-ms 200] [--workers 1,2,4] [--rounds 2]
+    python -m bench.fleet [--quick] [--hosts 8] [--articles 150] [--latency-ms 200] [--per-host 4] [--workers 1,2,4]
+                          [--rounds 2] [--loader-shards 40] [--report-only]
 
 What runs, all real: a `prefect server start` of its own; `--hosts` demo sites (`python -m demo --latency-ms`,
 one process and port each: one host each for politeness); a process work pool with `sieve fleet deploy`;
@@ -259,17 +260,23 @@ def render(payload: dict[str, Any]) -> str:
     return "\n".join(text)
 
 
+def block(payload: dict[str, Any]) -> str:
+    """The fleet's section of BENCHMARKS.md, between its markers."""
+    return f"{BEGIN}\n## The fleet: worker processes and the loader (bench/fleet.py)\n\n{render(payload)}\n{END}"
+
+
 def splice(payload: dict[str, Any], path: Path = REPORT) -> Path:
-    block = f"{BEGIN}\n## The fleet: worker processes and the loader (bench/fleet.py)\n\n{render(payload)}\n{END}"
+    """Put the fleet's section into BENCHMARKS.md (replacing the previous one, else after the race); the rest stays."""
+    block_text = block(payload)
     text = path.read_text(encoding="utf-8") if path.exists() else "# sieve benchmarks\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
+        text = head + block_text + rest.split(END, 1)[1]
     elif "<!-- race: end -->" in text:       # right after the race section, which stays as it is
         head, rest = text.split("<!-- race: end -->", 1)
-        text = head + "<!-- race: end -->\n\n" + block + "\n" + rest
+        text = head + "<!-- race: end -->\n\n" + block_text + "\n" + rest
     else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+        text = text.rstrip() + "\n\n" + block_text + "\n"
     path.write_text(text.rstrip() + "\n", encoding="utf-8")
     return path
 
@@ -278,9 +285,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 hosts, 30 articles, one round")
     parser.add_argument("--hosts", type=int, default=8)
-    parser.add_argument("--articles", type=int, default=100)
+    parser.add_argument("--articles", type=int, default=150)
     parser.add_argument("--latency-ms", type=float, default=200.0)
-    parser.add_argument("--per-host", type=int, default=2)
+    parser.add_argument("--per-host", type=int, default=4)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--loader-shards", type=int, default=40)
