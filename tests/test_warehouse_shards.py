@@ -157,3 +157,21 @@ def test_an_end_part_closes_its_claim_once_its_windows_are_in_and_twice_changes_
     replay = load_shards(wh, store)
     assert len(replay.loaded) == 4 and replay.counts["articles_new"] == 0 and replay.counts["discovered"] == 0
     assert dump(wh.path) == before
+
+
+def test_what_the_loader_reads_from_shared_storage_is_bounded(wh, store, monkeypatch) -> None:
+    import json
+
+    import warehouse.shards as shards
+
+    claim_id = _claimed(wh)
+    big = Path(store.write(_window(claim_id, 1)))
+    odd = Path(store.write(_window(claim_id, 2)))
+    manifest = json.loads((odd / "manifest.json").read_text())
+    manifest["files"]["../../etc"] = {"rows": 1}
+    (odd / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(shards, "MAX_FILE_BYTES", (big / "pages.parquet").stat().st_size - 1)
+    report = load_shards(wh, store)
+    assert "larger than" in report.rejected[f"demo/{claim_id}/00001"]
+    assert "unknown file '../../etc'" in report.rejected[f"demo/{claim_id}/00002"]
+    assert wh.query("SELECT count(*) FROM fetches").rows == [(0,)]

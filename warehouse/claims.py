@@ -35,7 +35,7 @@ from .frontier import _LIVE, HOST_FAILURES, LIST_KINDS
 from .rows import FrontierItem
 
 CLAIM_STATUSES: tuple[str, ...] = ("open", "done", "expired")
-MAX_SKIP = 10_000        # fresh list pages named per claim, at most (a parameter of the worker's run)
+MAX_SKIP = 2_000         # fresh list pages named per claim, at most (a parameter of the worker's run)
 # host[:port] of a canonical URL (userinfo dropped, as the crawler's host_key): the unit of politeness.
 HOST_SQL = "lower(regexp_extract({col}, '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#]+)', 1))"
 

@@ -37,6 +37,9 @@ from .rows import ArticleRow, FetchRow, FrontierRow, Rejection
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+# Bounds on what the loader reads from shared storage (another machine wrote it): a part's file, its manifest.
+MAX_FILE_BYTES = 1 << 30
+MAX_MANIFEST_BYTES = 16 << 20
 START_PART, END_PART = "00000", "end"
 _STR, _I32, _I64, _F64, _BOOL = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
 _FETCH_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -54,6 +57,9 @@ _ARTICLE_COLUMNS = (
 _REJECTION_COLUMNS = (
     ("url", _STR), ("source_id", _STR), ("reason", _STR), ("extractor_version", _STR), ("rules_version", _STR),
     ("extracted_at", TS), ("detail", _STR), ("html_hash", _STR))
+
+
+TABLES = ("fetches", "pages", "discovered", "articles", "rejections")
 
 
 class ShardError(Exception):
@@ -184,6 +190,8 @@ class ShardStore:
         for path in sorted(self.fs.glob(pattern)):
             folder = posixpath.dirname(path)
             try:
+                if self.fs.size(path) > MAX_MANIFEST_BYTES:
+                    raise ShardError(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
                 manifest = json.loads(self.fs.cat_file(path))
                 if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
                     raise ShardError(f"unknown shard format {manifest.get('format')!r}")
@@ -204,9 +212,14 @@ class ShardStore:
         """The part's rows; ShardError if a file is missing, unreadable or not the rows its manifest lists."""
         m = ref.manifest
         tables: dict[str, pa.Table] = {}
+        if unknown := [name for name in m["files"] if name not in TABLES]:
+            raise ShardError(f"unknown file {unknown[0]!r} in the manifest")
         for name, info in m["files"].items():
+            path = posixpath.join(ref.path, f"{name}.parquet")
             try:
-                with self.fs.open(posixpath.join(ref.path, f"{name}.parquet"), "rb") as handle:
+                if self.fs.size(path) > MAX_FILE_BYTES:
+                    raise ShardError(f"{name}.parquet is larger than {MAX_FILE_BYTES} bytes")
+                with self.fs.open(path, "rb") as handle:
                     table = pq.read_table(handle)
             except (OSError, pa.ArrowException) as exc:
                 raise ShardError(f"{name}.parquet: {exc}") from exc
