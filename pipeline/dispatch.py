@@ -33,7 +33,7 @@ from pipeline.fetch import kind_of
 from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal, StreamOptions
 from pipeline.summary import RunSummary
 from warehouse import Claim, FrontierRow, SourceRow, Warehouse
-from warehouse.loader import CLEAN_AFTER, LoadReport, load_shards
+from warehouse.loader import CLEAN_AFTER, LEDGER_KEEP, LoadReport, load_shards
 from warehouse.shards import ShardStore
 
 log = logging.getLogger("sieve.pipeline")
@@ -189,9 +189,10 @@ def load_pass(warehouse_path: str | Path, store: ShardStore, *, clean_after: tim
     try:
         report = load_shards(warehouse, store, clean_after=clean_after)
         expired = warehouse.expire_claims()
+        pruned = warehouse.prune_shard_loads(LEDGER_KEEP)
     finally:
         warehouse.release()
     return {"loaded": len(report.loaded), "already": len(report.already), "waiting": len(report.waiting),
             "rejected": len(report.rejected), "cleaned": len(report.cleaned), "claims_closed": len(report.closed),
-            "claims_expired": len(expired), "rows": report.rows, **dict(sorted(report.counts.items())),
+            "claims_expired": len(expired), "ledger_pruned": pruned, "rows": report.rows, **dict(sorted(report.counts.items())),
             "rejected_shards": report.rejected}

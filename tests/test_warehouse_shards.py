@@ -175,3 +175,16 @@ def test_what_the_loader_reads_from_shared_storage_is_bounded(wh, store, monkeyp
     assert "larger than" in report.rejected[f"demo/{claim_id}/00001"]
     assert "unknown file '../../etc'" in report.rejected[f"demo/{claim_id}/00002"]
     assert wh.query("SELECT count(*) FROM fetches").rows == [(0,)]
+
+
+def test_the_ledger_forgets_claims_closed_long_ago_and_a_replay_still_changes_nothing(wh, store) -> None:
+    claim_id = _claimed(wh)
+    store.write(_window(claim_id, 1))
+    store.write(_shard(claim_id, END_PART, final=True, windows=1))
+    load_shards(wh, store)
+    assert wh.prune_shard_loads(timedelta(days=7)) == 0            # closed just now: kept
+    before = dump(wh.path)
+    assert wh.prune_shard_loads(timedelta(0)) == 2
+    shutil.copytree(Path(store.base) / "loaded", Path(store.base) / "incoming", dirs_exist_ok=True)
+    assert len(load_shards(wh, store).loaded) == 2                 # applied again ...
+    assert dump(wh.path) == before                                 # ... and nothing changed

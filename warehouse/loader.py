@@ -28,6 +28,9 @@ from .shards import END_PART, START_PART, Shard, ShardError, ShardStore
 
 log = logging.getLogger("sieve.warehouse")
 CLEAN_AFTER = timedelta(hours=1)
+# Ledger rows of claims closed this long ago go (a window a second per worker adds up); a part of such a
+# claim loaded again is still a no-op, by the upserts alone.
+LEDGER_KEEP = timedelta(days=7)
 
 
 def shard_counts(shard: Shard) -> Counter:
@@ -99,6 +102,13 @@ def apply_shard(con: duckdb.DuckDBPyConnection, shard: Shard, now: datetime, *, 
                 [shard.shard_id, shard.claim_id, shard.run_id, shard.source_id, shard.written_at, now,
                  json.dumps(result)])
     return "loaded", result
+
+
+def prune_ledger(con: duckdb.DuckDBPyConnection, before: datetime) -> int:
+    """Forget the loaded parts of claims closed before `before`. Returns how many ledger rows went."""
+    return int(con.execute(
+        "DELETE FROM shard_loads WHERE claim_id IN (SELECT claim_id FROM claims WHERE status <> 'open' "
+        "AND closed_at < ?)", [before]).fetchall()[0][0])
 
 
 @dataclass

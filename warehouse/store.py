@@ -24,7 +24,7 @@ from outcomes import RUN_STATUSES
 from . import articles as article_store
 from . import claims as claim_store
 from . import fetch_log, frontier, runs
-from .loader import apply_shard
+from .loader import apply_shard, prune_ledger
 from .batches import arrow_table, forget, last_per_key
 from .claims import Claim
 from .connection import open_connection, path_lock, transaction
@@ -268,6 +268,11 @@ class Warehouse:
             return apply_shard(con, shard, _now(), retry_base_s=self.retry_backoff.total_seconds(),
                                backoff_cap_s=self.max_backoff.total_seconds(),
                                retry_after_cap_s=self.retry_after_cap.total_seconds())
+
+    def prune_shard_loads(self, older_than: timedelta) -> int:
+        """Drop the loader's ledger rows of claims closed longer than `older_than` ago (loader.prune_ledger)."""
+        with self._writing() as con:
+            return prune_ledger(con, _now() - older_than)
 
     def record_window(self, fetches: Sequence[FetchRow], *, revisit_after: timedelta,
                       discovered: Sequence[FrontierRow] = (), articles: Sequence[ArticleRow] = (),
