@@ -1,7 +1,7 @@
 """The fleet, planned past this machine: pages/s with 1, 2 and 4 worker processes on high-latency loopback hosts
 (I/O-bound, so two cores do not cap it), and the loader's rows/s.
 
-    python -m bench.fleet [--quick] [--hosts 8] [--articles 150] [--latency-ms 200] [--per-host 4] [--workers 1,2,4]
+    python -m bench.fleet [--quick] [--hosts 8] [--articles 400] [--claim-urls 500] [--latency-ms 200] [--per-host 4] [--workers 1,2,4]
                           [--rounds 2] [--loader-shards 40] [--report-only]
 
 What runs, all real: a `prefect server start` of its own; `--hosts` demo sites (`python -m demo --latency-ms`,
@@ -42,7 +42,8 @@ REPORT = ROOT / "BENCHMARKS.md"
 BEGIN, END = "<!-- fleet: begin (python -m bench.fleet) -->", "<!-- fleet: end -->"
 
 
-def _config(folder: Path, hosts: list[DemoServerProcess], pool: str, workers: int, per_host: int) -> Path:
+def _config(folder: Path, hosts: list[DemoServerProcess], pool: str, workers: int, per_host: int,
+            claim_urls: int) -> Path:
     config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     config["warehouse"]["path"] = str(folder / "sieve.duckdb")
     config["crawl"].update({"delay_seconds": 0.0, "retries": 1, "timeout_seconds": 30})
@@ -50,7 +51,7 @@ def _config(folder: Path, hosts: list[DemoServerProcess], pool: str, workers: in
     demo["start_urls"] = [f"{h.base_url}/list/1.html" for h in hosts]
     demo["crawl"] = {"delay_seconds": 0.0, "per_host_concurrency": per_host}
     config["pipeline"] = {"extract_workers": 1, "commit_seconds": 1.0}
-    config["fleet"] = {"shards": str(folder / "shards"), "work_pool": pool, "claim_urls": 200, "max_claims": workers,
+    config["fleet"] = {"shards": str(folder / "shards"), "work_pool": pool, "claim_urls": claim_urls, "max_claims": workers,
                        "lease_seconds": 120, "start_seconds": 600, "poll_seconds": 1.0}
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -122,9 +123,9 @@ def _cpu_of_tree(proc: psutil.Process) -> float:
 
 
 def measure(workers: int, hosts: list[DemoServerProcess], pool: str, api_url: str, env: dict[str, str],
-            per_host: int, scratch: Path) -> dict[str, Any]:
+            per_host: int, claim_urls: int, scratch: Path) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"w{workers}-", dir=scratch))
-    config = _config(folder, hosts, pool, workers, per_host)
+    config = _config(folder, hosts, pool, workers, per_host, claim_urls)
     fleet = Workers(workers, pool, env, folder)
     try:
         _online(api_url, pool, workers)
@@ -238,7 +239,7 @@ def render(payload: dict[str, Any]) -> str:
         f"{p['hosts']} demo hosts (`python -m demo --latency-ms {p['latency_ms']:g} --articles {p['articles']}`, one process "
         f"and port each), per-host concurrency {p['per_host']}: the politeness ceiling is {ceiling:.0f} pages/s for the "
         f"whole fleet. Each run: W `prefect worker start --limit 1` processes (online before the clock starts), one "
-        f"`sieve fleet crawl demo` into a fresh warehouse (claims of up to 200 URLs, `max_claims` = W, a flow run "
+        f"`sieve fleet crawl demo` into a fresh warehouse (claims of up to {p.get('claim_urls', 200)} URLs, `max_claims` = W, a flow run "
         f"per claim). Measurements interleaved; load average before each run in the last column (2 cores shared "
         "with other work: the lead reruns this on a quieter machine).",
         "",
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 hosts, 30 articles, one round")
     parser.add_argument("--hosts", type=int, default=8)
-    parser.add_argument("--articles", type=int, default=150)
+    parser.add_argument("--articles", type=int, default=400)
+    parser.add_argument("--claim-urls", type=int, default=500, help="fleet.claim_urls: a host's whole due set per claim")
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--per-host", type=int, default=4)
     parser.add_argument("--workers", default="1,2,4")
@@ -324,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
             h.__enter__()
         try:
             for w in order:
-                r = measure(w, hosts, pool, api_url, env, args.per_host, scratch)
+                r = measure(w, hosts, pool, api_url, env, args.per_host, args.claim_urls, scratch)
                 print(json.dumps(r), flush=True)
                 runs.append(r)
         finally:
@@ -339,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         f" {a}" for a in (argv or []) if a != "--quick")
     payload = {"command": command, "params": {"hosts": args.hosts, "articles": args.articles,
                                               "latency_ms": args.latency_ms, "per_host": args.per_host,
+                                              "claim_urls": args.claim_urls,
                                               "workers": counts, "rounds": args.rounds},
                "runs": runs, "loader": load}
     path = write_json("fleet", payload)
