@@ -181,6 +181,10 @@ def write_report(durations: dict[str, float] | None = None) -> Path:
     parts = ["# sieve benchmarks", "", INTRO, ""]
     if block := race_block():
         parts += [block, ""]
+    if (fleet_result := read_json("fleet")) is not None:   # its own section, rewritten by bench.fleet alone too
+        from bench import fleet
+
+        parts += [fleet.block(fleet_result), ""]
     parts += ["## Every benchmark", ""]
     if quick:
         parts += ["**Some parts ran at reduced sizes or run counts** (each section names its command; the shared machine "

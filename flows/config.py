@@ -154,6 +154,32 @@ class SourceConfig(BaseModel):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
 
 
+class FleetSettings(BaseModel):
+    """The `fleet:` block: crawling beyond one machine (flows/fleet.py, docs/orchestration.md). Unused by `sieve crawl`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shards: str = "data/shards"          # where workers write shards: a folder (relative to this file) or an fsspec URL
+    work_pool: str = "sieve"             # the Prefect work pool the workers poll
+    claim_urls: int = Field(200, ge=1, le=100_000)     # URLs per claim, at most (one worker run each)
+    max_claims: int = Field(4, ge=1, le=10_000)        # claims out at once per dispatcher: about one per worker slot
+    lease_seconds: float = Field(300.0, ge=5, le=86_400)   # a claim's worker must write a shard this often, or lose it
+    start_seconds: float = Field(600.0, ge=5, le=86_400)   # ... and its first one this soon after the claim (queue, start-up)
+    poll_seconds: float = Field(2.0, gt=0, le=600)     # the dispatcher's round: load shards, expire, claim
+    clean_after_seconds: float = Field(3600.0, ge=0)   # a part without a manifest this old is deleted
+
+    @field_validator("shards")
+    @classmethod
+    def _shards_location(cls, location: str) -> str:
+        if not location.strip():
+            raise ValueError("empty shards location")
+        return location.strip()
+
+    @property
+    def is_url(self) -> bool:
+        return "://" in self.shards
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -161,6 +187,7 @@ class Config(BaseModel):
     crawl: CrawlSettings = CrawlSettings()
     pipeline: PipelineSettings = PipelineSettings()
     sources: dict[str, SourceConfig] = Field(min_length=1)
+    fleet: FleetSettings = FleetSettings()
 
     @field_validator("sources")
     @classmethod
@@ -217,6 +244,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     if not config.warehouse.path.is_absolute():
         resolved = (path.resolve().parent / config.warehouse.path).resolve()
         config = config.model_copy(update={"warehouse": WarehouseSettings(path=resolved)})
+    if not config.fleet.is_url and not Path(config.fleet.shards).is_absolute():
+        shards = str((path.resolve().parent / config.fleet.shards).resolve())
+        config = config.model_copy(update={"fleet": config.fleet.model_copy(update={"shards": shards})})
     return config
 
 

@@ -91,7 +91,9 @@ class Pipeline:
             await self._patient(self.warehouse.migrate, what="opening the warehouse")
             await self._patient(self.warehouse.upsert_sources,
                                 [SourceRow(source.name, source.config_hash, source.config_json)])
-            self.summary.run_id = await self._patient(self.warehouse.start_run, self.kind, source.name, self.params)
+            # exclusive: a crawl or backfill of a source another live run (or a fleet) holds is refused (SourceBusy)
+            self.summary.run_id = await self._patient(self.warehouse.start_run, self.kind, source.name, self.params,
+                                                      exclusive=True)
         except BaseException:   # no run row yet: nothing to close but the workers and the file
             assert self.extraction is not None
             await self.extraction.close(cancel=True)

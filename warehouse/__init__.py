@@ -4,7 +4,9 @@ It knows nothing of HTTP or HTML: it stores rows (`warehouse.rows`) and answers 
 """
 from __future__ import annotations
 
-from .errors import ExportError, QueryError, SchemaTooNew, WarehouseBusy, WarehouseError, WarehouseMissing
+from .claims import Claim
+from .errors import (ExportError, QueryError, SchemaTooNew, SourceBusy, WarehouseBusy, WarehouseError,
+                     WarehouseMissing)
 from .frontier import LIST_KINDS, TRANSIENT_ERRORS
 from .migrations import LATEST_VERSION
 from .reports import EXPORT_FORMATS
@@ -20,6 +22,7 @@ __all__ = [
     "RUN_STATUSES",
     "TRANSIENT_ERRORS",
     "ArticleRow",
+    "Claim",
     "ExtractionCounts",
     "FetchRow",
     "FrontierItem",
@@ -29,6 +32,7 @@ __all__ = [
     "QueryResult",
     "Rejection",
     "SchemaTooNew",
+    "SourceBusy",
     "SourceRow",
     "Warehouse",
     "WarehouseBusy",

@@ -4,6 +4,7 @@
     ├── WarehouseBusy         the file stayed locked by another process past the timeout (transient: retry later)
     ├── WarehouseMissing      nothing at the configured path yet: read before anything was written
     ├── SchemaTooNew          the file was written by a newer sieve; refusing to touch it (terminal)
+    ├── SourceBusy            another live run (or a fleet's open claims) holds the source: this run did not start
     ├── QueryError            a query given to `Warehouse.query` was refused or failed (terminal: fix the SQL)
     └── ExportError           an export cannot be written as asked (target not empty, not writable)
 """
@@ -38,3 +39,11 @@ class WarehouseMissing(WarehouseError):
 
 class ExportError(WarehouseError):
     """The export target cannot be written as asked (not empty without overwrite, not writable, ...)."""
+
+
+class SourceBusy(WarehouseError):
+    """A run that fetches was refused: another live run holds the source (its id is `holder`)."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder

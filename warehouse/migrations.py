@@ -301,6 +301,41 @@ LEFT JOIN r USING (source_id)
 ORDER BY ids.source_id;
 """
 
+# The fleet (warehouse/claims.py, warehouse/loader.py): the dispatcher's claims on due URLs, each holding
+# its hosts alone while its lease runs, and the ledger of shards the loader applied (loading one twice
+# is then a no-op). `claimed_urls` holds the URLs of open claims only: closing a claim deletes them.
+_FLEET = """
+CREATE TABLE claims (
+    claim_id    VARCHAR PRIMARY KEY,
+    run_id      VARCHAR NOT NULL,         -- the dispatching run (crawl_runs)
+    source_id   VARCHAR NOT NULL,
+    hosts       VARCHAR[] NOT NULL,       -- host[:port]: fetched by this claim's worker alone while it is open
+    urls        INTEGER NOT NULL,
+    status      VARCHAR NOT NULL,         -- open | done | expired
+    worker      VARCHAR,                  -- who took it (the Prefect flow run), once known
+    created_at  TIMESTAMPTZ NOT NULL,
+    lease_s     DOUBLE NOT NULL,          -- each proof of life (a shard written in time) extends the lease this long
+    lease_until TIMESTAMPTZ NOT NULL,         -- until the first proof: the time its worker has to start
+    started_at  TIMESTAMPTZ,                  -- its worker's first proof of life
+    closed_at   TIMESTAMPTZ
+);
+CREATE TABLE claimed_urls (
+    url_key   UHUGEINT NOT NULL,          -- md5_number(url), as frontier.url_key
+    url       VARCHAR NOT NULL,
+    claim_id  VARCHAR NOT NULL,
+    host      VARCHAR NOT NULL
+);
+CREATE TABLE shard_loads (
+    shard_id    VARCHAR PRIMARY KEY,      -- <source>/<claim_id>/<part>
+    claim_id    VARCHAR,
+    run_id      VARCHAR,
+    source_id   VARCHAR,
+    written_at  TIMESTAMPTZ,
+    loaded_at   TIMESTAMPTZ NOT NULL,
+    counts      JSON
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _TABLES),
     Migration(2, "views", _VIEWS),
@@ -308,6 +343,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "articles: integer id key, no index", _ARTICLES_UNINDEXED),
     Migration(5, "url keys, start urls", _URL_KEYS),
     Migration(6, "run owners and heartbeat; a good crawl fetched something", _RUN_OWNERS),
+    Migration(7, "fleet: claims with leases, loaded shards", _FLEET),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -22,7 +22,11 @@ import duckdb
 
 from outcomes import RUN_STATUSES
 
+from .errors import SourceBusy
+
 FINAL_STATUSES: tuple[str, ...] = tuple(s for s in RUN_STATUSES if s != "running")
+# Runs that fetch a source: at most one of them holds a source at a time (`start_run(exclusive=True)`).
+FETCHING_KINDS: tuple[str, ...] = ("crawl", "backfill")
 STALE_AFTER = timedelta(hours=1)
 
 
@@ -51,6 +55,36 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, source_id: str | None, 
         [run_id, kind, source_id, json.dumps(params, default=str, ensure_ascii=False), now, os.getpid(), host_name(), now],
     )
     return run_id
+
+
+def refuse_if_held(con: duckdb.DuckDBPyConnection, kind: str, source_id: str, now: datetime) -> None:
+    """SourceBusy when a running crawl or backfill of the source exists (call after `mark_crashed`, in the
+    transaction that inserts the new run), or when a fleet's claims on it are open (their workers may be
+    fetching even if the dispatcher died). Two runs fetching one source would fetch its pages twice and,
+    each with its own politeness, exceed the per-host limits together."""
+    if kind not in FETCHING_KINDS:
+        return
+    rows = con.execute(
+        "SELECT run_id, kind, pid, host, started_at, heartbeat_at FROM crawl_runs "
+        "WHERE status = 'running' AND source_id = ? AND list_contains(?, kind) ORDER BY started_at LIMIT 1",
+        [source_id, list(FETCHING_KINDS)]).fetchall()
+    if rows:
+        run_id, held_kind, pid, host, started_at, heartbeat_at = rows[0]
+        seen = f", last sign of life {heartbeat_at:%H:%M:%S} UTC" if heartbeat_at else ""
+        where = f", process {pid} on {host}" if pid is not None else ""
+        raise SourceBusy(
+            f"source {source_id!r} is being fetched by run {run_id} ({held_kind}, started {started_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC{seen}{where}): this {kind} did not start and fetched nothing. Wait for that run to end, or stop "
+            "its process (a run whose process died is marked crashed at the next start).", run_id)
+    claim = con.execute(
+        "SELECT run_id, count(*), max(lease_until) FROM claims WHERE status = 'open' AND source_id = ? "
+        "AND lease_until > ? GROUP BY run_id ORDER BY 3 DESC LIMIT 1", [source_id, now]).fetchall()
+    if claim:
+        run_id, n, until = claim[0]
+        raise SourceBusy(
+            f"source {source_id!r} has {n} open fleet claims of run {run_id} (workers may still be fetching it, "
+            f"leases until {until:%Y-%m-%d %H:%M:%S} UTC): this {kind} did not start and fetched nothing. "
+            "Wait for the claims to close or their leases to end.", run_id)
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, counts: dict[str, int], error: str | None,

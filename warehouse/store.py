@@ -22,8 +22,11 @@ import pyarrow as pa
 from outcomes import RUN_STATUSES
 
 from . import articles as article_store
+from . import claims as claim_store
 from . import fetch_log, frontier, runs
+from .loader import apply_shard, prune_ledger
 from .batches import arrow_table, forget, last_per_key
+from .claims import Claim
 from .connection import open_connection, path_lock, transaction
 from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
 from .lease import lease_for
@@ -32,6 +35,7 @@ from .reports import STATS_SQL, ExportFormat, export_articles
 from .rows import (ArticleRow, ExtractionCounts, FetchRow, FrontierItem, FrontierRow, PageRow, QueryResult,
                    Rejection, SourceRow)
 from .sandbox import run_user_query
+from .shards import Shard
 
 __all__ = ["RUN_STATUSES", "Warehouse"]
 
@@ -153,10 +157,19 @@ class Warehouse:
             )
             forget(con, "_sources")
 
-    def start_run(self, kind: str, source_id: str | None, params: dict) -> str:
-        """Open a run (recording this process's pid and host); first mark runs whose process died `crashed`."""
+    def start_run(self, kind: str, source_id: str | None, params: dict, *, exclusive: bool = False) -> str:
+        """Open a run (recording this process's pid and host); first mark runs whose process died `crashed`.
+
+        `exclusive` (runs that fetch): SourceBusy, and no run row, when a live crawl or backfill of the
+        source, or a fleet's open claims on it, already hold it (runs.refuse_if_held); checked and
+        inserted in one transaction, so of two runs started at once exactly one starts."""
+        exclusive = exclusive and source_id is not None
+        if exclusive:
+            self.mark_crashed_runs()      # its own transaction: kept even when this run is refused
         with self._writing() as con:
             runs.mark_crashed(con, _now())
+            if exclusive:
+                runs.refuse_if_held(con, kind, source_id, _now())   # type: ignore[arg-type]
             return runs.start_run(con, kind, source_id, params, _now())
 
     def finish_run(self, run_id: str, status: str, counts: dict[str, int], error: str | None = None) -> None:
@@ -214,6 +227,52 @@ class Warehouse:
             fetch_log.upsert_pages(con, rows)
             frontier.update_after_fetches(con, rows, schedule, discovered, _now())
             runs.heartbeat(con, self._due_heartbeats(rows), _now())
+
+    # --- the fleet's claims (claims.py) ----------------------------------------------------------
+    def claim(self, run_id: str, source_id: str, *, max_claims: int, claim_urls: int, lease: timedelta,
+              start: timedelta | None = None, kinds: Sequence[str] | None = None,
+              now: datetime | None = None) -> list[Claim]:
+        """Claim due URLs of the source for workers, host by host, keeping the run's open claims at `max_claims`.
+        A claim's worker has `start` (default: `lease`) to write its first shard, then `lease` between two."""
+        with self._writing() as con:
+            return claim_store.claim(con, run_id, source_id, now or _now(), max_claims=max_claims,
+                                     claim_urls=claim_urls, lease_s=lease.total_seconds(),
+                                     start_s=None if start is None else start.total_seconds(),
+                                     max_failures=self.max_failures, kinds=kinds)
+
+    def expire_claims(self, now: datetime | None = None) -> list[str]:
+        """Close as expired the open claims whose lease has ended; their URLs are due to the next claim."""
+        with self._writing() as con:
+            return claim_store.expire(con, now or _now())
+
+    def renew_claim(self, claim_id: str, proof_at: datetime) -> datetime | None:
+        with self._writing() as con:
+            return claim_store.renew(con, claim_id, proof_at)
+
+    def close_claim(self, claim_id: str, status: str = "done", now: datetime | None = None) -> bool:
+        with self._writing() as con:
+            return claim_store.close(con, claim_id, now or _now(), status)
+
+    def set_claim_worker(self, claim_id: str, worker: str) -> None:
+        with self._writing() as con:
+            claim_store.set_worker(con, claim_id, worker)
+
+    def claims(self, *, source_id: str | None = None, run_id: str | None = None, open_only: bool = True) -> list[Claim]:
+        with self._reading_schema() as con:
+            return claim_store.read(con, source_id=source_id, run_id=run_id, open_only=open_only)
+
+    def load_shard(self, shard: Shard) -> tuple[str, dict]:
+        """Apply a fleet worker's shard in one transaction (loader.py): ("loaded", counts), ("already", {})
+        or ("waiting", {}). ShardError for a shard this warehouse must refuse."""
+        with self._writing() as con:
+            return apply_shard(con, shard, _now(), retry_base_s=self.retry_backoff.total_seconds(),
+                               backoff_cap_s=self.max_backoff.total_seconds(),
+                               retry_after_cap_s=self.retry_after_cap.total_seconds())
+
+    def prune_shard_loads(self, older_than: timedelta) -> int:
+        """Drop the loader's ledger rows of claims closed longer than `older_than` ago (loader.prune_ledger)."""
+        with self._writing() as con:
+            return prune_ledger(con, _now() - older_than)
 
     def record_window(self, fetches: Sequence[FetchRow], *, revisit_after: timedelta,
                       discovered: Sequence[FrontierRow] = (), articles: Sequence[ArticleRow] = (),

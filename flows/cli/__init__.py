@@ -5,10 +5,11 @@
     data.py      sql, stats, export (the warehouse)
     sources.py   sources (config and the warehouse's last crawls: one table)
     cleaning.py  extract, eval, rules suggest (the extractor)
+    fleet.py     fleet deploy, crawl, load, status (beyond one machine)
 """
 from __future__ import annotations
 
-from flows.cli import runs, data, sources, cleaning  # noqa: F401, I001  (importing registers the commands, in this order)
+from flows.cli import runs, data, sources, cleaning, fleet  # noqa: F401, I001  (importing registers the commands, in this order)
 from flows.cli.common import app
 
 __all__ = ["app", "main"]
