@@ -26,7 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as current_flow_run
 
 from flows.config import DEFAULT_CONFIG, Config, load_config
-from flows.crawl import _HOOKS, RunHooks, _task_runner, retry_transient
+from flows.crawl import _task_runner, retry_transient
+from flows.early import RunHooks, current_hooks
 from flows.dask_runner import extraction_executor_factory
 from flows.pipeline import source_spec, stream_options
 from pipeline.dispatch import DispatchSettings, Dispatcher, load_pass
@@ -89,7 +90,7 @@ async def crawl_claim(claim: dict[str, Any], config: dict[str, Any], shards: str
     logger = get_run_logger()
     cfg = Config.model_validate(config)
     the_claim = claim_from_parameters(claim)
-    options = stream_options(cfg, (_HOOKS.get() or RunHooks()).options)
+    options = stream_options(cfg, (current_hooks() or RunHooks()).options)
     if (executor := extraction_executor_factory()) is not None:   # SIEVE_DASK: extraction on a Dask cluster
         options = dataclasses.replace(options, executor=executor)
     worker = f"{current_flow_run.id or 'no-flow-run'} {socket.gethostname()}:{os.getpid()}"
@@ -114,7 +115,7 @@ async def dispatch(source: str, config_path: str = str(DEFAULT_CONFIG), deployme
     cfg = load_config(config_path)
     fleet = cfg.fleet
     payload = worker_config(cfg, source)
-    hooks = _HOOKS.get() or RunHooks()
+    hooks = current_hooks() or RunHooks()
 
     async def launch(claim: Claim) -> str:
         run = await arun_deployment(deployment, parameters={"claim": claim_parameters(claim), "config": payload,

@@ -297,6 +297,7 @@ class TemporaryPrefectServer:
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
+        self.healthy = False
         home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
         self.log_path = home / "sieve-temporary-server.log"
 
@@ -334,6 +335,7 @@ class TemporaryPrefectServer:
                                              f"{_tail(self.log_path)}")
                 try:
                     if client.get(f"{self.api_url}/health").status_code == 200:
+                        self.healthy = True
                         return time.monotonic() - self.started_at
                 except httpx.HTTPError:
                     pass
@@ -343,11 +345,13 @@ class TemporaryPrefectServer:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        """SIGTERM to its session, without waiting: it shuts down on its own. Idempotent."""
+        """SIGTERM to its session, without waiting: it shuts down on its own. Idempotent. One not yet
+        healthy gets SIGKILL: uvicorn finishes its start-up (a fresh database's migrations, many seconds)
+        before it honours SIGTERM, and SQLite rolls back a migration cut short."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             try:
-                os.killpg(process.pid, signal.SIGTERM)
+                os.killpg(process.pid, signal.SIGTERM if self.healthy else signal.SIGKILL)
             except ProcessLookupError:
                 pass
 

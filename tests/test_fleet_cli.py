@@ -46,7 +46,8 @@ def test_status_and_load_show_and_apply_what_landed_without_prefect(tmp_path: Pa
         assert report["code"] == 0 and report["prefect"] == 0, report
     assert claim.claim_id in stdout and "127.0.0.1:9" in stdout
     assert "2 complete parts waiting for the loader, 1 without a manifest" in stdout
-    assert "loaded 2 ·" in stdout and "fetched 1" in stdout
+    flat = " ".join(stdout.split())                             # rich wraps lines at the terminal's width
+    assert "loaded 2 ·" in flat and "fetched 1" in flat
     assert "0 complete parts waiting for the loader, 1 without a manifest" in stdout
     assert Warehouse(tmp_path / "sieve.duckdb").query("SELECT count(*) FROM fetches").rows == [(1,)]
 
