@@ -92,6 +92,19 @@ def test_extract_plain_output_and_url_option(tmp_path: Path) -> None:
     assert bad.returncode == 2
 
 
+def test_extract_plain_output_keeps_each_paragraph_on_one_line(tmp_path: Path) -> None:
+    paragraphs = [f"新华网长春12月9日电（记者张建 周长庆）第{i}段：据有关部门最新提供的消息，" + "当地 " * 40 + "。"
+                  for i in range(6)]
+    page = tmp_path / "spaces.html"
+    page.write_text("<html><head><title>有空格的段落</title></head><body><article>"
+                    + "".join(f"<p>{p}</p>" for p in paragraphs) + "</article></body></html>", encoding="utf-8")
+    proc = _sieve("extract", str(page))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for paragraph in paragraphs:
+        assert paragraph in lines, "a paragraph was wrapped over several lines"
+
+
 def test_sql_exit_codes_no_warehouse_1_bad_query_2(tmp_path: Path) -> None:
     from warehouse import Warehouse
 

@@ -161,7 +161,8 @@ def _emit(out: Any, record: dict[str, Any], as_json: bool) -> None:
         meta = [f"{k}: {record[k]}" for k in ("author", "account", "published_at") if record.get(k)]
         if meta:
             console.print("  ".join(meta), style="dim", highlight=False)
-        console.print(record["text"], highlight=False, markup=False)
+        # soft_wrap: each paragraph stays one line (rich would break long ones at spaces, even into a file)
+        console.print(record["text"], highlight=False, markup=False, soft_wrap=True)
     if trace is not None:
         from flows.explain import render_trace
 
