@@ -214,9 +214,9 @@ def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, 
         return []
     for index in rest:
         line = page.lines[index]
-        chars = len(squash(line))
         ends_sentence = line.rstrip()[-1:] in SENTENCE_END_CHARS
+        # Chinese by its letters: figures and percent signs ("降至77.8%") are not another script
         if page.link_share(index) >= LINK_LINE or not is_prose(line) or not ends_sentence \
-                or len(CJK_CHAR.findall(line)) < 0.5 * chars or (notice is not None and notice.search(line)):
+                or len(CJK_CHAR.findall(line)) < 0.5 * _letters(line) or (notice is not None and notice.search(line)):
             return []
     return rest

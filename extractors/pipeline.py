@@ -37,7 +37,7 @@ from outcomes import INTERNAL_ERROR
 
 __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
 
-EXTRACTOR_VERSION = "2026.12.01-1"
+EXTRACTOR_VERSION = "2026.12.01-2"
 
 REGION_LEVELS = 3               # trafilatura reads the densest block's ancestor this many levels up
 MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
