@@ -11,6 +11,8 @@ What never wins, because on real portals it otherwise does:
   rules, ICP lines) is punctuated prose too, and beats a short article; its text counts for nothing;
 * comment threads: elements whose class/id says comment or reply are invisible to the score;
 * form controls (a <select> of 200 city names is "dense"): pruned before this runs (dom.ALWAYS_DROP);
+* a small block (a sign-up form's blurb) beside an article whose sentences carry links: links inside a
+  punctuated paragraph that is mostly its own text count as its text (inline links), not as link text;
 * anchors that wrap block elements or long punctuated prose are not links (an unclosed <a> around
   the article would otherwise make the article look like a link list).
 """
@@ -38,6 +40,7 @@ _ITEM_LINK_CHARS = 6         # a teaser-list item: a headline link of this size 
 _ITEM_LINK_SHARE = 0.07      # ... that is this much of the item's text ...
 _ITEM_TEASER_CHARS = 20      # ... beside this much other text
 _MIN_ITEMS = 3
+_INLINE_OWN = 1.5              # a paragraph with this many times its link text of its own: its links are inline
 _ITEMS_SHARE = 0.6
 
 
@@ -202,6 +205,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     blocks = {i for i in notice_blocks if i > 0 and chars[i] - links[i] <= _NOTICE_MAX_CHARS}
     blocks |= _teaser_lists(tags, parents, chars, links)
     excluded, discounted = _discount(blocks, parents, chars, links, puncts)
+    _inline_links_are_text(tags, parents, chars, links, puncts, excluded)
     discounted_ids = frozenset(elements[i].mem_id for i in blocks if i > 0 and not excluded[parents[i]])
     scores = list(map(_score, chars, links, puncts))
     allowed = [i for i in range(count) if not excluded[i] and not in_hidden[i]]
@@ -225,6 +229,21 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
             ancestor = parents[ancestor]
     return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share, discounted,
                      page_nodes, tuple(nodes_up), discounted_ids, (root.mem_id, index_of, raw_chars))
+
+
+def _inline_links_are_text(tags: list[str], parents: list[int], chars: list[int], links: list[int],
+                           puncts: list[int], excluded: list[bool]) -> None:
+    """Links inside a punctuated paragraph that is mostly its own text (a linked name or term in a
+    sentence, common in English articles) are the paragraph's text, not navigation: they leave the
+    link sums of the paragraph and its ancestors. A headline link with a short caption stays a link."""
+    for index in range(1, len(tags)):
+        inline = links[index]
+        if tags[index] != "p" or not inline or excluded[index] or puncts[index] < 2 \
+                or chars[index] - inline < _INLINE_OWN * inline:
+            continue
+        while index >= 0:
+            links[index] -= inline
+            index = parents[index]
 
 
 def _teaser_lists(tags: list[str], parents: list[int], chars: list[int], links: list[int]) -> set[int]:

@@ -162,6 +162,23 @@ def build() -> None:
             f"{paragraphs(ART)}<div class='share'>分享工具</div><p>分享到:</p></div></body></html>")
     write("pattern_toolbar_lines", page, ART, title=title, boilerplate=["字号", "打印本页", "分享工具"])
 
+    # 14. an article whose sentences carry inline links (names, terms: more link text than a menu has)
+    #     beside a sidebar sign-up form with a paragraph of its own: the article is the block
+    linked = [
+        '<a href="/org/jtw">市交通委员会</a>昨天发布消息,今年<a href="/tag/cj">春节期间</a><a href="/tag/dt">地铁各线路</a>将延长运营时间,末班车最晚推迟到凌晨一点。',
+        '据介绍,<a href="/day/cx">除夕当晚</a><a href="/line/1">一号线</a>和<a href="/line/2">二号线</a>将通宵运行,其他线路的发车间隔也会缩短到五分钟以内。',
+        '<a href="/org/jtbm">交通部门</a>提醒,节日期间客流集中,乘客出行前可以通过<a href="/app">官方应用</a>查询<a href="/live">实时拥挤程度</a>,错峰出行。',
+        '此外,<a href="/line/jc">机场快线</a>从下周起加密班次,每十分钟一班,方便旅客往返<a href="/city">市区</a>和<a href="/airport">机场</a>。',
+    ]
+    signup = ("订阅城市新闻网每日早报,我们会把当天最重要的本地新闻、天气和交通提醒发送到您的邮箱。"
+              "我们会统计邮件的打开次数和点击情况,您可以随时在邮件底部点击链接退订,每周最多发送七封。")
+    page = (head(title) + f"<body>{nav()}<div class='wrap'><div class='main'><h1>{title}</h1><div class='entry'>"
+            + "".join(f"<p>{line}</p>" for line in linked)
+            + "</div></div><div class='aside'><div class='aside-inner'><section class='widget'><div class='form-wrapper'>"
+            f"<form id='f8' method='post'><p>{e(signup)}</p><label>邮箱</label><input name='email'><button>订阅</button>"
+            "</form></div></section></div></div></div></body></html>")
+    write("pattern_inline_links_beside_signup_form", page, ART, title=title, boilerplate=["订阅城市新闻网", "点击链接退订"])
+
 
 if __name__ == "__main__":
     build()
