@@ -220,3 +220,35 @@ def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, 
                 or len(CJK_CHAR.findall(line)) < 0.5 * _letters(line) or (notice is not None and notice.search(line)):
             return []
     return rest
+
+
+PART_OF_BLOCK = 0.6   # trafilatura's text under this share of a linkless prose block: it stopped inside it
+_FEW_LINKS = 0.05     # share of the block's characters in link lines (menus, lists) for "linkless"
+_LABEL_MAX = 24       # a short line between two runs of prose ("Advertisement"): stepped over, dropped
+
+
+def lost_prose_of_block(located: list[tuple[int, int] | None], page: PageLines, span: tuple[int, int] | None,
+                        notice: re.Pattern[str] | None = None) -> list[int]:
+    """Page lines of the density block after trafilatura's last line, when trafilatura stopped early in a
+    block of prose without links (an article body cut in chunks by ad rows: it reads the first chunk):
+    the prose that follows, up to the first link line or notice, stepping over short labels."""
+    if span is None:
+        return []
+    last = max((where[1] for where in located if where is not None and where[1] < span[1]), default=None)
+    if last is None or last < span[0]:
+        return []
+    block_chars = sum(len(squash(page.lines[i])) for i in range(*span))
+    block_links = sum(len(squash(page.lines[i])) for i in range(*span) if page.link_share(i) >= LINK_LINE)
+    held = sum(len(squash(page.lines[i])) for i in range(span[0], last + 1))
+    if not block_chars or held >= PART_OF_BLOCK * block_chars or block_links >= _FEW_LINKS * block_chars:
+        return []
+    found: list[int] = []
+    for index in range(last + 1, span[1]):
+        line = page.lines[index]
+        if page.link_share(index) >= LINK_LINE or (notice is not None and notice.search(line)):
+            break
+        if is_prose(line):
+            found.append(index)
+        elif len(squash(line)) > _LABEL_MAX:
+            break
+    return found

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares
+from extractors.choose import bound_to_span, choose_block, last_lines_of_block, line_link_shares, lost_prose_of_block
 from extractors.dedup import hash_keys
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
@@ -296,6 +296,10 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
             if index not in keep:
                 trace.remove("bound", "outside the density block's span", line)
     tail = last_lines_of_block([located[i] for i in kept], page, span, cr.notice)
+    lost = [] if tail else lost_prose_of_block([located[i] for i in kept], page, span, cr.notice)
+    if trace is not None and lost:
+        trace.step("bound", f"trafilatura stopped early in a block of prose: kept its {len(lost)} next prose lines")
+    tail = tail or lost
     if trace is not None:
         for index in tail:
             trace.step("bound", f"kept the density block's last line that trafilatura skipped: {page.lines[index][:60]}")

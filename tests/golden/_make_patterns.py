@@ -179,6 +179,38 @@ def build() -> None:
             "</form></div></section></div></div></div></body></html>")
     write("pattern_inline_links_beside_signup_form", page, ART, title=title, boilerplate=["订阅城市新闻网", "点击链接退订"])
 
+    # 15. an (English) article body in chunks between ad rows, each chunk a grid with its ad rail:
+    #     trafilatura reads the first chunk and stops; the rest of the block's prose follows, ad labels go
+    t15 = "Metro lines to run late over the holiday"
+    en = ["The city's transport committee said on Tuesday that every metro line would run later over the "
+          "holiday, with the last trains leaving well after midnight on the busiest evenings.",
+          "On New Year's Eve, lines one and two will run through the night, and trains on the other lines "
+          "will come every five minutes at most, the committee said in a statement.",
+          "Officials urged riders to check how crowded stations are in the official app before they travel, "
+          "and to avoid the hours just before and after the fireworks if they can.",
+          "The airport express will also run more often from next week, with a train every ten minutes, "
+          "to help travellers get between the city centre and the terminals.",
+          "Rail operators plan to add temporary trains for students and workers going home, about eighty "
+          "extra pairs a day at the peak, and the first tickets go on sale on Friday.",
+          "Several airlines have cut fares on routes out of the city by about a third, though the cheapest "
+          "seats are limited and must be booked at least two weeks ahead.",
+          "Forecasters expect rain and snow across the region before the holiday, so drivers were told to "
+          "check road conditions before setting off and to leave more time for their journeys.",
+          "The committee said it would adjust services in real time as crowds build, and that extra staff "
+          "would be on hand at the largest interchange stations throughout the week."]
+
+    def chunk(lines: list[str]) -> str:
+        return ("<div class='grid grid-items-2 grid-layout--adrail'><div class='grid--item body body__container "
+                f"article__body grid-layout__content'>{paragraphs(lines)}</div><div class='grid--item grid-layout__aside'>"
+                "<div class='sticky-box'><div class='sticky-box__primary'><div class='ad ad--rail'><div class='ad__slot'>"
+                "</div></div></div></div></div></div>")
+    ad_row = ("<div class='row full-bleed-ad'><div class='ad ad--mid-content'><span class='ad-label'>Advertisement</span>"
+              "<div class='ad__slot'></div></div></div>")
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(t15)} | City News</title></head>'
+            f"<body><div class='nav'><a href='/'>Home</a> <a href='/news'>News</a> <a href='/city'>City</a></div>"
+            f"<div class='article'><h1>{e(t15)}</h1><div class='article__chunks'>" + chunk(en[:3]) + ad_row
+            + chunk(en[3:6]) + ad_row + chunk(en[6:]) + "</div></div></body></html>")
+    write("pattern_body_in_chunks_between_ads", page, en, title=t15, boilerplate=["Advertisement"])
 
 if __name__ == "__main__":
     build()
