@@ -1,5 +1,6 @@
 """crawler: polite, bounded fetching (httpx), charset decoding and link discovery. No DuckDB, no parsing
 of article bodies. The public surface is what `__all__` names; everything else may change."""
+
 from __future__ import annotations
 
 from importlib import import_module

@@ -8,6 +8,7 @@ cookies and `max_bytes` of names plus values. A cookie that would pass either is
 so a site rotating its session cookie keeps working. `max_count=0` keeps no cookies at all. The whole
 jar also stops at `MAX_TOTAL` cookies, whatever the domains (a wildcard host rule lets a site mint many).
 """
+
 from __future__ import annotations
 
 from http.cookiejar import Cookie, CookieJar

@@ -1,5 +1,6 @@
 """How long to wait before the next attempt: the server's Retry-After if it sent one, else
 exponential backoff with jitter (spreads a herd of retries over time)."""
+
 from __future__ import annotations
 
 import random

@@ -3,6 +3,7 @@
 Run it alone with `python -m demo --port 8765 --articles 60 [--latency-ms 5]`; the latency is a sleep in
 the connection's own thread before each response, so slow responses overlap as a real site's do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,11 +19,11 @@ class _Handler(BaseHTTPRequestHandler):
     site: DemoSite
     latency_s: float = 0.0
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True   # keep-alive responses otherwise stall ~40 ms on delayed ACKs
+    disable_nagle_algorithm = True  # keep-alive responses otherwise stall ~40 ms on delayed ACKs
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))  # type: ignore[attr-defined]
-        if self.latency_s:   # this connection's thread sleeps (GIL released): other requests go on
+        if self.latency_s:  # this connection's thread sleeps (GIL released): other requests go on
             time.sleep(self.latency_s)
         status, body, content_type = self.site.render(self.path)
         if status == 301:
@@ -94,8 +95,11 @@ def main() -> None:
     if args.latency_ms < 0:
         parser.error("--latency-ms must not be negative")
     with DemoServer(DemoSite(args.articles), port=args.port, latency_s=args.latency_ms / 1000) as server:
-        print(f"demo aggregator on {server.base_url}/list/1.html ({args.articles} articles, "
-              f"{args.latency_ms:g} ms latency); Ctrl-C stops", flush=True)
+        print(
+            f"demo aggregator on {server.base_url}/list/1.html ({args.articles} articles, "
+            f"{args.latency_ms:g} ms latency); Ctrl-C stops",
+            flush=True,
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 Names load on first use (PEP 562), so `from extractors.model import Rules` (config loading) does not
 pull in trafilatura: commands that only read config start fast.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

@@ -10,6 +10,7 @@ When trafilatura wins, its lines are bounded by the density block's span: the li
 to the last that fall inside the block are kept, plus the prose that adjoins them (an article split
 in two containers by an ad), and nothing after a run of link lines.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,10 +22,19 @@ from extractors.lines import CJK_CHAR, SENTENCE_PUNCT, PageLines, sentence_marks
 from extractors.scoring import tokens
 from extractors.textrules import key
 
-__all__ = ["Choice", "choose_block", "bound_to_span", "last_lines_of_block", "line_link_shares", "is_prose", "TOO_LITTLE", "LINK_LINE"]
+__all__ = [
+    "Choice",
+    "choose_block",
+    "bound_to_span",
+    "last_lines_of_block",
+    "line_link_shares",
+    "is_prose",
+    "TOO_LITTLE",
+    "LINK_LINE",
+]
 
-TOO_LITTLE = 0.25     # trafilatura's text under this share of the density block's: too little
-LINK_LINE = 0.5       # a line this much link text is a link (a headline, a tag, a menu entry)
+TOO_LITTLE = 0.25  # trafilatura's text under this share of the density block's: too little
+LINK_LINE = 0.5  # a line this much link text is a link (a headline, a tag, a menu entry)
 _PROSE_CHARS = 12
 SENTENCE_END_CHARS = "。！？.!?”」…"
 _LABEL_CHARS = 12
@@ -32,7 +42,7 @@ _LABEL_CHARS = 12
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    block: str        # "trafilatura" | "density"
+    block: str  # "trafilatura" | "density"
     reason: str
 
 
@@ -82,8 +92,14 @@ def _inside(where: tuple[int, int] | None, span: tuple[int, int]) -> bool:
     return where is not None and where[0] < span[1] and where[1] >= span[0]
 
 
-def choose_block(traf: list[str], dense: list[str], located: list[tuple[int, int] | None],
-                 shares: list[float], span: tuple[int, int] | None, title: str | None = None) -> Choice:
+def choose_block(
+    traf: list[str],
+    dense: list[str],
+    located: list[tuple[int, int] | None],
+    shares: list[float],
+    span: tuple[int, int] | None,
+    title: str | None = None,
+) -> Choice:
     """trafilatura, unless it found too little, or another block than the density choice and a
     less article-like one, or the density block plus a pile of link lines (a headline list)."""
     if not dense:
@@ -103,7 +119,9 @@ def choose_block(traf: list[str], dense: list[str], located: list[tuple[int, int
         if abs(traf_share - dense_share) >= 0.2:
             block = "density" if dense_share > traf_share else "trafilatura"
             return Choice(block, f"different blocks; {block} uses more of the title's words")
-        outside = [(line, share) for line, share, where in zip(traf, shares, located) if not _inside(where, span or (0, 0))]
+        outside = [
+            (line, share) for line, share, where in zip(traf, shares, located) if not _inside(where, span or (0, 0))
+        ]
         linkish = _link_share_of(outside)
         if linkish > 0.5:
             return Choice("density", f"different blocks; trafilatura's is {linkish:.0%} link lines")
@@ -121,9 +139,15 @@ def _link_share_of(lines: list[tuple[str, float]]) -> float:
     return sum(len(line) for line, share in lines if share >= LINK_LINE) / total
 
 
-def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares: list[float],
-                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None,
-                  page: PageLines | None = None, title: str | None = None) -> list[int]:
+def bound_to_span(
+    traf: list[str],
+    located: list[tuple[int, int] | None],
+    shares: list[float],
+    span: tuple[int, int] | None,
+    notice: re.Pattern[str] | None = None,
+    page: PageLines | None = None,
+    title: str | None = None,
+) -> list[int]:
     """Indices of trafilatura's lines to keep: from the first to the last line inside the density
     block, widened over adjoining prose that is neither a link line nor a notice. Before the block,
     a short label line between that prose and more of it ("推荐阅读" left of an embedded related box
@@ -163,14 +187,14 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
         if adjoins(start - 1) and not links_between(start - 1, start):
             start -= 1
         elif start > 1 and adjoins(start - 1) and adjoins(start - 2) and not links_between(start - 2, start - 1):
-            start -= 2   # a box of links between two runs of the article's prose (an embedded related box)
+            start -= 2  # a box of links between two runs of the article's prose (an embedded related box)
         elif start > 1 and label(start - 1) and adjoins(start - 2):
             labels.add(start - 1)
             start -= 2
         else:
             break
     while end < len(traf) and adjoins(end) and not links_between(end - 1, end):
-        end += 1   # no stepping over labels after the block: "责任编辑" and such lead to chrome
+        end += 1  # no stepping over labels after the block: "责任编辑" and such lead to chrome
     kept = [i for i in range(start, end) if i not in labels]
     # Not an overrun but more of the same, so no bound, when what would go is (a) more teasers
     # and what stays is one too (a page of teasers: the list check decides), or (b) mostly prose
@@ -199,8 +223,12 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
 _TRAILING_MAX = 2
 
 
-def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, span: tuple[int, int] | None,
-                        notice: re.Pattern[str] | None = None) -> list[int]:
+def last_lines_of_block(
+    located: list[tuple[int, int] | None],
+    page: PageLines,
+    span: tuple[int, int] | None,
+    notice: re.Pattern[str] | None = None,
+) -> list[int]:
     """Page lines of the density block after trafilatura's last line that trafilatura skipped: a
     last short paragraph (it drops one that ends in a logo link). Only one or two, each a Chinese
     sentence and no link: a longer run there is a related list inside the article's container."""
@@ -216,7 +244,12 @@ def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, 
         line = page.lines[index]
         chars = len(squash(line))
         ends_sentence = line.rstrip()[-1:] in SENTENCE_END_CHARS
-        if page.link_share(index) >= LINK_LINE or not is_prose(line) or not ends_sentence \
-                or len(CJK_CHAR.findall(line)) < 0.5 * chars or (notice is not None and notice.search(line)):
+        if (
+            page.link_share(index) >= LINK_LINE
+            or not is_prose(line)
+            or not ends_sentence
+            or len(CJK_CHAR.findall(line)) < 0.5 * chars
+            or (notice is not None and notice.search(line))
+        ):
             return []
     return rest

@@ -1,4 +1,5 @@
 """Is this page a list of headlines rather than an article?"""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,9 @@ from extractors.textrules import link_key
 __all__ = ["looks_like_list", "headline_links", "MIN_HEADLINES"]
 
 _PAGINATION = re.compile(r"(上一页|下一页|尾页|首页\s*上一页|Next page|Older posts)", re.IGNORECASE)
-_ENDS_WITH_TIME = re.compile(r"(\d+\s*(秒|分钟|小时|天)前|\d{1,2}:\d{2}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}月\d{1,2}日|昨天|前天|刚刚)\s*$")
+_ENDS_WITH_TIME = re.compile(
+    r"(\d+\s*(秒|分钟|小时|天)前|\d{1,2}:\d{2}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}月\d{1,2}日|昨天|前天|刚刚)\s*$"
+)
 _URLISH = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
 MIN_HEADLINES = 8
 
@@ -23,8 +26,9 @@ def _is_teaser(line: str, cr: CompiledRules) -> bool:
     return len(line) < 240 and any(p.search(line) for p in cr.teaser_lines)
 
 
-def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules,
-                    link_keys: list[str] | None = None) -> bool:
+def looks_like_list(
+    link_texts: list[str], lines: list[str], cr: CompiledRules, link_keys: list[str] | None = None
+) -> bool:
     """A page of headlines: many extracted lines are a link text, start with one (headline then
     teaser), or are "...(展开)" teasers, and no long run of prose holds most of the rest.
     `link_keys`, when the caller has them, are link_key() of each link text."""
@@ -43,7 +47,8 @@ def looks_like_list(link_texts: list[str], lines: list[str], cr: CompiledRules,
             return True
         # "headline teaser... 3小时前": starts with a link text and ends with a time
         return _ENDS_WITH_TIME.search(line[-24:]) is not None and any(
-            key.startswith(anchor) for anchor in by_head.get(key[:6], ()))
+            key.startswith(anchor) for anchor in by_head.get(key[:6], ())
+        )
 
     listing = [is_listing(line) for line in lines]
     # an article is a run of prose (with perhaps a few "headline【source】date" lines under it);

@@ -10,6 +10,7 @@
 
 A line "is article" when most of its tokens are in the gold's bag of tokens.
 """
+
 from __future__ import annotations
 
 from extractors.scoring import Scores, tokens
@@ -21,8 +22,9 @@ CAUSES = ("decode", "rejected", "wrong block", "tail overrun", "head chrome", "e
 _MOSTLY = 0.6
 
 
-def cause(text: str | None, gold: str, scores: Scores, rejection: str | None, decoding: str = "",
-          metric: str = "tokens") -> str:
+def cause(
+    text: str | None, gold: str, scores: Scores, rejection: str | None, decoding: str = "", metric: str = "tokens"
+) -> str:
     """One cause category (with a detail in parentheses where there is one)."""
     if decoding:
         return f"decode ({decoding})"

@@ -20,6 +20,7 @@ The pipeline then extracts through `TaskRunnerExecutor` (pipeline/extract_execut
 pages is one Prefect task run (visible in the UI, batch-sized, never one per page), executed on a
 Dask worker, its result handed back to the flow and never persisted (the HTML is a parameter only).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -59,9 +60,9 @@ def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> "Dask
     return DaskTaskRunner(
         cluster_kwargs={
             "n_workers": n_workers,
-            "processes": True,           # extraction is CPU-bound and holds the GIL
+            "processes": True,  # extraction is CPU-bound and holds the GIL
             "threads_per_worker": 1,
-            "dashboard_address": None,   # no dashboard port, nothing listening beyond the cluster itself
+            "dashboard_address": None,  # no dashboard port, nothing listening beyond the cluster itself
             "silence_logs": logging.ERROR,
         }
     )
@@ -126,7 +127,7 @@ def _outside_task_run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     from prefect.context import TaskRunContext
 
     def without_task_run() -> Any:
-        TaskRunContext.__var__.set(None)   # only in this copy of the context
+        TaskRunContext.__var__.set(None)  # only in this copy of the context
         return call(*args, **kwargs)
 
     return contextvars.copy_context().run(without_task_run)
@@ -138,7 +139,7 @@ def _settle(future: "Future[Any]", *, value: Any = None, exc: BaseException | No
             future.set_exception(exc)
         else:
             future.set_result(value)
-    except InvalidStateError:   # cancelled by the waiting side meanwhile
+    except InvalidStateError:  # cancelled by the waiting side meanwhile
         pass
 
 

@@ -15,6 +15,7 @@ adopts the run instead of building its own:
 
 This module never imports Prefect; flows/crawl.py re-exports `RunHooks` and `run_hooks`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,8 @@ class RunHooks:
     progress: ProgressFn | None = None
     stop: StopSignal | None = None
     options: StreamOptions | None = None
-    summaries: list[RunSummary] = field(default_factory=list)   # every run's summary, as it ended
-    early: dict[tuple[str, str], EarlyRun] = field(default_factory=dict)   # (kind, source) -> started run
+    summaries: list[RunSummary] = field(default_factory=list)  # every run's summary, as it ended
+    early: dict[tuple[str, str], EarlyRun] = field(default_factory=dict)  # (kind, source) -> started run
 
     def take_early(self, kind: str, source: str) -> EarlyRun | None:
         """The run the caller started for this flow, if any (once: a second flow builds its own)."""
@@ -141,5 +142,5 @@ class EarlyRun:
         assert self.task is not None
         self.pipeline.stop.set(failure=reason)
         await asyncio.gather(self.task, return_exceptions=True)
-        if not self.task.cancelled() and self.task.exception() is None:   # it had ended on its own: completed
+        if not self.task.cancelled() and self.task.exception() is None:  # it had ended on its own: completed
             await self.pipeline.mark_failed(reason)

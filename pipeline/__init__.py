@@ -11,6 +11,7 @@ It imports crawler, extractors, warehouse and outcomes; flows (Prefect, the CLI,
 top and hands it plain values (spec.py). Names load on first use, so an extraction worker importing
 `pipeline.extract_worker` pulls in nothing else.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

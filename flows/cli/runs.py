@@ -1,4 +1,5 @@
 """Commands that run Prefect flows: crawl, backfill, reextract, demo, serve."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,8 +8,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from flows.cli.common import (DEFAULT_CONFIG, ConfigOption, OutputFormat, QuietOption, VerboseOption, _load,
-                              _require_source, app, console, err)
+from flows.cli.common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    OutputFormat,
+    QuietOption,
+    VerboseOption,
+    _load,
+    _require_source,
+    app,
+    console,
+    err,
+)
 from flows.cli.runner import print_summary
 
 if TYPE_CHECKING:
@@ -26,8 +37,9 @@ def _prefect_env(verbose: bool = False) -> None:
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
 
 
-def _run(cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str,
-         plan: "Callable[..., RunPlan] | None" = None) -> list["RunSummary"]:
+def _run(
+    cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str, plan: "Callable[..., RunPlan] | None" = None
+) -> list["RunSummary"]:
     """Run the flow `start()` calls; `plan` builds the same run for the CLI to start before Prefect is up."""
     from flows.cli.runner import prepare_prefect, run_flow
 
@@ -66,10 +78,18 @@ def crawl(
 def backfill(
     source: Annotated[str, typer.Argument(help="a source name from config.yaml")],
     url: Annotated[Optional[list[str]], typer.Option("--url", help="an article URL (repeatable)")] = None,
-    urls_file: Annotated[Optional[Path], typer.Option(help="a file with one URL per line", exists=True, dir_okay=False)] = None,
-    list_page: Annotated[Optional[list[str]], typer.Option("--list-page", help="a list page to walk (repeatable)")] = None,
-    since: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published on or after")] = None,
-    until: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published before")] = None,
+    urls_file: Annotated[
+        Optional[Path], typer.Option(help="a file with one URL per line", exists=True, dir_okay=False)
+    ] = None,
+    list_page: Annotated[
+        Optional[list[str]], typer.Option("--list-page", help="a list page to walk (repeatable)")
+    ] = None,
+    since: Annotated[
+        Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published on or after")
+    ] = None,
+    until: Annotated[
+        Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published before")
+    ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -85,16 +105,28 @@ def backfill(
         from flows.crawl import backfill as backfill_flow
 
         return backfill_flow(
-            source=source, urls=url, urls_file=str(urls_file) if urls_file else None, list_pages=list_page,
-            since=since.date() if since else None, until=until.date() if until else None, config_path=str(config),
+            source=source,
+            urls=url,
+            urls_file=str(urls_file) if urls_file else None,
+            list_pages=list_page,
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+            config_path=str(config),
         )
 
     def plan(**pipeline: Any) -> "RunPlan":
         from flows.pipeline import backfill_plan
 
-        return backfill_plan(cfg, source, urls=url, urls_file=str(urls_file) if urls_file else None,
-                             list_pages=list_page, since=since.date() if since else None,
-                             until=until.date() if until else None, **pipeline)
+        return backfill_plan(
+            cfg,
+            source,
+            urls=url,
+            urls_file=str(urls_file) if urls_file else None,
+            list_pages=list_page,
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+            **pipeline,
+        )
 
     for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"backfilling {source}", plan=plan):
         print_summary(summary, f"backfill {source}")
@@ -123,14 +155,17 @@ def reextract(
         assert source is not None
         return reextract_plan(cfg, source, not all_pages, **pipeline)
 
-    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label="re-extracting",
-                        plan=plan if source is not None else None):
+    for summary in _run(
+        cfg, start, quiet=quiet, verbose=verbose, label="re-extracting", plan=plan if source is not None else None
+    ):
         print_summary(summary, f"reextract {summary.source}")
 
 
 @app.command()
 def demo(
-    port: Annotated[Optional[int], typer.Option(help="port of the demo site (default: from the demo source's start URL)")] = None,
+    port: Annotated[
+        Optional[int], typer.Option(help="port of the demo site (default: from the demo source's start URL)")
+    ] = None,
     articles: Annotated[int, typer.Option(min=1, help="article pages on the demo site")] = 60,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
@@ -180,17 +215,15 @@ def demo(
         "SELECT title, account, published_at, copies FROM v_articles ORDER BY copies DESC, published_at DESC NULLS LAST LIMIT 5",
     ]
     for sql_text in examples:
-        console.print(f"[bold]$ sieve sql \"{sql_text}\"[/bold]", highlight=False)
+        console.print(f'[bold]$ sieve sql "{sql_text}"[/bold]', highlight=False)
         _print_query(cfg, sql_text, OutputFormat.table)
-
 
 
 @app.command()
 def serve(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Serve one Prefect deployment per source on its cron schedule (starts a local Prefect server if none)."""
     cfg = _load(config)
-    _prefect_env(verbose=True)   # served runs send their INFO logs to the UI
+    _prefect_env(verbose=True)  # served runs send their INFO logs to the UI
     from flows.serve import serve_deployments
 
     raise typer.Exit(serve_deployments(cfg, config_path=config, console=console))
-

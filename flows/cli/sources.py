@@ -11,6 +11,7 @@ a site's health) and the fetches of that run. Health is one verdict with its rea
     degraded             more than DEGRADED_SHARE of its fetches failed
     ok                   otherwise (failed fetches, if any, are counted)
 """
+
 from __future__ import annotations
 
 import csv
@@ -81,8 +82,14 @@ def sources(
 
         table = Table("source", "hosts", "schedule", "last crawl", "articles", "health", title="sieve sources")
         for r in rows:
-            table.add_row(r.source, r.hosts, r.schedule, r.last_crawl or "-",
-                          "-" if r.articles is None else str(r.articles), r.health)
+            table.add_row(
+                r.source,
+                r.hosts,
+                r.schedule,
+                r.last_crawl or "-",
+                "-" if r.articles is None else str(r.articles),
+                r.health,
+            )
         console.print(table)
     if note:
         err.print(note, highlight=False, markup=False)
@@ -101,7 +108,7 @@ def _read_warehouse(cfg: "Config") -> tuple[dict[str, tuple[Any, ...]], dict[str
         return {}, {}, f"no warehouse at {path} yet: every source shows as never crawled"
     except WarehouseBusy as exc:
         return {}, {}, f"warehouse busy, last crawls not shown: {exc}"
-    except WarehouseError as exc:   # e.g. a file from an older sieve, not yet migrated by a crawl
+    except WarehouseError as exc:  # e.g. a file from an older sieve, not yet migrated by a crawl
         return {}, {}, f"cannot read the warehouse at {path}, last crawls not shown: {exc}"
     return runs, articles, None
 
@@ -115,8 +122,12 @@ def _status(name: str, cfg: "Config", run: tuple[Any, ...] | None, articles: dic
     _, kind, status, error, started_at, finished_at, fetches, failed, top_error = run
     when = _utc(finished_at or started_at)
     last_crawl = f"{when} ({kind})" if kind != "crawl" else when
-    return SourceStatus(**base, last_crawl=last_crawl, articles=articles.get(name, 0),
-                        health=_verdict(status, error, int(fetches), int(failed), top_error))
+    return SourceStatus(
+        **base,
+        last_crawl=last_crawl,
+        articles=articles.get(name, 0),
+        health=_verdict(status, error, int(fetches), int(failed), top_error),
+    )
 
 
 def _verdict(status: str, error: str | None, fetches: int, failed: int, top_error: str | None) -> str:
