@@ -33,9 +33,10 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from bench.common import OUT, median, spread, table, verdict, write_json
 
@@ -62,7 +63,7 @@ def synthetic_articles(n: int, seed: int = 11) -> list[Any]:
 
     rng = random.Random(seed)
     pool = _paragraph_pool(rng)
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = []
     for i in range(n):
         source = SOURCES[i % len(SOURCES)]
@@ -211,7 +212,7 @@ def grow(path: Path, factor: int) -> int:
 def build_template(path: Path, base: list[Any], table_rows: int) -> int:
     """BASE_ROWS articles with their pages through sieve's writer, grown to about `table_rows`."""
     wh = _warehouse(path, 5.0)
-    fetched = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    fetched = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(0, len(base), 2000):
         wh.record_fetches(page_fetches(base[i: i + 2000], fetched, 4000), revisit_after=timedelta(days=1))
         wh.record_extractions(base[i: i + 2000], [])
@@ -406,7 +407,7 @@ def bench_fetches(template: Path, scratch: Path, base: list[Any], fresh: list[An
     for size in windows:
         new_rows = iter(fresh)
         work = []
-        at = datetime(2026, 1, 3, tzinfo=timezone.utc)
+        at = datetime(2026, 1, 3, tzinfo=UTC)
         for k in range(max(1, total // size)):
             at += timedelta(seconds=1)
             n_articles, n_lists = int(size * 0.8), size // 10

@@ -98,7 +98,7 @@ class Fetcher:
         self.stats = FetcherStats()
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    async def __aenter__(self) -> "Fetcher":
+    async def __aenter__(self) -> Fetcher:
         s = self.settings
         transport = self._transport
         if transport is None:

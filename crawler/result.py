@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 
 from outcomes import FETCH_ERRORS
 
@@ -11,7 +11,7 @@ ERROR_KINDS: tuple[str, ...] = tuple(FETCH_ERRORS)  # the one vocabulary (outcom
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(slots=True)

@@ -77,7 +77,7 @@ class DemoServer:
         """Every request served so far: (path with query, User-Agent). list.append is atomic in CPython."""
         return self.httpd.request_log  # type: ignore[attr-defined]
 
-    def __enter__(self) -> "DemoServer":
+    def __enter__(self) -> DemoServer:
         self._thread.start()
         return self
 

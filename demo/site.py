@@ -19,7 +19,7 @@ import html
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import lru_cache, cache
 
 SHANGHAI = timezone(timedelta(hours=8))
 PER_LIST_PAGE = 10
@@ -142,7 +142,7 @@ class DemoSite:
         self.n_list_pages = (n_articles + PER_LIST_PAGE - 1) // PER_LIST_PAGE
 
     # ---- truth -------------------------------------------------------------------------
-    @lru_cache(maxsize=None)
+    @cache
     def article(self, number: int) -> DemoArticle:
         if not 1 <= number <= self.n_articles:
             raise KeyError(number)

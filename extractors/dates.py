@@ -10,7 +10,7 @@ extraction stays deterministic.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from zoneinfo import ZoneInfo
 
 __all__ = ["parse_date", "parse_iso", "from_unix"]
@@ -79,7 +79,7 @@ def parse_date(
         return None
     tz = _tz(tz_name)
     if fetched_at is not None and fetched_at.tzinfo is None:
-        fetched_at = fetched_at.replace(tzinfo=timezone.utc)
+        fetched_at = fetched_at.replace(tzinfo=UTC)
     candidates: list[tuple[int, datetime]] = []
     for pattern in (_ABS_CJK, _ABS_NUM):
         match = pattern.search(text)

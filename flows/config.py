@@ -140,7 +140,7 @@ class SourceConfig(BaseModel):
         return cron
 
     @model_validator(mode="after")
-    def _start_urls_on_allowed_hosts(self) -> "SourceConfig":
+    def _start_urls_on_allowed_hosts(self) -> SourceConfig:
         for url in self.start_urls:
             host = (urlsplit(url).hostname or "").lower()
             if host not in self.allowed_hosts:
@@ -201,7 +201,7 @@ class Config(BaseModel):
         return sources
 
     @model_validator(mode="after")
-    def _overrides_valid(self) -> "Config":
+    def _overrides_valid(self) -> Config:
         for name, source in self.sources.items():
             try:
                 CrawlSettings.model_validate({**self.crawl.model_dump(), **source.crawl})

@@ -47,7 +47,7 @@ def dask_setting(environ: dict[str, str] | None = None) -> str | None:
     return value
 
 
-def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> "DaskTaskRunner":
+def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> DaskTaskRunner:
     """A DaskTaskRunner on an existing cluster (`address`) or on a fresh LocalCluster of worker processes."""
     import logging
 
@@ -68,7 +68,7 @@ def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> "Dask
     )
 
 
-def task_runner_from_env(environ: dict[str, str] | None = None) -> "DaskTaskRunner | None":
+def task_runner_from_env(environ: dict[str, str] | None = None) -> DaskTaskRunner | None:
     """The task runner `SIEVE_DASK` asks for, or None for Prefect's default. Cheap: no cluster yet."""
     env = os.environ if environ is None else environ
     setting = dask_setting(env)
@@ -87,9 +87,9 @@ class TaskRunnerExecutor(Executor):
     """
 
     def __init__(self) -> None:
-        self._tasks: dict[Callable[..., Any], "Task[..., Any]"] = {}
+        self._tasks: dict[Callable[..., Any], Task[..., Any]] = {}
 
-    def _task_for(self, fn: Callable[..., Any]) -> "Task[..., Any]":
+    def _task_for(self, fn: Callable[..., Any]) -> Task[..., Any]:
         if fn not in self._tasks:
             from prefect import task
             from prefect.cache_policies import NO_CACHE
@@ -99,7 +99,7 @@ class TaskRunnerExecutor(Executor):
             self._tasks[fn] = task(fn, name=name, cache_policy=NO_CACHE, persist_result=False)
         return self._tasks[fn]
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "Future[Any]":
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         result: Future[Any] = Future()
         prefect_future = _outside_task_run(self._task_for(fn).submit, *args, **kwargs)
 
@@ -133,7 +133,7 @@ def _outside_task_run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     return contextvars.copy_context().run(without_task_run)
 
 
-def _settle(future: "Future[Any]", *, value: Any = None, exc: BaseException | None = None) -> None:
+def _settle(future: Future[Any], *, value: Any = None, exc: BaseException | None = None) -> None:
     try:
         if exc is not None:
             future.set_exception(exc)

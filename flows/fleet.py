@@ -205,7 +205,7 @@ async def load(config_path: str = str(DEFAULT_CONFIG), shards: str | None = None
 
 
 # ---- deployments -----------------------------------------------------------------------------------
-def claim_deployment() -> "RunnerDeployment":
+def claim_deployment() -> RunnerDeployment:
     """`crawl-claim/fleet`: what the dispatcher starts per claim; every parameter comes with the run."""
     from prefect.types.entrypoint import EntrypointType
 

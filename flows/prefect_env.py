@@ -211,7 +211,7 @@ class LocalPrefectServer:
         tail = "\n".join(text.strip().splitlines()[-lines:])
         return f"; its log ({self.log_path}) ends:\n{tail}" if tail else ""
 
-    def __enter__(self) -> "LocalPrefectServer":
+    def __enter__(self) -> LocalPrefectServer:
         self.start()
         return self
 

@@ -50,7 +50,7 @@ def load_source_pages(warehouse_path: Path, source: str, limit: int) -> list[tup
     return [(str(url), str(html)) for url, html in result.rows]
 
 
-def source_learned_rules(cfg: "Config", source: str, *, min_share: float = 0.3, max_pages: int = 400) -> Rules:
+def source_learned_rules(cfg: Config, source: str, *, min_share: float = 0.3, max_pages: int = 400) -> Rules:
     """The source's configured rules plus what its stored pages teach (the "learned" mode).
 
     Off by default: a caller (reextract, eval) opts in and passes the result to `extract`.
@@ -182,14 +182,14 @@ def _replace_validated(path: Path, new_text: str) -> None:
 
 
 def suggest_command(
-    cfg: "Config",
+    cfg: Config,
     config_path: Path,
     source: str,
     *,
     min_share: float = 0.3,
     write: bool = False,
     yes: bool = False,
-    console: "Console",
+    console: Console,
     max_pages: int = 400,
     include_builtin: bool = False,
 ) -> int:

@@ -46,7 +46,7 @@ SCHEDULE_TIMEZONE = "UTC"  # config.yaml crons are read in UTC, as Prefect's own
 TAGS = ["sieve"]
 
 
-def build_deployments(cfg: "Config", config_path: Path) -> list["RunnerDeployment"]:
+def build_deployments(cfg: Config, config_path: Path) -> list[RunnerDeployment]:
     """The deployments `sieve serve` registers: crawl per source, backfill and reextract on demand."""
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
@@ -84,7 +84,7 @@ def build_deployments(cfg: "Config", config_path: Path) -> list["RunnerDeploymen
 
 
 def deploy_to_work_pool(
-    cfg: "Config",
+    cfg: Config,
     *,
     config_path: Path,
     work_pool: str,
@@ -125,10 +125,10 @@ def configured_api_url() -> str | None:
 
 
 def serve_deployments(
-    cfg: "Config",
+    cfg: Config,
     *,
     config_path: Path,
-    console: "Console",
+    console: Console,
     limit: int = 1,
     server_ui: bool | None = None,
     startup_timeout: float = 120.0,
@@ -180,7 +180,7 @@ def serve_deployments(
             os.environ.pop("PREFECT_API_URL", None)
 
 
-def _serve(cfg: "Config", config_path: Path, api_url: str, limit: int, console: "Console") -> int:
+def _serve(cfg: Config, config_path: Path, api_url: str, limit: int, console: Console) -> int:
     """Register the deployments, say how to reach them, then poll for runs until stopped.
 
     Prefect's own `serve()` prints `$ prefect deployment run ...` without the API address that
@@ -208,7 +208,7 @@ def _serve(cfg: "Config", config_path: Path, api_url: str, limit: int, console: 
     return 0
 
 
-def serving_message(deployments: list["RunnerDeployment"], api_url: str) -> str:
+def serving_message(deployments: list[RunnerDeployment], api_url: str) -> str:
     """What `sieve serve` prints once its deployments are registered: what runs when, and how to start one."""
     ui_url = api_url.removesuffix("/").removesuffix("/api")
     width = max(len(f"{d.flow_name}/{d.name}") for d in deployments)

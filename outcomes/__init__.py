@@ -15,7 +15,7 @@ An exception that is not a SieveError is a bug: it is logged with its traceback 
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Mapping
+from collections.abc import Mapping
 
 __all__ = [
     "FETCH_ERRORS",

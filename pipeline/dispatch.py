@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
 from typing import Any
 
@@ -150,14 +150,14 @@ class Dispatcher:
             if u
         ]
         await asyncio.to_thread(self.warehouse.add_frontier, rows)
-        await asyncio.to_thread(self.warehouse.make_due, self.source.name, LIST_KINDS, datetime.now(timezone.utc))
+        await asyncio.to_thread(self.warehouse.make_due, self.source.name, LIST_KINDS, datetime.now(UTC))
 
     async def _rounds(self) -> None:
         s, wh = self.settings, self.warehouse
         while not self.stop.requested:
             self.rounds += 1
             await self._load()
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             # A lease about to be let go: that claim's parts once more, listed now, so none written in time is missed.
             for ending in [c for c in await asyncio.to_thread(wh.claims, run_id=self.run_id) if c.lease_until <= now]:
                 await self._load(claim_id=ending.claim_id)

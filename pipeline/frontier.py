@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 
 from outcomes import TransientError
 from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal
@@ -69,7 +69,7 @@ class Frontier:
         self._refill = asyncio.Lock()
         self._lane_changed = asyncio.Event()
         self.done = False
-        self.now = datetime.now(timezone.utc)  # "due" means due when the run started
+        self.now = datetime.now(UTC)  # "due" means due when the run started
 
     # ---- what the fetch workers call ---------------------------------------------------------
     @property

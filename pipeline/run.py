@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -70,7 +70,7 @@ class Pipeline:
         wait = self.options.lock_wait_s
         self.warehouse = Warehouse(warehouse_path, hold_s=2.0, lock_timeout_s=wait, write_lock_timeout_s=wait)
         self.summary = RunSummary(kind=kind, source=source.name)
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._started = time.monotonic()
         self._article_re = re.compile(source.article_url_pattern) if source.article_url_pattern else None
         self._phase = "starting"
@@ -85,7 +85,7 @@ class Pipeline:
         return self.summary.run_id
 
     # ---- lifecycle ------------------------------------------------------------------------------
-    async def __aenter__(self) -> "Pipeline":
+    async def __aenter__(self) -> Pipeline:
         self._start_extraction()  # first: its workers start while the warehouse is opened
         source = self.source
         try:
@@ -179,7 +179,7 @@ class Pipeline:
         """A scheduled crawl: re-check the list pages from the start URLs, fetch what is due, follow
         pagination, extract what it finds, and first re-extract what earlier runs stored but left stale."""
         source = self.source
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await self.seed(source.start_urls)
         starts = [u for u in (normalize_url(url) for url in source.start_urls) if u]
         await self._patient(self.warehouse.make_due, source.name, LIST_KINDS, now, start_urls=starts)
@@ -334,7 +334,7 @@ class Pipeline:
                 return
             after = pages[-1].url
             for page in pages:
-                fetched_at = page.fetched_at if page.fetched_at.tzinfo else page.fetched_at.replace(tzinfo=timezone.utc)
+                fetched_at = page.fetched_at if page.fetched_at.tzinfo else page.fetched_at.replace(tzinfo=UTC)
                 if self.kind == "crawl" and fetched_at >= self.started_at:
                     continue
                 await self.extraction.submit(
@@ -345,7 +345,7 @@ class Pipeline:
     def _on_result(self, page: Page, result: Any) -> None:
         """An extraction outcome, in the event loop: to the writer as an article row or a rejection."""
         assert self.writer is not None and self.extraction is not None
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         extractor_version, rules_version = self.extraction.versions or ("", "")
         row: ArticleRow | Rejection
         if isinstance(result, Article) and self._published_inside(result):

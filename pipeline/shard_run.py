@@ -23,7 +23,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from typing import Any
 
 from crawler.fetcher import host_key
@@ -65,7 +65,7 @@ class LeaseClock:
             self.started = True
 
     def left_s(self, now: datetime | None = None) -> float:
-        return (self.deadline - (now or datetime.now(timezone.utc))).total_seconds()
+        return (self.deadline - (now or datetime.now(UTC))).total_seconds()
 
 
 class ShardWriter(Writer):
@@ -86,7 +86,7 @@ class ShardWriter(Writer):
             source_id=self.claim.source_id,
             claim_id=self.claim.claim_id,
             part=part,
-            written_at=datetime.now(timezone.utc),
+            written_at=datetime.now(UTC),
             run_id=self.claim.run_id,
             revisit_after_s=self.revisit_after.total_seconds(),
             worker=self.worker,
@@ -99,7 +99,7 @@ class ShardWriter(Writer):
 
     def write(self, shard: Shard) -> None:
         """Write a part; it proves this worker alive as of just before its manifest became visible."""
-        shard.written_at = datetime.now(timezone.utc)
+        shard.written_at = datetime.now(UTC)
         self.store.write(shard)
         self.clock.proof(shard.written_at)
 
@@ -162,7 +162,7 @@ class ClaimRun(Pipeline):
         self.expired_before_start = False
         self._lease_stop = False
 
-    async def __aenter__(self) -> "ClaimRun":
+    async def __aenter__(self) -> ClaimRun:
         self._start_extraction()
         self.writer = ShardWriter(
             self.store,

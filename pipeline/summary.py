@@ -105,7 +105,7 @@ class RunSummary:
         return flat
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunSummary":
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("failures", "rejections")}
         summary = cls(**known)
         summary.failures = Counter({k.removeprefix("failed_"): v for k, v in data.items() if k.startswith("failed_")})

@@ -34,7 +34,7 @@ class Window:
 
     __slots__ = ("number", "fetches", "discovered", "articles", "rejections", "tally", "opened", "_store")
 
-    def __init__(self, number: int, store: Callable[["Window"], tuple[int, ExtractionCounts]]) -> None:
+    def __init__(self, number: int, store: Callable[[Window], tuple[int, ExtractionCounts]]) -> None:
         self.number = number
         self.fetches: list[FetchRow] = []
         self.discovered: list[FrontierRow] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_extraction_runs_on_dask_worker_processes(prefect_harness, demo_site) ->
     from prefect.cache_policies import NO_CACHE
 
     rules = load_config(ROOT / "config.yaml").sources["demo"].rules
-    fetched_at = datetime(2023, 6, 1, 12, 0, tzinfo=timezone.utc)
+    fetched_at = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
     pages = []
     for number in range(1, 7):
         path = demo_site.article_path(number)

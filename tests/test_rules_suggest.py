@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from flows.rules_cmd import add_rules_to_yaml, source_learned_rules, suggest_com
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = DemoSite(60)
-FETCHED_AT = datetime(2023, 6, 1, 12, 0, tzinfo=timezone.utc)
+FETCHED_AT = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
 DEMO_BOILERPLATE = ["热博", "搜索建议", "免责声明", "我唯一的个人微信", "添加请备注", "聚热点", "欠款不还会坐牢吗",
                     "相关阅读", "相关文章", "上一篇", "阅读原文", "点击上方蓝字", "Copyright"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from typing import TypeVar
 
 import duckdb
@@ -25,8 +25,8 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def last_per_key(rows: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 
 import duckdb
 import pyarrow as pa
@@ -182,7 +182,7 @@ def update_after_fetches(
     """
     rows = last_per_key(sorted(rows, key=lambda r: utc(r.fetched_at)), lambda r: r.url)
     if not rows:
-        add_frontier(con, discovered, now or datetime.now(timezone.utc))
+        add_frontier(con, discovered, now or datetime.now(UTC))
         return
     fetched = {r.url for r in rows}
     found = [r for r in last_per_key(discovered, lambda r: r.url) if r.url not in fetched]
@@ -277,7 +277,7 @@ def update_after_fetches(
                    (SELECT coalesce(max(seq), 0) FROM frontier) + row_number() OVER (ORDER BY part, idx), url_key, {state}
             FROM fresh
             """,
-            {"now": utc(now or datetime.now(timezone.utc))},
+            {"now": utc(now or datetime.now(UTC))},
         )
     finally:
         forget(con, "_fetched_batch")

@@ -35,12 +35,12 @@ from .connection import configure, connect, request_path
 
 YIELD_S = 0.15
 CHECKPOINT_THRESHOLD = "512MB"
-_LEASES: "weakref.WeakSet[WriterLease]" = weakref.WeakSet()
-_BY_PATH: dict[str, "WriterLease"] = {}
+_LEASES: weakref.WeakSet[WriterLease] = weakref.WeakSet()
+_BY_PATH: dict[str, WriterLease] = {}
 _BY_PATH_GUARD = threading.Lock()
 
 
-def lease_for(path: Path, lock: threading.RLock) -> "WriterLease":
+def lease_for(path: Path, lock: threading.RLock) -> WriterLease:
     """The process's lease for one file (every Warehouse object on that path shares its connection)."""
     key = str(path.resolve())
     with _BY_PATH_GUARD:

@@ -18,7 +18,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from typing import Any
 
 import duckdb
@@ -157,7 +157,7 @@ class LoadReport:
     by_run: dict[str, Counter] = field(default_factory=dict)
     rows: int = 0  # rows applied (fetches, links, articles, rejections)
 
-    def add(self, other: "LoadReport") -> None:
+    def add(self, other: LoadReport) -> None:
         self.loaded += other.loaded
         self.already += other.already
         self.waiting = other.waiting
@@ -206,5 +206,5 @@ def load_shards(
         if shard.final:
             report.closed.append(shard.claim_id)
     if clean_after is not None and claim_id is None:
-        report.cleaned = store.clean_incomplete(older_than=clean_after, now=now or datetime.now(timezone.utc))
+        report.cleaned = store.clean_incomplete(older_than=clean_after, now=now or datetime.now(UTC))
     return report

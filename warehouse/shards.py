@@ -26,7 +26,7 @@ import json
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from typing import Any
 
 import fsspec
@@ -342,7 +342,7 @@ class ShardStore:
     def incomplete(self, *, older_than: timedelta, now: datetime | None = None) -> list[str]:
         """Part folders without a manifest whose newest file is older than `older_than` (a worker that died
         mid-window): their rows were never applied, and the claim's lease gives those URLs to another."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         stale = []
         for folder in self.fs.glob(posixpath.join(self.base, "incoming", "*", "*", "*")):
             try:
@@ -371,4 +371,4 @@ class ShardStore:
 
 def _modified(fs: Any, path: str) -> datetime:
     stamp = fs.modified(path)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)

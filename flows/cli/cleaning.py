@@ -29,10 +29,8 @@ with the rule that removed it."""
 @app.command(help=EXTRACT_HELP)
 def extract(
     inputs: Annotated[list[str], typer.Argument(metavar="PATH_OR_URL...", help="HTML files or http(s) URLs")],
-    source: Annotated[
-        Optional[str], typer.Option(help="apply this source's rules (default: global rules only)")
-    ] = None,
-    url: Annotated[Optional[str], typer.Option(help="the page URL for a file input (resolves links, metadata)")] = None,
+    source: Annotated[str | None, typer.Option(help="apply this source's rules (default: global rules only)")] = None,
+    url: Annotated[str | None, typer.Option(help="the page URL for a file input (resolves links, metadata)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input, one per line")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="print the pipeline's decisions for each page")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -186,7 +184,7 @@ def _emit(out: Any, record: dict[str, Any], as_json: bool) -> None:
 @app.command(name="eval")
 def evaluate(
     golden: Annotated[
-        Optional[list[Path]], typer.Option("--golden", help="golden folder(s); default tests/golden")
+        list[Path] | None, typer.Option("--golden", help="golden folder(s); default tests/golden")
     ] = None,
     against: Annotated[
         str, typer.Option(help="other extractors to score side by side, comma-separated")
@@ -194,7 +192,7 @@ def evaluate(
     per_page: Annotated[bool, typer.Option("--per-page/--summary", help="show a row per page")] = True,
     worst: Annotated[int, typer.Option(help="list this many worst pages per set, with their cause (0: none)")] = 8,
     workers: Annotated[int, typer.Option(min=1, max=64, help="score pages in this many processes")] = 1,
-    source: Annotated[Optional[str], typer.Option(help="apply this source's rules to pages that name none")] = None,
+    source: Annotated[str | None, typer.Option(help="apply this source's rules to pages that name none")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Score sieve's extraction against golden text (character P/R/F1, leaked boilerplate, titles, dates).

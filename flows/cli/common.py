@@ -51,7 +51,7 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     show_version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--version", "-V", callback=_print_version, is_eager=True, help="print sieve's version and exit"),
     ] = None,
 ) -> None:
@@ -82,7 +82,7 @@ class ExportFormat(str, Enum):
     jsonl = "jsonl"
 
 
-def _load(config_path: Path) -> "Config":
+def _load(config_path: Path) -> Config:
     from rich.markup import escape
 
     from flows.config import ConfigError, ConfigNotFound, load_config
@@ -103,7 +103,7 @@ def _load(config_path: Path) -> "Config":
         raise typer.Exit(2) from None
 
 
-def _require_warehouse(cfg: "Config") -> Path:
+def _require_warehouse(cfg: Config) -> Path:
     """The warehouse file, or exit 1 with what to run first when there is none yet."""
     from warehouse import Warehouse, WarehouseMissing
 
@@ -115,7 +115,7 @@ def _require_warehouse(cfg: "Config") -> Path:
     return Path(cfg.warehouse.path)
 
 
-def _require_source(cfg: "Config", source: str | None) -> None:
+def _require_source(cfg: Config, source: str | None) -> None:
     """Exit 2 (bad usage) for a source the config does not name; None means "all sources"."""
     if source is not None and source not in cfg.sources:
         err.print(f"unknown source {source!r}; configured: {', '.join(cfg.sources)}")

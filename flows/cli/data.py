@@ -48,7 +48,7 @@ def sql(
     _print_query(cfg, query, fmt)
 
 
-def _print_query(cfg: "Config", query: str, fmt: OutputFormat) -> None:
+def _print_query(cfg: Config, query: str, fmt: OutputFormat) -> None:
     from warehouse import QueryError, Warehouse, WarehouseBusy, WarehouseError
 
     if not query.strip().strip(";").strip():
@@ -108,10 +108,8 @@ def export(
         Path, typer.Argument(help="folder to write into (empty, or an earlier sieve export with --overwrite)")
     ],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.parquet,
-    source: Annotated[Optional[str], typer.Option(help="only this source")] = None,
-    since: Annotated[
-        Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="articles extracted on or after")
-    ] = None,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="articles extracted on or after")] = None,
     overwrite: Annotated[
         bool,
         typer.Option(

@@ -12,7 +12,7 @@ sieve installed and PREFECT_API_URL set. `sieve crawl` never uses any of this.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from typing import Annotated, Any, Optional
 
 import typer
@@ -36,7 +36,7 @@ fleet_app = typer.Typer(
 )
 app.add_typer(fleet_app, name="fleet")
 
-ShardsOption = Annotated[Optional[str], typer.Option("--shards", help="shards location (default: fleet.shards)")]
+ShardsOption = Annotated[str | None, typer.Option("--shards", help="shards location (default: fleet.shards)")]
 
 
 def _shared_server(cfg: Any) -> str:
@@ -56,9 +56,7 @@ def _shared_server(cfg: Any) -> str:
 
 @fleet_app.command("deploy")
 def deploy(
-    pool: Annotated[
-        Optional[str], typer.Option(help="work pool (default: fleet.work_pool); created if missing")
-    ] = None,
+    pool: Annotated[str | None, typer.Option(help="work pool (default: fleet.work_pool); created if missing")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Register `crawl-claim/fleet` in the work pool: what `fleet crawl` starts once per claim."""
@@ -131,7 +129,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, shards: ShardsOption = None) -
 
     cfg = _load(config)
     store = ShardStore(shards or cfg.fleet.shards)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     claims = Warehouse(cfg.warehouse.path).claims() if cfg.warehouse.path.exists() else []
     table = Table(title=f"open claims ({len(claims)})")
     for column in ("claim", "source", "hosts", "lease ends in", "worker"):

@@ -35,10 +35,10 @@ if TYPE_CHECKING:
 INTERRUPTED = 130
 STOP_GRACE_S = 1.0  # after a Ctrl-C ended an early run, how long Prefect may still take to record it
 FLOW_RAN = False  # a flow ran in this process: main() then exits without the interpreter's slow teardown
-TEMPORARY_SERVER: "TemporaryPrefectServer | None" = None
+TEMPORARY_SERVER: TemporaryPrefectServer | None = None
 
 
-def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> "PrefectForRun":
+def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> PrefectForRun:
     """Before `import prefect`: quiet defaults, the server to use (a temporary one starts now), and the
     extraction fork server (it preloads the extractor in its own process meanwhile)."""
     from flows.dask_runner import dask_setting
@@ -77,12 +77,12 @@ class _Bar:
             transient=True,
         )
         self.task = self.progress.add_task(f"{label}: starting Prefect…", total=None)
-        self.last: "Progress | None" = None
+        self.last: Progress | None = None
 
     def say(self, text: str) -> None:
         self.progress.update(self.task, description=f"{self.label}: {text}")
 
-    def update(self, p: "Progress") -> None:
+    def update(self, p: Progress) -> None:
         self.last = p
         pages = p.fetched + p.failed
         parts = [
@@ -105,12 +105,12 @@ class _Bar:
 
 def run_flow(
     start: Callable[[], Coroutine[Any, Any, Any]],
-    prefect: "PrefectForRun",
+    prefect: PrefectForRun,
     *,
     quiet: bool,
     label: str,
-    plan: "Callable[..., RunPlan] | None" = None,
-) -> list["RunSummary"]:
+    plan: Callable[..., RunPlan] | None = None,
+) -> list[RunSummary]:
     """Run a flow with a progress bar; returns the summaries of its runs. Exits 1 when the run itself
     fails, 130 when interrupted (after saying what was committed).
 
@@ -174,8 +174,8 @@ async def _main(
     start: Callable[[], Coroutine[Any, Any, Any]],
     hooks: Any,
     bar: _Bar,
-    prefect: "PrefectForRun",
-    plan: "Callable[..., RunPlan] | None",
+    prefect: PrefectForRun,
+    plan: Callable[..., RunPlan] | None,
 ) -> bool:
     """Start the run (if `plan`), get Prefect ready meanwhile, run the flow. False when Ctrl-C ended an
     early run before Prefect was ready (the flow was then not run: the run is not in Prefect)."""
@@ -234,7 +234,7 @@ async def _main(
         loop.remove_signal_handler(signal.SIGINT)
 
 
-async def _prefect_ready(prefect: "PrefectForRun", early: Any, stop: Any) -> bool:
+async def _prefect_ready(prefect: PrefectForRun, early: Any, stop: Any) -> bool:
     """Import Prefect and wait for the temporary server, if any; False when a Ctrl-C stopped the early
     run and Prefect was still not ready `STOP_GRACE_S` after the run had committed and ended (a Ctrl-C
     stops a run within a second or two: it does not wait for a server still starting)."""
@@ -267,7 +267,7 @@ async def _prefect_ready(prefect: "PrefectForRun", early: Any, stop: Any) -> boo
     return False
 
 
-def _in_daemon_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
+def _in_daemon_thread(call: Callable[[], Any]) -> asyncio.Future[Any]:
     """`call()` in a daemon thread: unlike `asyncio.to_thread`, neither asyncio.run's end nor the
     process's exit waits for it (a server still starting, an import, when the run is given up)."""
     import threading
@@ -297,7 +297,7 @@ def _in_daemon_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
     return future
 
 
-def print_summary(summary: "RunSummary", title: str) -> None:
+def print_summary(summary: RunSummary, title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_header=False)

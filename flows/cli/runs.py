@@ -38,8 +38,8 @@ def _prefect_env(verbose: bool = False) -> None:
 
 
 def _run(
-    cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str, plan: "Callable[..., RunPlan] | None" = None
-) -> list["RunSummary"]:
+    cfg: Config, start: Any, *, quiet: bool, verbose: bool, label: str, plan: Callable[..., RunPlan] | None = None
+) -> list[RunSummary]:
     """Run the flow `start()` calls; `plan` builds the same run for the CLI to start before Prefect is up."""
     from flows.cli.runner import prepare_prefect, run_flow
 
@@ -51,7 +51,7 @@ def _run(
 @app.command()
 def crawl(
     source: Annotated[str, typer.Argument(help="a source name from config.yaml")],
-    max_pages: Annotated[Optional[int], typer.Option(min=1, help="stop after this many fetches")] = None,
+    max_pages: Annotated[int | None, typer.Option(min=1, help="stop after this many fetches")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -65,7 +65,7 @@ def crawl(
 
         return crawl_flow(source=source, max_pages=max_pages, config_path=str(config))
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import crawl_plan
 
         return crawl_plan(cfg, source, max_pages, **pipeline)
@@ -77,19 +77,15 @@ def crawl(
 @app.command()
 def backfill(
     source: Annotated[str, typer.Argument(help="a source name from config.yaml")],
-    url: Annotated[Optional[list[str]], typer.Option("--url", help="an article URL (repeatable)")] = None,
+    url: Annotated[list[str] | None, typer.Option("--url", help="an article URL (repeatable)")] = None,
     urls_file: Annotated[
-        Optional[Path], typer.Option(help="a file with one URL per line", exists=True, dir_okay=False)
+        Path | None, typer.Option(help="a file with one URL per line", exists=True, dir_okay=False)
     ] = None,
-    list_page: Annotated[
-        Optional[list[str]], typer.Option("--list-page", help="a list page to walk (repeatable)")
-    ] = None,
+    list_page: Annotated[list[str] | None, typer.Option("--list-page", help="a list page to walk (repeatable)")] = None,
     since: Annotated[
-        Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published on or after")
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="keep articles published on or after")
     ] = None,
-    until: Annotated[
-        Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published before")
-    ] = None,
+    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="keep articles published before")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -114,7 +110,7 @@ def backfill(
             config_path=str(config),
         )
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import backfill_plan
 
         return backfill_plan(
@@ -134,7 +130,7 @@ def backfill(
 
 @app.command()
 def reextract(
-    source: Annotated[Optional[str], typer.Argument(help="one source (default: all)")] = None,
+    source: Annotated[str | None, typer.Argument(help="one source (default: all)")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="redo every stored page, not only stale ones")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
@@ -149,7 +145,7 @@ def reextract(
 
         return reextract_flow(source=source, only_stale=not all_pages, config_path=str(config))
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import reextract_plan
 
         assert source is not None
@@ -164,7 +160,7 @@ def reextract(
 @app.command()
 def demo(
     port: Annotated[
-        Optional[int], typer.Option(help="port of the demo site (default: from the demo source's start URL)")
+        int | None, typer.Option(help="port of the demo site (default: from the demo source's start URL)")
     ] = None,
     articles: Annotated[int, typer.Option(min=1, help="article pages on the demo site")] = 60,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -199,7 +195,7 @@ def demo(
 
         return crawl_flow(source="demo", config_path=str(config))
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import crawl_plan
 
         return crawl_plan(cfg, "demo", **pipeline)

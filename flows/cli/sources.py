@@ -18,7 +18,7 @@ import csv
 import json
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -95,7 +95,7 @@ def sources(
         err.print(note, highlight=False, markup=False)
 
 
-def _read_warehouse(cfg: "Config") -> tuple[dict[str, tuple[Any, ...]], dict[str, int], str | None]:
+def _read_warehouse(cfg: Config) -> tuple[dict[str, tuple[Any, ...]], dict[str, int], str | None]:
     """(last network run per source, distinct articles per source, a note for stderr)."""
     from warehouse import Warehouse, WarehouseBusy, WarehouseError, WarehouseMissing
 
@@ -113,7 +113,7 @@ def _read_warehouse(cfg: "Config") -> tuple[dict[str, tuple[Any, ...]], dict[str
     return runs, articles, None
 
 
-def _status(name: str, cfg: "Config", run: tuple[Any, ...] | None, articles: dict[str, int]) -> SourceStatus:
+def _status(name: str, cfg: Config, run: tuple[Any, ...] | None, articles: dict[str, int]) -> SourceStatus:
     source = cfg.sources[name]
     schedule = f"{source.schedule} (UTC)" if source.schedule else "none (on demand)"
     base = {"source": name, "hosts": ", ".join(source.allowed_hosts), "schedule": schedule}
@@ -150,5 +150,5 @@ def _utc(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
