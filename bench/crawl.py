@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import (OUT, PYTHON, DemoServerProcess, median, quiet_env, read_json, run_measured, spread, table, verdict,
-                          write_json)
+from bench.common import (
+    OUT,
+    PYTHON,
+    DemoServerProcess,
+    median,
+    quiet_env,
+    read_json,
+    run_measured,
+    spread,
+    table,
+    verdict,
+    write_json,
+)
 
 TARGET_SPEEDUP = 1.5
 TARGET_PREFECT_SHARE = 0.05

@@ -32,11 +32,11 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone, UTC
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from bench.common import OUT, median, spread, table, verdict, write_json
 

@@ -10,7 +10,7 @@ extraction stays deterministic.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, UTC
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 __all__ = ["parse_date", "parse_iso", "from_unix"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from extractors.dom import outermost
 from extractors.learned_pages import (
     MIN_DISTINCT_PAGES,
     SUGGESTION_KINDS,
@@ -52,7 +53,6 @@ from extractors.learned_suggest import (
     suggest_lines,
     suggest_selectors,
 )
-from extractors.dom import outermost
 from extractors.model import Rules
 
 __all__ = ["Suggestion", "suggest_rules", "learned_rules", "rules_from", "merge_rules", "SUGGESTION_KINDS"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
+from extractors.dom import outermost
 from extractors.learned_pages import (
     BLOCK_PURITY,
     CANDIDATE_PAGES,
@@ -23,7 +24,6 @@ from extractors.learned_pages import (
     walk_elements,
     walk_up,
 )
-from extractors.dom import outermost
 from extractors.model import Rules
 from extractors.regex import compile_rule
 

@@ -28,10 +28,10 @@ from prefect.runtime import flow_run as current_flow_run
 
 from flows.config import DEFAULT_CONFIG, Config, load_config
 from flows.crawl import _task_runner, retry_transient
-from flows.early import RunHooks, current_hooks
 from flows.dask_runner import extraction_executor_factory
+from flows.early import RunHooks, current_hooks
 from flows.pipeline import source_spec, stream_options
-from pipeline.dispatch import DispatchSettings, Dispatcher, load_pass
+from pipeline.dispatch import Dispatcher, DispatchSettings, load_pass
 from pipeline.shard_run import ClaimRun
 from pipeline.write import Window
 from warehouse import Claim, ExtractionCounts, FrontierItem

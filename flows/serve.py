@@ -36,10 +36,10 @@ from flows.prefect_env import (
 )
 
 if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
     from rich.console import Console
 
     from flows.config import Config
-    from prefect.deployments.runner import RunnerDeployment
 
 ON_DEMAND = "on-demand"
 SCHEDULE_TIMEZONE = "UTC"  # config.yaml crons are read in UTC, as Prefect's own default

@@ -14,8 +14,8 @@ An exception that is not a SieveError is a bug: it is logged with its traceback 
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from collections.abc import Mapping
+from types import MappingProxyType
 
 __all__ = [
     "FETCH_ERRORS",

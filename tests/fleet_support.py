@@ -2,9 +2,9 @@
 requests in flight), a config whose demo source starts on all of them, and what the warehouse should hold."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-import threading
 from pathlib import Path
 
 import yaml

@@ -5,8 +5,8 @@ import json
 import os
 import subprocess
 import sys
-from importlib.metadata import version
 from datetime import timedelta
+from importlib.metadata import version
 from pathlib import Path
 
 import yaml

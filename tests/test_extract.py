@@ -1,7 +1,7 @@
 """extract(): the public API, text rules, metadata and dedup keys, on small hand-made pages."""
 from __future__ import annotations
 
-from datetime import datetime, timezone, UTC
+from datetime import UTC, datetime, timezone
 
 import pytest
 

@@ -18,7 +18,7 @@ from extractors.dedup import content_hash, hash_keys, simhash
 from extractors.density import PUNCTUATION, _score, best_container, punctuation_marks
 from extractors.dom import ALWAYS_DROP, class_words, outermost, worded
 from extractors.genre import compiled
-from extractors.lines import BLOCK_TAGS, CJK_CHAR, SENTENCE_PUNCT, TOKEN, _SPACES, cjk_share, real_links, sentence_marks
+from extractors.lines import _SPACES, BLOCK_TAGS, CJK_CHAR, SENTENCE_PUNCT, TOKEN, cjk_share, real_links, sentence_marks
 from extractors.regex import compile_rule, find_all_text
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

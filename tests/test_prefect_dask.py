@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime, timezone, UTC
+from datetime import UTC, datetime, timezone
 
 import pytest
 
 from crawler import decode_html
 from flows.config import load_config
-from flows.dask_runner import (TaskRunnerExecutor, dask_setting, dask_task_runner, extraction_executor_factory,
-                               task_runner_from_env)
+from flows.dask_runner import (
+    TaskRunnerExecutor,
+    dask_setting,
+    dask_task_runner,
+    extraction_executor_factory,
+    task_runner_from_env,
+)
 from pipeline.extract_worker import extract_chunk
 from tests.conftest import ROOT
 

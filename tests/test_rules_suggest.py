@@ -10,18 +10,18 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from datetime import datetime, timezone, UTC
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from selectolax.lexbor import LexborHTMLParser
 
+from demo import DemoSite
 from extractors import Article, Rules, extract
 from extractors.learned import Suggestion, learned_rules, merge_rules, rules_from, suggest_rules
 from extractors.scoring import char_scores
 from flows.config import load_config
-from demo import DemoSite
 from flows.rules_cmd import add_rules_to_yaml, source_learned_rules, suggest_command
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone, UTC
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -25,12 +25,12 @@ from outcomes import RUN_STATUSES
 from . import articles as article_store
 from . import claims as claim_store
 from . import fetch_log, frontier, runs
-from .loader import apply_shard, prune_ledger
 from .batches import arrow_table, forget, last_per_key
 from .claims import Claim
 from .connection import open_connection, path_lock, transaction
 from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
 from .lease import lease_for
+from .loader import apply_shard, prune_ledger
 from .migrations import apply_migrations, check_not_too_new, current_version
 from .reports import STATS_SQL, ExportFormat, export_articles
 from .rows import (

@@ -10,7 +10,8 @@ fleet.py     fleet deploy, crawl, load, status (beyond one machine)
 
 from __future__ import annotations
 
-from flows.cli import runs, data, sources, cleaning, fleet  # noqa: F401, I001  (importing registers the commands, in this order)
+# importing registers the commands, in this order (the order of `sieve --help`)
+from flows.cli import runs, data, sources, cleaning, fleet  # noqa: F401  # isort: skip
 from flows.cli.common import app
 
 __all__ = ["app", "main"]

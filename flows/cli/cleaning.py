@@ -15,7 +15,6 @@ import typer
 
 from flows.cli.common import DEFAULT_CONFIG, ConfigOption, _load, _require_source, app, console, err, rules_app
 
-
 EXTRACT_HELP = """Clean pages and print the article: title and text, or JSON lines.
 
 Files are read up to crawl.max_bytes; only regular files (a FIFO or a device is refused). A
@@ -36,7 +35,8 @@ def extract(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     from crawler import CrawlSettings
-    from extractors import Article, Rules, extract as extract_article
+    from extractors import Article, Rules
+    from extractors import extract as extract_article
     from extractors.trace import Trace
 
     rules, settings = Rules(), CrawlSettings()

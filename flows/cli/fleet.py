@@ -12,7 +12,7 @@ sieve installed and PREFECT_API_URL set. `sieve crawl` never uses any of this.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone, UTC
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Optional
 
 import typer

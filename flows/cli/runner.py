@@ -161,6 +161,7 @@ class PrefectUnavailable(RuntimeError):
 def _import_flows() -> None:
     import flows.crawl  # noqa: F401  (imports Prefect: the slow part of start-up)
 
+    # isort: split
     # Prefect imports this while creating the flow run (serialising its parameters), ~0.2-0.3 s; here it
     # is off the critical path (while the temporary server comes up, or the pipeline waits on the network)
     import fastapi.encoders  # noqa: F401

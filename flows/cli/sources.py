@@ -18,7 +18,7 @@ import csv
 import json
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone, UTC
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
