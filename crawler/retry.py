@@ -4,7 +4,7 @@ exponential backoff with jitter (spreads a herd of retries over time)."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 _STATUS_KINDS = {408: "timeout", 425: "rate_limited", 429: "rate_limited"}

@@ -19,7 +19,7 @@ import html
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cache, lru_cache
+from functools import cache
 
 SHANGHAI = timezone(timedelta(hours=8))
 PER_LIST_PAGE = 10

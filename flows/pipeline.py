@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.config import Config
-from pipeline.run import Pipeline as StreamPipeline
-from pipeline.run import ProgressFn
+from pipeline.run import Pipeline as StreamPipeline, ProgressFn
 from pipeline.spec import PublishedWindow, SourceSpec, StreamOptions
 from pipeline.summary import RunSummary
 

@@ -18,10 +18,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.run import Pipeline
-    from pipeline.spec import SourceSpec, StreamOptions
-    from pipeline.summary import RunSummary
-    from pipeline.write import Window
+    from pipeline.run import Pipeline as Pipeline
+    from pipeline.spec import SourceSpec as SourceSpec, StreamOptions as StreamOptions
+    from pipeline.summary import RunSummary as RunSummary
+    from pipeline.write import Window as Window
 
 _EXPORTS = {
     "Pipeline": "pipeline.run",

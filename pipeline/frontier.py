@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 from outcomes import TransientError
 from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal

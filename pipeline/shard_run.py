@@ -23,7 +23,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crawler.fetcher import host_key

@@ -1,7 +1,7 @@
 """extract(): the public API, text rules, metadata and dedup keys, on small hand-made pages."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 

@@ -10,8 +10,7 @@ import hashlib
 import re
 import unicodedata
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from extractors.dedup import content_hash, hash_keys, simhash

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import duckdb

@@ -18,13 +18,12 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from . import articles as article_store
-from . import claims, fetch_log, frontier, runs
+from . import articles as article_store, claims, fetch_log, frontier, runs
 from .shards import END_PART, START_PART, Shard, ShardError, ShardStore
 
 log = logging.getLogger("sieve.warehouse")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -22,9 +22,7 @@ import pyarrow as pa
 
 from outcomes import RUN_STATUSES
 
-from . import articles as article_store
-from . import claims as claim_store
-from . import fetch_log, frontier, runs
+from . import articles as article_store, claims as claim_store, fetch_log, frontier, runs
 from .batches import arrow_table, forget, last_per_key
 from .claims import Claim
 from .connection import open_connection, path_lock, transaction

@@ -9,11 +9,12 @@ import stat
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from flows.cli.common import DEFAULT_CONFIG, ConfigOption, _load, _require_source, app, console, err, rules_app
+from flows.cli.common import ConfigOption, _load, _require_source, app, console, err, rules_app
+from flows.config import DEFAULT_CONFIG
 
 EXTRACT_HELP = """Clean pages and print the article: title and text, or JSON lines.
 
@@ -35,8 +36,7 @@ def extract(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     from crawler import CrawlSettings
-    from extractors import Article, Rules
-    from extractors import extract as extract_article
+    from extractors import Article, Rules, extract as extract_article
     from extractors.trace import Trace
 
     rules, settings = Rules(), CrawlSettings()

@@ -11,12 +11,12 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from flows.config import CONFIG_ENV, DEFAULT_CONFIG
+from flows.config import CONFIG_ENV
 
 if TYPE_CHECKING:
     from flows.config import Config

@@ -12,12 +12,11 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flows.cli.common import (
-    DEFAULT_CONFIG,
     ConfigOption,
     ExportFormat,
     OutputFormat,
@@ -27,6 +26,7 @@ from flows.cli.common import (
     console,
     err,
 )
+from flows.config import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
     from flows.config import Config

@@ -12,13 +12,12 @@ sieve installed and PREFECT_API_URL set. `sieve crawl` never uses any of this.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Any, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import typer
 
 from flows.cli.common import (
-    DEFAULT_CONFIG,
     ConfigOption,
     QuietOption,
     VerboseOption,
@@ -28,6 +27,7 @@ from flows.cli.common import (
     console,
     err,
 )
+from flows.config import DEFAULT_CONFIG
 
 fleet_app = typer.Typer(
     help="Crawl beyond one machine: a dispatcher, workers on a Prefect work pool, shards, a loader.",

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from flows.cli.common import (
-    DEFAULT_CONFIG,
     ConfigOption,
     OutputFormat,
     QuietOption,
@@ -21,6 +20,7 @@ from flows.cli.common import (
     err,
 )
 from flows.cli.runner import print_summary
+from flows.config import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -18,13 +18,14 @@ import csv
 import json
 import sys
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli.common import DEFAULT_CONFIG, ConfigOption, OutputFormat, _load, app, console, err
+from flows.cli.common import ConfigOption, OutputFormat, _load, app, console, err
+from flows.config import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
     from flows.config import Config
