@@ -151,7 +151,7 @@ def load(path: Path, rows: list[Any], batch: int, hold_s: float = 0.0) -> dict[s
 def bench_load(rows: list[Any], batches: list[int], runs: int, scratch: Path,
                small_batch_rows: int = SMALL_BATCH_ROWS, holds: tuple[float, ...] = (0.0, 2.0)) -> list[dict[str, Any]]:
     outs: dict[tuple[int, float], list[dict[str, Any]]] = {}
-    for run in range(runs):                  # interleaved: every contender once per round
+    for _ in range(runs):                  # interleaved: every contender once per round
         for batch, hold_s in [(b, h) for b in batches for h in holds]:
             # small batches are slow per row: they load the first small_batch_rows rows only (stated in the table)
             path = scratch / f"load-{batch}-{hold_s}.duckdb"
@@ -330,7 +330,7 @@ def bench_forms(scratch: Path, table_rows: int, batches: list[int], total: int, 
         for k in range(max(1, total // batch)):           # half changed stored rows, half new; no key twice
             work.append(_form_batch(rng.sample(range(table_rows), batch // 2) + [next(fresh) for _ in range(batch - batch // 2)],
                                     k + 1, pool))
-        contenders = {name: (lambda pk=pk, sql=sql: run_form(templates[pk], scratch, sql, work, table_rows))
+        contenders = {name: (lambda pk=pk, sql=sql, work=work: run_form(templates[pk], scratch, sql, work, table_rows))
                       for name, (pk, sql) in FORMS.items()}
         for name, outs in _rounds(f"forms batch {batch:,}", contenders, runs).items():
             results.append(_summary(outs, form=name, batch=batch, key=FORMS[name][0], rows=sum(b.num_rows for b in work),

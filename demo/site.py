@@ -19,7 +19,6 @@ import html
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cache
 
 SHANGHAI = timezone(timedelta(hours=8))
 PER_LIST_PAGE = 10
@@ -140,12 +139,18 @@ class DemoSite:
         self.n_articles = n_articles
         self.seed = seed
         self.n_list_pages = (n_articles + PER_LIST_PAGE - 1) // PER_LIST_PAGE
+        # per site, not functools.cache on the method: that would keep every DemoSite alive for the process
+        self._articles: dict[int, DemoArticle] = {}
 
     # ---- truth -------------------------------------------------------------------------
-    @cache
     def article(self, number: int) -> DemoArticle:
         if not 1 <= number <= self.n_articles:
             raise KeyError(number)
+        if number not in self._articles:
+            self._articles[number] = self._make_article(number)
+        return self._articles[number]
+
+    def _make_article(self, number: int) -> DemoArticle:
         rng = random.Random(self.seed * 1_000_003 + number)
         copy_of = None
         # Every 12th article republishes an earlier one: exact copy on even turns, near copy on odd.

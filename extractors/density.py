@@ -281,12 +281,12 @@ def _discount(
         parent = parents[index]
         if index in blocks and not excluded[parent]:
             discounted += 1
-            c, l, p = chars[index], links[index], puncts[index]
+            n_chars, n_links, n_puncts = chars[index], links[index], puncts[index]
             ancestor = parent
             while ancestor >= 0:
-                chars[ancestor] -= c
-                links[ancestor] -= l
-                puncts[ancestor] -= p
+                chars[ancestor] -= n_chars
+                links[ancestor] -= n_links
+                puncts[ancestor] -= n_puncts
                 ancestor = parents[ancestor]
         excluded[index] = excluded[parent] or index in blocks
     return excluded, discounted

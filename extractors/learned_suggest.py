@@ -147,7 +147,7 @@ def suggest_cuts(
             if key in page.heading_keys or COLON_END.search(line):
                 positions[key][index] = position
     found: list[tuple[Suggestion, dict[int, int]]] = []
-    for key, where in positions.items():
+    for where in positions.values():
         groups = {pages[i].group for i in where}
         if len(groups) / n_groups < min_share:
             continue

@@ -136,15 +136,15 @@ def _plain_best(root, notice, hidden, real):
         p = parents[i]
         if i in blocks and not excluded[p]:
             discounted += 1
-            c, l, q, a = chars[i], links[i], puncts[i], p
+            c, n_links, q, a = chars[i], links[i], puncts[i], p
             while a >= 0:
                 chars[a] -= c
-                links[a] -= l
+                links[a] -= n_links
                 puncts[a] -= q
                 a = parents[a]
         excluded[i] = excluded[p] or i in blocks
     ids = frozenset(nodes[i].mem_id for i in blocks if not excluded[parents[i]])
-    scores = [_score(c, l, q) for c, l, q in zip(chars, links, puncts)]
+    scores = [_score(c, n, q) for c, n, q in zip(chars, links, puncts, strict=True)]
     allowed = [i for i in range(len(nodes)) if not excluded[i] and not unseen[i]]
     if not allowed or scores[max(allowed, key=lambda i: scores[i])] <= 0:
         return None

@@ -55,7 +55,7 @@ def redesign(html: str) -> str:
     for old, new in _TEXT_RENAMES.items():
         html = html.replace(old, new)
     html = re.sub(r'class="([^"]+)"',
-                  lambda m: 'class="%s"' % " ".join(_CLASS_RENAMES.get(c, c) for c in m.group(1).split()), html)
+                  lambda m: 'class="{}"'.format(" ".join(_CLASS_RENAMES.get(c, c) for c in m.group(1).split())), html)
     # the hot block moves from the sidebar to the end of the article body, without classes
     found = re.search(r'<div class="kw-box">(.*?)</div><div class="more-box">', html, re.S)
     assert found, "the demo template changed: update redesign()"

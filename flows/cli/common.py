@@ -70,13 +70,13 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress ba
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's run logs")]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(str, Enum):  # noqa: UP042  (StrEnum would change str() of a member: kept as it is)
     table = "table"
     csv = "csv"
     json = "json"
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(str, Enum):  # noqa: UP042  (as OutputFormat)
     parquet = "parquet"
     csv = "csv"
     jsonl = "jsonl"
