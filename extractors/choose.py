@@ -111,7 +111,9 @@ def choose_block(
     traf_chars, dense_chars = sum(map(len, traf)), sum(map(len, dense))
     if traf_chars < TOO_LITTLE * dense_chars:
         return Choice("density", f"trafilatura found too little ({traf_chars} vs {dense_chars} chars)")
-    inside_chars = sum(len(line) for line, where in zip(traf, located) if span is not None and _inside(where, span))
+    inside_chars = sum(
+        len(line) for line, where in zip(traf, located, strict=True) if span is not None and _inside(where, span)
+    )
     if inside_chars < 0.5 * min(traf_chars, dense_chars):
         # two different blocks: the one that talks about the title, else the more punctuated
         title_tokens = tokens(title or "")
@@ -120,7 +122,9 @@ def choose_block(
             block = "density" if dense_share > traf_share else "trafilatura"
             return Choice(block, f"different blocks; {block} uses more of the title's words")
         outside = [
-            (line, share) for line, share, where in zip(traf, shares, located) if not _inside(where, span or (0, 0))
+            (line, share)
+            for line, share, where in zip(traf, shares, located, strict=True)
+            if not _inside(where, span or (0, 0))
         ]
         linkish = _link_share_of(outside)
         if linkish > 0.5:

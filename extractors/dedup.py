@@ -55,7 +55,7 @@ def _simhash_normalised(normal: str) -> int:
     if len(words) < _SHINGLE:
         shingles = {"\x1f".join(words)}
     else:
-        shingles = set(map("\x1f".join, zip(words, words[1:], words[2:])))
+        shingles = set(map("\x1f".join, zip(words, words[1:], words[2:], strict=False)))
     # one 64-bit hash per distinct shingle; bit i of the simhash is set when most hashes have
     # it. Counted per byte column (every hash's byte j, packed into one integer): one AND and
     # one popcount per bit on integers of n bytes, in C, no loop over the hashes

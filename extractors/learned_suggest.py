@@ -139,7 +139,7 @@ def suggest_cuts(
     """Heading-like recurring lines after which only repeated text follows, on every page."""
     positions: dict[str, dict[int, int]] = defaultdict(dict)  # key -> page index -> first line index
     for index, page in enumerate(pages):
-        for position, (line, key) in enumerate(zip(page.lines, page.keys)):
+        for position, (line, key) in enumerate(zip(page.lines, page.keys, strict=True)):
             if position == 0 or key in positions and index in positions[key]:
                 continue
             if not key or len(key) > HEADING_MAX_CHARS or key == page.title_key or is_sentence(line):
@@ -193,7 +193,7 @@ def suggest_lines(
     banned: set[str] = set()
     for index, page in enumerate(pages):
         end = cut_from.get(index, len(page.lines))
-        for line, key in zip(page.lines[:end], page.keys[:end]):
+        for line, key in zip(page.lines[:end], page.keys[:end], strict=True):
             if not key or len(line) > LINE_MAX_CHARS:
                 continue
             if key == page.title_key or key in page.zone_keys or (key in page.container_keys and is_sentence(line)):

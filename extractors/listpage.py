@@ -35,7 +35,7 @@ def looks_like_list(
     if len(lines) < 5:
         return False
     keys = link_keys if link_keys is not None else list(map(link_key, link_texts))
-    anchors = {key for text, key in zip(link_texts, keys) if len(text) >= 6 and not _URLISH.match(text)}
+    anchors = {key for text, key in zip(link_texts, keys, strict=True) if len(text) >= 6 and not _URLISH.match(text)}
     by_head: dict[str, list[str]] = {}
     for anchor in anchors:
         if len(anchor) >= 6:
@@ -54,9 +54,9 @@ def looks_like_list(
     # an article is a run of prose (with perhaps a few "headline【source】date" lines under it);
     # a list page interleaves link lines with teasers: when one uninterrupted run of other lines
     # holds most of their text, it is an article, however many link lines surround it
-    other_chars = sum(len(line) for line, is_link in zip(lines, listing) if not is_link)
+    other_chars = sum(len(line) for line, is_link in zip(lines, listing, strict=True) if not is_link)
     longest = run = run_lines = longest_lines = 0
-    for line, is_link in zip(lines, listing):
+    for line, is_link in zip(lines, listing, strict=True):
         run, run_lines = (0, 0) if is_link else (run + len(line), run_lines + 1)
         if run > longest:
             longest, longest_lines = run, run_lines

@@ -384,7 +384,9 @@ def _latin_blocks(
         trace.candidate("trafilatura", "region around the density block", sum(map(len, traf)))
         trace.choose("trafilatura", "its text holds the density block from first line to last")
     dense = _Block("density", block.lines, _shares(block, 0, len(block.lines)))
-    by_text = {squash(line): share for line, share in zip(dense.lines, dense.shares)}  # its lines are the block's
+    by_text = {
+        squash(line): share for line, share in zip(dense.lines, dense.shares, strict=True)
+    }  # its lines are the block's
     return [_Block("trafilatura", traf, [by_text.get(squash(line), 0.0) for line in traf]), dense], traf
 
 

@@ -209,7 +209,9 @@ def apply_text_rules(
 
     def uncertain_chars(lines_: list[str], reasons: list[str | None]) -> int:
         return sum(
-            len(ln) for ln, r in zip(lines_, reasons) if not (r and (r.startswith(("teaser", "link", "notice"))))
+            len(ln)
+            for ln, r in zip(lines_, reasons, strict=True)
+            if not (r and (r.startswith(("teaser", "link", "notice"))))
         )
 
     removed_by_lines = uncertain_chars(head_lines, head_reasons) + uncertain_chars(tail_lines, tail_reasons)
@@ -219,8 +221,8 @@ def apply_text_rules(
         work = head_lines + work + tail_lines
         head_lines, tail_lines = [], []
     else:
-        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(head_lines, head_reasons))
-        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(tail_lines, tail_reasons))
+        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(head_lines, head_reasons, strict=True))
+        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(tail_lines, tail_reasons, strict=True))
     if not work:
         flags.append("all_boilerplate")
     return TrimResult(work, banner + head_lines, tail_lines + cut_lines, sorted(set(flags)), removed)

@@ -45,7 +45,7 @@ def cause(
         return "wrong block"
     first = in_gold.index(True)
     last = len(in_gold) - 1 - in_gold[::-1].index(True)
-    extra = [(i, len(line)) for i, (line, ok) in enumerate(zip(lines, in_gold)) if not ok]
+    extra = [(i, len(line)) for i, (line, ok) in enumerate(zip(lines, in_gold, strict=True)) if not ok]
     total = sum(n for _, n in extra) or 1
     after = sum(n for i, n in extra if i > last)
     before = sum(n for i, n in extra if i < first)

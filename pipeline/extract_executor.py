@@ -111,7 +111,7 @@ class ExecutorExtraction:
             ]
         else:
             outputs = future.result()
-        for page, (_, result) in zip(job, outputs):
+        for page, (_, result) in zip(job, outputs, strict=True):
             self._in_flight -= 1
             self.done += 1
             self.on_result(page, result)

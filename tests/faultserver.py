@@ -208,7 +208,7 @@ class FaultServer:
         wanted = set(paths) if paths is not None else None
         with self._lock:
             times = sorted(r.started for r in self.records if wanted is None or r.path in wanted)
-        return [b - a for a, b in zip(times, times[1:])]
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
 
     def clear(self) -> None:
         with self._lock:

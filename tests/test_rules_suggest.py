@@ -89,7 +89,7 @@ def redesigned() -> list[tuple[str, str]]:
 def _run(pages: list[tuple[str, str]], rules: Rules | None) -> tuple[float, list[tuple[str, str]]]:
     """Mean character F1 against the site's truth, and (url, boilerplate) pairs that leaked."""
     scores, leaks = [], []
-    for article, (url, html) in zip(SITE.articles(), pages):
+    for article, (url, html) in zip(SITE.articles(), pages, strict=True):
         result = extract(html, url, rules, fetched_at=FETCHED_AT)
         text = result.text if isinstance(result, Article) else ""
         scores.append(char_scores(text, article.text).f1)

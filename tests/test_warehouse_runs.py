@@ -27,7 +27,7 @@ def wh(tmp_path) -> Warehouse:
 
 def _run(wh: Warehouse, run_id: str) -> dict:
     result = wh.query("SELECT * FROM crawl_runs WHERE run_id = ?", [run_id])
-    return dict(zip(result.columns, result.rows[0]))
+    return dict(zip(result.columns, result.rows[0], strict=True))
 
 
 def _set(wh: Warehouse, run_id: str, **values) -> None:

@@ -44,7 +44,7 @@ def row_hashes(rows: Sequence[ArticleRow], texts: Sequence[bytes]) -> list[str]:
     """
     out = []
     blake2b, crc32 = hashlib.blake2b, zlib.crc32
-    for row, text in zip(rows, texts):
+    for row, text in zip(rows, texts, strict=True):
         published = row.published_at
         if published is not None:
             published = utc(published).isoformat()  # type: ignore[union-attr]

@@ -94,7 +94,7 @@ def _batch_candidates(batch: list[BatchArticle], targets: list[BatchArticle]) ->
         if row.content_key is not None:
             by_key[row.content_key].append(row)
         if row.simhash:
-            for band, shift in zip(by_band, _SHIFTS):
+            for band, shift in zip(by_band, _SHIFTS, strict=True):
                 band[(row.simhash >> shift) & _BAND].append(row)
     best: dict[int, tuple] = {}
     for t in targets:
@@ -104,7 +104,7 @@ def _batch_candidates(batch: list[BatchArticle], targets: list[BatchArticle]) ->
             if t.content_key is not None and p.seen_seq < t.seen_seq and p.content_hash == t.content_hash
         ]
         if t.simhash:
-            for band, shift in zip(by_band, _SHIFTS):
+            for band, shift in zip(by_band, _SHIFTS, strict=True):
                 for p in band.get((t.simhash >> shift) & _BAND, ()):
                     dist = (p.simhash ^ t.simhash).bit_count()
                     if p.seen_seq < t.seen_seq and dist <= NEAR_DISTANCE and (p.changed or p.stored_dup_of is None):

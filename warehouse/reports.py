@@ -100,7 +100,7 @@ def _install(staging: Path, out_dir: Path, earlier: list[Path]) -> list[Path]:
         raise ExportError(f"{foreign[0]} exists and was not written by sieve: not replacing it (move it away first)")
     for path in earlier:
         path.unlink(missing_ok=True)
-    for src, dst in zip(staged, targets):
+    for src, dst in zip(staged, targets, strict=True):
         dst.parent.mkdir(parents=True, exist_ok=True)
         src.replace(dst)
     for folder in sorted({p.parent for p in earlier}, key=lambda p: len(p.parts), reverse=True):

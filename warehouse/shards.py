@@ -166,7 +166,7 @@ def _rows(table: pa.Table, cls: type, columns: tuple[tuple[str, pa.DataType], ..
     data = table.select([name for name, _ in columns]).to_pydict()
     data.update(extra)
     names = list(data)
-    return [cls(**dict(zip(names, values))) for values in zip(*(data[n] for n in names))]
+    return [cls(**dict(zip(names, values, strict=True))) for values in zip(*(data[n] for n in names), strict=True)]
 
 
 class ShardStore:
@@ -287,10 +287,10 @@ class ShardStore:
         html: dict[tuple[str, datetime], str] = {}
         if (pages := tables.get("pages")) is not None:
             data = pages.to_pydict()
-            html = {(u, t): h for u, t, h in zip(data["url"], data["fetched_at"], data["html"])}
+            html = {(u, t): h for u, t, h in zip(data["url"], data["fetched_at"], data["html"], strict=True)}
         fetches = []
         if (table := tables.get("fetches")) is not None and table.num_rows:
-            keys = zip(table.column("url").to_pylist(), table.column("fetched_at").to_pylist())
+            keys = zip(table.column("url").to_pylist(), table.column("fetched_at").to_pylist(), strict=True)
             fetches = _rows(table, FetchRow, _FETCH_COLUMNS, html=[html.get(k) for k in keys])
         return Shard(
             source_id=m["source_id"],

@@ -149,7 +149,7 @@ def _fetch_inputs(urls: list[str], settings: Any) -> dict[str, Any]:
     async def fetch_all() -> dict[str, Any]:
         async with Fetcher(settings, None) as fetcher:
             results = await asyncio.gather(*(fetcher.fetch(u) for u in urls))
-        return dict(zip(urls, results))
+        return dict(zip(urls, results, strict=True))
 
     return asyncio.run(fetch_all())
 

@@ -69,7 +69,7 @@ def _print_query(cfg: Config, query: str, fmt: OutputFormat) -> None:
         err.print(f"cannot read the warehouse: {exc}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     if fmt is OutputFormat.json:
-        rows = [dict(zip(result.columns, row)) for row in result.rows]
+        rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, default=str, indent=None) + "\n")
     elif fmt is OutputFormat.csv:
         import csv
