@@ -15,14 +15,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from demo.site import DemoSite
 
 
+class _DemoHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 1024  # a deep accept backlog: hundreds of crawler connections may open at once
+    daemon_threads = True
+    request_log: list[tuple[str, str]]  # (path, user agent), for tests
+
+
 class _Handler(BaseHTTPRequestHandler):
+    server: _DemoHTTPServer
     site: DemoSite
     latency_s: float = 0.0
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # keep-alive responses otherwise stall ~40 ms on delayed ACKs
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))  # type: ignore[attr-defined]
+        self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))
         if self.latency_s:  # this connection's thread sleeps (GIL released): other requests go on
             time.sleep(self.latency_s)
         status, body, content_type = self.site.render(self.path)
@@ -59,23 +66,20 @@ class DemoServer:
         if latency_s < 0:
             raise ValueError("latency_s must not be negative")
         handler = type("DemoHandler", (_Handler,), {"site": site, "latency_s": latency_s})
-        # a deep accept backlog: hundreds of crawler connections may open at once at high latency
-        server_class = type("DemoHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 1024})
-        self.httpd = server_class((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_log = []  # type: ignore[attr-defined]  # (path, user agent), for tests
+        self.httpd = _DemoHTTPServer((host, port), handler)
+        self.httpd.request_log = []
         self.site = site
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="demo-site", daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = self.httpd.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     @property
     def requests(self) -> list[tuple[str, str]]:
         """Every request served so far: (path with query, User-Agent). list.append is atomic in CPython."""
-        return self.httpd.request_log  # type: ignore[attr-defined]
+        return self.httpd.request_log
 
     def __enter__(self) -> DemoServer:
         self._thread.start()

@@ -247,11 +247,11 @@ class DemoSite:
                 return 404, b"not found", "text/plain"
             if 1 <= number <= self.n_articles and self.article_path(number) == path:
                 article = self.article(number)
-                page = self._article_page(article)
+                html = self._article_page(article)
                 if article.charset == "gbk":
                     # Only a <meta charset> names the encoding: the header stays silent, as on many CJK sites.
-                    return 200, page.encode("gb18030"), "text/html"
-                return 200, page.encode("utf-8"), "text/html; charset=utf-8"
+                    return 200, html.encode("gb18030"), "text/html"
+                return 200, html.encode("utf-8"), "text/html; charset=utf-8"
         if path.startswith(("/private/", "/news/20230430/")):
             return 200, b"<html><body><p>private: robots.txt disallows this</p></body></html>", "text/html"
         return 404, b"<html><body>404</body></html>", "text/html; charset=utf-8"

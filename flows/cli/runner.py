@@ -63,11 +63,12 @@ class _Bar:
     """A rich progress bar fed by the pipeline's Progress snapshots (stderr, terminals only)."""
 
     def __init__(self, label: str, *, quiet: bool) -> None:
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        # rich's Progress (the bar) under another name: `Progress` here is the pipeline's snapshot
+        from rich.progress import BarColumn, Progress as ProgressBar, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.label = label
         self.show = not quiet and sys.stderr.isatty()
-        self.progress = Progress(
+        self.progress = ProgressBar(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(bar_width=24),

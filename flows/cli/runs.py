@@ -176,13 +176,13 @@ def demo(
     if "demo" not in cfg.sources:
         err.print(f"{config}: sources.demo: missing; the demo needs the demo source")
         raise typer.Exit(2)
-    start = urlsplit(cfg.sources["demo"].start_urls[0])
-    if start.hostname not in ("127.0.0.1", "localhost"):
-        err.print(f"{config}: sources.demo.start_urls: the demo site is served on 127.0.0.1, not {start.hostname}")
+    start_url = urlsplit(cfg.sources["demo"].start_urls[0])
+    if start_url.hostname not in ("127.0.0.1", "localhost"):
+        err.print(f"{config}: sources.demo.start_urls: the demo site is served on 127.0.0.1, not {start_url.hostname}")
         raise typer.Exit(2)
-    port = port or start.port or 80
-    if port != (start.port or 80):
-        err.print(f"--port {port} differs from sources.demo.start_urls ({start.port}); edit the config instead")
+    port = port or start_url.port or 80
+    if port != (start_url.port or 80):
+        err.print(f"--port {port} differs from sources.demo.start_urls ({start_url.port}); edit the config instead")
         raise typer.Exit(2)
     try:
         server = DemoServer(DemoSite(articles), port=port)
