@@ -45,9 +45,7 @@ def row_hashes(rows: Sequence[ArticleRow], texts: Sequence[bytes]) -> list[str]:
     out = []
     blake2b, crc32 = hashlib.blake2b, zlib.crc32
     for row, text in zip(rows, texts, strict=True):
-        published = row.published_at
-        if published is not None:
-            published = utc(published).isoformat()  # type: ignore[union-attr]
+        published = None if row.published_at is None else utc(row.published_at).isoformat()
         meta = (
             row.source_id,
             row.url,

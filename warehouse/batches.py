@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +20,10 @@ TS = pa.timestamp("us", tz="UTC")
 UINT64_MASK = (1 << 64) - 1
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: datetime | None) -> datetime | None:
     """Aware UTC datetime; a naive one is taken to be UTC already."""
     if value is None:

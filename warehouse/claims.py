@@ -142,10 +142,11 @@ def claim(
     packs: list[list[str]] = []
     sizes: list[int] = []
     for host, n in hosts:
+        slot: int | None
         if len(packs) < free:
             packs.append([])
             sizes.append(0)
-            slot: int | None = len(packs) - 1
+            slot = len(packs) - 1
         else:
             slot = min(
                 (k for k, size in enumerate(sizes) if size + n <= claim_urls), key=sizes.__getitem__, default=None

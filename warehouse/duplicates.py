@@ -100,8 +100,8 @@ def _batch_candidates(batch: list[BatchArticle], targets: list[BatchArticle]) ->
     for t in targets:
         options = [
             (-1, p.seen_seq, p.article_id, None if p.changed else p.stored_dup_of)
-            for p in by_key.get(t.content_key, ())
-            if t.content_key is not None and p.seen_seq < t.seen_seq and p.content_hash == t.content_hash
+            for p in (by_key.get(t.content_key, ()) if t.content_key is not None else ())
+            if p.seen_seq < t.seen_seq and p.content_hash == t.content_hash
         ]
         if t.simhash:
             for band, shift in zip(by_band, _SHIFTS, strict=True):
