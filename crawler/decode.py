@@ -202,13 +202,13 @@ def decode_html(body: bytes, content_type: str | None = None) -> DecodedText:
 
 
 def _decode(body: bytes, content_type: str | None) -> tuple[str, str, bool, str]:
-    for bom, codec in _BOMS:
+    for bom, bom_codec in _BOMS:
         if body.startswith(bom):
             rest = body[len(bom) :]
-            text = _strict(rest, codec)
+            text = _strict(rest, bom_codec)
             if text is not None:
-                return text, codec, False, "byte-order mark"
-            return rest.decode(codec, "replace"), codec, True, "byte-order mark"
+                return text, bom_codec, False, "byte-order mark"
+            return rest.decode(bom_codec, "replace"), bom_codec, True, "byte-order mark"
 
     declared: list[str] = []
     for where, label in (

@@ -179,9 +179,10 @@ def bound_to_span(
         """Link lines on the page between trafilatura's lines i < j (that it dropped: the
         headlines of a teaser list, whose summaries it kept), or the title: the article never
         reaches back past its own headline."""
-        if page is None or located[i] is None or located[j] is None:
+        first, last = located[i], located[j]
+        if page is None or first is None or last is None:
             return False
-        between = range(located[i][1] + 1, located[j][0])
+        between = range(first[1] + 1, last[0])
         return any(page.link_share(k) >= LINK_LINE or (title_key and key(page.lines[k]) == title_key) for k in between)
 
     def label(i: int) -> bool:

@@ -123,7 +123,7 @@ def best_container(
             phrases = re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
             shortest = min(map(len, found))
     elements: list[LexborNode] = [root]
-    tags: list[str] = [root.tag]
+    tags: list[str | None] = [root.tag]  # lexbor gives None for a node without a tag name
     parents: list[int] = [-1]
     depths: list[int] = [0]
     chars: list[int] = [0]
@@ -243,7 +243,7 @@ def best_container(
     )
 
 
-def _teaser_lists(tags: list[str], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
+def _teaser_lists(tags: list[str | None], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
     """Lists (<ul>, <ol>) whose items are mostly "headline link + teaser" (a related-news list with
     summaries): punctuated like prose, often more text than a short article, and not one. An item
     holds a link of headline size that is a real part of its text, and text besides (pure link

@@ -261,7 +261,7 @@ def walk_elements(root: LexborNode) -> Iterable[tuple[LexborNode, int]]:
 
 def ancestor_ids(node: LexborNode) -> set[int]:
     ids = set()
-    current = node
+    current: LexborNode | None = node
     while current is not None:
         ids.add(current.mem_id)
         current = current.parent
@@ -323,7 +323,7 @@ def locate_content(page: LearnPage, unique: set[str]) -> None:
 
 
 def walk_up(node: LexborNode) -> Iterable[LexborNode]:
-    current = node
+    current: LexborNode | None = node
     while current is not None:
         yield current
         current = current.parent

@@ -20,6 +20,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -86,10 +87,17 @@ class _Block:
     shares: list[float]
 
 
+class _Versions(TypedDict):
+    """What every Article and Rejection carries, passed as **versions."""
+
+    extractor_version: str
+    rules_version: str
+
+
 def _extract(
     html: str, url: str, rules: Rules | None, fetched_at: datetime | None, trace: Trace | None
 ) -> Article | Rejection:
-    versions = {"extractor_version": EXTRACTOR_VERSION, "rules_version": rules_version(rules)}
+    versions = _Versions(extractor_version=EXTRACTOR_VERSION, rules_version=rules_version(rules))
     if not isinstance(html, str):
         return Rejection(url=url, reason="empty", detail=f"not text: {type(html).__name__}", **versions)
     if not html.strip():
@@ -272,6 +280,7 @@ def _main_blocks(
                 return [_Block("selector", lines.lines, _shares(lines, 0, len(lines.lines)))]
 
     body = tree.body
+    assert body is not None  # _extract rejects a page without a body before it gets here
     region = _region(tree, candidate)
     traf: list[str] | None = None
     if candidate is not None and cjk_share([candidate.node.text(deep=True)]) < 0.3:
@@ -439,7 +448,7 @@ def _region(tree: LexborHTMLParser, candidate: Candidate | None) -> LexborNode |
 
 
 def _region_html(tree: LexborHTMLParser, region: LexborNode | None) -> str:
-    return tree.html if region is None else _wrap(region.html)
+    return (tree.html or "") if region is None else _wrap(region.html)
 
 
 def _wrap(fragment: str | None) -> str:

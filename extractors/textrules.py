@@ -151,8 +151,8 @@ def apply_text_rules(
         if match and match.end() > 0:
             banner.append(first[: match.end()])
             removed.append((f"strip_prefix {pattern.pattern}", first[: match.end()]))
-            rest = first[match.end() :].strip()
-            pairs = ([(rest, share)] if rest else []) + pairs[1:]
+            remainder = first[match.end() :].strip()
+            pairs = ([(remainder, share)] if remainder else []) + pairs[1:]
     work = [line for line, _ in pairs]
     link_share = [share for _, share in pairs]
 
