@@ -154,6 +154,8 @@ class Dispatcher:
 
     async def _rounds(self) -> None:
         s, wh = self.settings, self.warehouse
+        run_id = self.run_id
+        assert run_id is not None  # the run row is started before the rounds
         while not self.stop.requested:
             self.rounds += 1
             await self._load()
@@ -163,7 +165,7 @@ class Dispatcher:
                 await self._load(claim_id=ending.claim_id)
             made = await asyncio.to_thread(
                 wh.claim,
-                self.run_id,
+                run_id,
                 self.source.name,
                 max_claims=s.max_claims,
                 claim_urls=s.claim_urls,

@@ -6,6 +6,7 @@ are the cluster's own)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -85,7 +86,7 @@ class ExecutorExtraction:
             future = self._loop.run_in_executor(
                 self._executor, extract_chunk, [(p.url, p.html, p.fetched_at) for p in job], self.rules
             )
-            future.add_done_callback(lambda f, job=job: self._finished(job, f))
+            future.add_done_callback(functools.partial(self._finished, job))
         if len(self._waiting) < self.waiting_cap:
             self._space.set()
 

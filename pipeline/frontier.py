@@ -21,6 +21,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from outcomes import TransientError
 from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal
@@ -180,7 +181,7 @@ class Frontier:
         """Nothing due yet, but work is in flight: ask the writer to commit what it found, then wait
         for a commit, a list page on the lane, or a stop."""
         self.writer.flush(force=force)
-        waiters = [
+        waiters: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(self.writer.committed.wait()),
             asyncio.ensure_future(self._lane_changed.wait()),
         ]

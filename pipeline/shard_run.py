@@ -214,7 +214,7 @@ class ClaimRun(Pipeline):
             None,
             self.source,
             self.writer,
-            batch_size=self.options.batch_size,  # type: ignore[arg-type]
+            batch_size=self.options.batch_size,
             given=self.claim.items,
             claim_due=False,
             follow_lists=True,
