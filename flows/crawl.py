@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Cancelled
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.config import DEFAULT_CONFIG, load_config
 from flows.dask_runner import extraction_executor_factory, task_runner_from_env
@@ -104,7 +104,7 @@ def _ended(pipeline: Pipeline, summary: Any) -> Any:
     return summary
 
 
-def _task_runner() -> ThreadPoolTaskRunner:
+def _task_runner() -> TaskRunner[Any]:
     """Bounded: the default thread pool grows without limit. SIEVE_DASK swaps in a Dask runner."""
     return task_runner_from_env() or ThreadPoolTaskRunner(max_workers=4)
 

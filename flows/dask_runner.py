@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ ENV_SWITCH = "SIEVE_DASK"
 ENV_WORKERS = "SIEVE_DASK_WORKERS"
 
 
-def dask_setting(environ: dict[str, str] | None = None) -> str | None:
+def dask_setting(environ: Mapping[str, str] | None = None) -> str | None:
     """`None` (off), `"local"` (a LocalCluster per flow run) or a scheduler address."""
     value = (os.environ if environ is None else environ).get(ENV_SWITCH, "").strip()
     if value.lower() in ("", "0", "false", "no", "off"):
@@ -68,7 +68,7 @@ def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> DaskT
     )
 
 
-def task_runner_from_env(environ: dict[str, str] | None = None) -> DaskTaskRunner | None:
+def task_runner_from_env(environ: Mapping[str, str] | None = None) -> DaskTaskRunner | None:
     """The task runner `SIEVE_DASK` asks for, or None for Prefect's default. Cheap: no cluster yet."""
     env = os.environ if environ is None else environ
     setting = dask_setting(env)
@@ -96,7 +96,7 @@ class TaskRunnerExecutor(Executor):
 
             name = getattr(fn, "__name__", "call").strip("_").replace("_", "-")
             # NO_CACHE and no persistence: pages go in as parameters and articles come back in memory.
-            self._tasks[fn] = task(fn, name=name, cache_policy=NO_CACHE, persist_result=False)
+            self._tasks[fn] = task(name=name, cache_policy=NO_CACHE, persist_result=False)(fn)
         return self._tasks[fn]
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -127,7 +127,8 @@ def _outside_task_run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     from prefect.context import TaskRunContext
 
     def without_task_run() -> Any:
-        TaskRunContext.__var__.set(None)  # only in this copy of the context
+        # only in this copy of the context; None is what TaskRunContext.get() reports outside a task run
+        TaskRunContext.__var__.set(None)  # type: ignore[arg-type]
         return call(*args, **kwargs)
 
     return contextvars.copy_context().run(without_task_run)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -79,7 +79,8 @@ class CommittedWindow:
         return f"CommittedWindow({self.number}, {self.rows} rows, committed before the flow run)"
 
 
-Committer = Callable[[Any], Awaitable[tuple[int, Any]]]
+# a coroutine function, not any awaitable: the commit runs as a task in the flow's context (create_task)
+Committer = Callable[[Any], Coroutine[Any, Any, tuple[int, Any]]]
 
 
 class HandOverCommit:

@@ -75,10 +75,10 @@ def print_report(report: EvalReport, console: Any, *, per_page: bool = True, wor
             )
         oracle = report.oracle(dataset)
         if oracle is not None:
-            names = "+".join(s.extractor for s in summaries if s.extractor != "sieve+learned")
+            contenders = "+".join(s.extractor for s in summaries if s.extractor != "sieve+learned")
             table.add_row(
                 dataset,
-                f"best of {names}",
+                f"best of {contenders}",
                 str(summaries[0].pages),
                 "",
                 "",

@@ -97,7 +97,12 @@ class EvalReport:
         out = []
         for dataset, extractor in keys:
             rows = [r for r in self.results if r.dataset == dataset and r.extractor == extractor]
-            scored = [r for r in rows if r.f1 is not None]
+            # a page is scored on all three or none (PageResult's None for unscored pages)
+            scored = [
+                (r.precision, r.recall, r.f1)
+                for r in rows
+                if r.precision is not None and r.recall is not None and r.f1 is not None
+            ]
             titles = [r.title_ok for r in rows if r.title_ok is not None]
             dates = [r.date_ok for r in rows if r.date_ok is not None]
             rejections = [r.rejection_ok for r in rows if r.rejection_ok is not None]
@@ -107,9 +112,9 @@ class EvalReport:
                     dataset,
                     extractor,
                     len(rows),
-                    mean(r.precision for r in scored) if scored else 0.0,
-                    mean(r.recall for r in scored) if scored else 0.0,
-                    mean(r.f1 for r in scored) if scored else 0.0,
+                    mean(p for p, _, _ in scored) if scored else 0.0,
+                    mean(r for _, r, _ in scored) if scored else 0.0,
+                    mean(f for _, _, f in scored) if scored else 0.0,
                     sum(len(r.leaked) for r in rows),
                     sum(titles),
                     len(titles),
@@ -243,12 +248,12 @@ def _run_trafilatura(page: EvalPage) -> Output:
     if doc is None:
         return Output(None, rejection="none")
     date = None
-    if getattr(doc, "date", None):
+    if raw_date := getattr(doc, "date", None):  # a Document (trafilatura 2); the dict form has no attributes
         try:
-            date = datetime.fromisoformat(doc.date)
+            date = datetime.fromisoformat(raw_date)
         except ValueError:
             date = None
-    return Output(doc.text or None, getattr(doc, "title", None), date, date_only=True)
+    return Output(getattr(doc, "text", None) or None, getattr(doc, "title", None), date, date_only=True)
 
 
 def _run_readability(page: EvalPage) -> Output:
@@ -373,6 +378,7 @@ def run_eval(
         for page in pages:
             for name in names:
                 if name == "sieve+learned":
+                    assert learned is not None  # learned above whenever this contender is asked for
                     jobs.append((replace(page, rules=merge_rules(page.rules or Rules(), learned)), name))
                 else:
                     jobs.append((page, name))

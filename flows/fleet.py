@@ -19,7 +19,7 @@ import dataclasses
 import os
 import socket
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
@@ -38,6 +38,8 @@ from warehouse import Claim, ExtractionCounts, FrontierItem
 from warehouse.shards import ShardStore
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from prefect.deployments.runner import RunnerDeployment
 
 CLAIM_FLOW = "crawl-claim"
@@ -209,12 +211,15 @@ def claim_deployment() -> RunnerDeployment:
     """`crawl-claim/fleet`: what the dispatcher starts per claim; every parameter comes with the run."""
     from prefect.types.entrypoint import EntrypointType
 
-    return crawl_claim.to_deployment(
+    # to_deployment and deploy are Prefect's async_dispatch: from sync code they return the value, not a
+    # coroutine (their declared type is either)
+    deployment = crawl_claim.to_deployment(
         name=DEPLOYMENT,
         entrypoint_type=EntrypointType.MODULE_PATH,
         tags=TAGS,
         description="One fleet claim: fetch, extract, write shards (started by `dispatch`)",
     )
+    return cast("RunnerDeployment", deployment)
 
 
 def deploy_claims(work_pool: str) -> str:
@@ -222,7 +227,7 @@ def deploy_claims(work_pool: str) -> str:
     from prefect import deploy
 
     _ensure_pool(work_pool)
-    [deployment_id] = deploy(
+    ids = deploy(
         claim_deployment(),
         work_pool_name=work_pool,
         build=False,
@@ -230,6 +235,7 @@ def deploy_claims(work_pool: str) -> str:
         print_next_steps_message=False,
         ignore_warnings=True,
     )
+    [deployment_id] = cast("list[UUID]", ids)  # async_dispatch, as above
     return str(deployment_id)
 
 

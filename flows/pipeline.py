@@ -46,7 +46,7 @@ def stream_options(config: Config, base: StreamOptions | None = None) -> StreamO
     """The config's `pipeline:` block, except where `base` (a caller's sizing: a test, a benchmark)
     sets a field away from its default."""
     p = config.pipeline
-    from_config = {
+    from_config: dict[str, Any] = {
         "extract_workers": p.extract_workers,
         "extract_budget_s": p.extract_budget_seconds,
         "commit_rows": p.commit_rows,

@@ -24,7 +24,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flows.prefect_env import (
     LocalPrefectServer,
@@ -36,6 +36,8 @@ from flows.prefect_env import (
 )
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from prefect.deployments.runner import RunnerDeployment
     from rich.console import Console
 
@@ -55,16 +57,21 @@ def build_deployments(cfg: Config, config_path: Path) -> list[RunnerDeployment]:
 
     config_path = Path(config_path).resolve()
     common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "concurrency_limit": 1}
-    deployments = []
+    # to_deployment and deploy are Prefect's async_dispatch: called from sync code, as here, they return
+    # the value; their declared type is value | coroutine, hence the casts
+    deployments: list[RunnerDeployment] = []
     for name, source in cfg.sources.items():
         deployments.append(
-            crawl.to_deployment(
-                name=name,
-                schedules=[Cron(source.schedule, timezone=SCHEDULE_TIMEZONE)] if source.schedule else [],
-                parameters={"source": name, "config_path": str(config_path)},
-                description=f"Crawl {name} ({source.start_urls[0]}) into {cfg.warehouse.path}",
-                tags=[*TAGS, "crawl", f"source:{name}"],
-                **common,
+            cast(
+                "RunnerDeployment",
+                crawl.to_deployment(
+                    name=name,
+                    schedules=[Cron(source.schedule, timezone=SCHEDULE_TIMEZONE)] if source.schedule else [],
+                    parameters={"source": name, "config_path": str(config_path)},
+                    description=f"Crawl {name} ({source.start_urls[0]}) into {cfg.warehouse.path}",
+                    tags=[*TAGS, "crawl", f"source:{name}"],
+                    **common,
+                ),
             )
         )
     for flow, what in (
@@ -72,12 +79,15 @@ def build_deployments(cfg: Config, config_path: Path) -> list[RunnerDeployment]:
         (reextract, "Re-clean stored pages with the current rules (no network)"),
     ):
         deployments.append(
-            flow.to_deployment(
-                name=ON_DEMAND,
-                parameters={"config_path": str(config_path)},
-                description=f"{what}; config {config_path}",
-                tags=[*TAGS, flow.name],
-                **common,
+            cast(
+                "RunnerDeployment",
+                flow.to_deployment(
+                    name=ON_DEMAND,
+                    parameters={"config_path": str(config_path)},
+                    description=f"{what}; config {config_path}",
+                    tags=[*TAGS, flow.name],
+                    **common,
+                ),
             )
         )
     return deployments
@@ -103,13 +113,16 @@ def deploy_to_work_pool(
     if worker_config_path:
         for deployment in deployments:
             deployment.parameters["config_path"] = worker_config_path
-    ids = deploy(
-        *deployments,
-        work_pool_name=work_pool,
-        build=False,
-        push=False,
-        print_next_steps_message=False,
-        ignore_warnings=True,
+    ids = cast(
+        "list[UUID]",
+        deploy(  # async_dispatch: a list from sync code
+            *deployments,
+            work_pool_name=work_pool,
+            build=False,
+            push=False,
+            print_next_steps_message=False,
+            ignore_warnings=True,
+        ),
     )
     return [str(i) for i in ids]
 
@@ -210,11 +223,13 @@ def _serve(cfg: Config, config_path: Path, api_url: str, limit: int, console: Co
 
 def serving_message(deployments: list[RunnerDeployment], api_url: str) -> str:
     """What `sieve serve` prints once its deployments are registered: what runs when, and how to start one."""
+    from prefect.client.schemas.schedules import CronSchedule  # the only kind build_deployments makes
+
     ui_url = api_url.removesuffix("/").removesuffix("/api")
     width = max(len(f"{d.flow_name}/{d.name}") for d in deployments)
     lines = [f"serving {len(deployments)} deployments (runs execute in this process's children, one at a time):"]
     for d in deployments:
-        crons = [f"cron {s.schedule.cron} (UTC)" for s in (d.schedules or [])]
+        crons = [f"cron {s.schedule.cron} (UTC)" for s in (d.schedules or []) if isinstance(s.schedule, CronSchedule)]
         lines.append(f"  {f'{d.flow_name}/{d.name}':<{width}}  {', '.join(crons) or 'on demand'}")
     example = next(
         (f"{d.flow_name}/{d.name}" for d in deployments if d.flow_name == "crawl"),
