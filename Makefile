@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: install demo test bench ui-shots lock clean
+.PHONY: install demo lint test bench ui-shots lock clean
 
 install: $(VENV)/.installed
 
@@ -25,7 +25,15 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: install
 	$(BIN)/sieve demo
 
-test: install
+# House rules, before the tests (and so in .ci/run): ruff lints the packages, tests and bench; the packages
+# are ruff-formatted (tests and bench are not: long literal pages); mypy checks the packages ([tool.mypy]).
+LINTED := flows pipeline crawler extractors warehouse outcomes demo
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # The benchmark tools (Scrapy, py-spy, pyinstrument) are pinned in bench/requirements.lock, compiled against
