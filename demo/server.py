@@ -73,8 +73,8 @@ class DemoServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        address = self.httpd.server_address  # (host, port): kept after the server closed, unlike the socket's
+        return f"http://{str(address[0])}:{address[1]}"
 
     @property
     def requests(self) -> list[tuple[str, str]]:
