@@ -31,9 +31,9 @@ from typing import Any
 
 from crawler import normalize_url
 from pipeline.fetch import kind_of
-from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal, StreamOptions
+from pipeline.spec import SourceSpec, StopSignal, StreamOptions
 from pipeline.summary import RunSummary
-from warehouse import Claim, FrontierRow, SourceRow, Warehouse
+from warehouse import LIST_KINDS, Claim, FrontierRow, SourceRow, Warehouse
 from warehouse.loader import CLEAN_AFTER, LEDGER_KEEP, LoadReport, load_shards
 from warehouse.shards import ShardStore
 

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from crawler import Fetcher, FetchResult, LinkRules, discover
 from outcomes import INTERNAL_ERROR
 from pipeline.frontier import Frontier
-from pipeline.spec import LIST_KINDS, SourceSpec
+from pipeline.spec import SourceSpec
 from pipeline.write import Writer
-from warehouse import FetchRow, FrontierItem, FrontierRow
+from warehouse import LIST_KINDS, FetchRow, FrontierItem, FrontierRow
 
 log = logging.getLogger("sieve.pipeline")
 

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from outcomes import TransientError
-from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal
+from pipeline.spec import SourceSpec, StopSignal
 from pipeline.write import WAREHOUSE_BUSY, Writer, patiently
-from warehouse import FrontierItem, Warehouse, WarehouseBusy
+from warehouse import LIST_KINDS, FrontierItem, Warehouse, WarehouseBusy
 
 
 class Frontier:

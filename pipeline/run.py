@@ -32,10 +32,10 @@ from pipeline.extract import Page, ProcessExtraction
 from pipeline.extract_executor import ExecutorExtraction
 from pipeline.fetch import FetchStage, kind_of
 from pipeline.frontier import Frontier
-from pipeline.spec import LIST_KINDS, PublishedWindow, SourceSpec, StopSignal, StreamOptions
+from pipeline.spec import PublishedWindow, SourceSpec, StopSignal, StreamOptions
 from pipeline.summary import OUTSIDE_WINDOW, Progress, RunSummary
 from pipeline.write import WAREHOUSE_BUSY, Committer, Window, Writer, patiently
-from warehouse import ArticleRow, FrontierItem, FrontierRow, Rejection, SourceRow, Warehouse, WarehouseBusy
+from warehouse import LIST_KINDS, ArticleRow, FrontierItem, FrontierRow, Rejection, SourceRow, Warehouse, WarehouseBusy
 
 log = logging.getLogger("sieve.pipeline")
 T = TypeVar("T")

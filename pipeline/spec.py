@@ -11,8 +11,6 @@ from datetime import date
 from crawler.settings import CrawlSettings
 from extractors.model import Rules
 
-LIST_KINDS = ("list", "feed", "sitemap")
-
 
 @dataclass(frozen=True)
 class SourceSpec:

@@ -35,6 +35,7 @@ from outcomes import TRANSIENT_FETCH_ERRORS
 from .batches import TS, arrow_table, forget, key_sql, last_per_key, stored_rows_sql, utc
 from .rows import FetchRow, FrontierItem, FrontierRow
 
+# frontier kinds that are list pages: the one definition (the pipeline imports it from here)
 LIST_KINDS: tuple[str, ...] = ("list", "feed", "sitemap")
 # Failures of the host rather than of the URL: they back off but never count towards giving a URL up.
 HOST_FAILURES: tuple[str, ...] = ("unreachable", "rate_limited")
