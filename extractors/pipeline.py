@@ -29,10 +29,11 @@ from extractors.dedup import hash_keys
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
-from extractors.lines import PageLines, cjk_share, locate, normalise_lines, page_lines, real_links, squash
+from extractors.lines import PageLines, cjk_share, locate, page_lines, real_links, squash
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
+from extractors.region import MAX_TRAFILATURA_NODES, trafilatura_lines, trafilatura_region
 from extractors.textrules import TrimResult, apply_text_rules, link_key
 from extractors.trace import Trace
 from outcomes import INTERNAL_ERROR
@@ -41,9 +42,7 @@ __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
 
 EXTRACTOR_VERSION = "2026.12.01-1"
 
-REGION_LEVELS = 3  # trafilatura reads the densest block's ancestor this many levels up
 MIN_ARTICLE_CHARS = 30  # shorter than this (non-space characters) is not an article
-MAX_TRAFILATURA_NODES = 20_000  # a bigger DOM is read by density alone (trafilatura is superlinear)
 MAX_TAGS = 100_000  # a page is read up to its 100,000th tag (real pages have a few thousand)
 _TAG = re.compile("<")
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
@@ -281,7 +280,7 @@ def _main_blocks(
 
     body = tree.body
     assert body is not None  # _extract rejects a page without a body before it gets here
-    region = _region(tree, candidate)
+    region = trafilatura_region(tree, candidate)
     traf: list[str] | None = None
     if candidate is not None and cjk_share([candidate.node.text(deep=True)]) < 0.3:
         fast, traf = _latin_blocks(tree, url, candidate, region, links, trace)
@@ -321,7 +320,7 @@ def _main_blocks(
             trace.choose("density", f"{too_big} elements in the block or page: too big for trafilatura")
         return [dense_block] if dense else []
     if traf is None:
-        traf = _trafilatura_lines(tree, url, region, trace)
+        traf = trafilatura_lines(tree, url, region, trace)
     located = locate(traf, page)
     shares = line_link_shares(located, page)
     if trace is not None:
@@ -376,7 +375,7 @@ def _latin_blocks(
     block = page_lines(candidate.node, links=links)
     if not block.lines:
         return None, None
-    traf = _trafilatura_lines(tree, url, region, trace)
+    traf = trafilatura_lines(tree, url, region, trace)
     flat = squash("".join(traf))
     head, tail = squash(block.lines[0])[:20], squash(block.lines[-1])[-20:]
     start = flat.find(head)
@@ -401,55 +400,3 @@ def _latin_blocks(
 
 def _shares(page: PageLines, start: int, end: int) -> list[float]:
     return [page.link_share(i) for i in range(start, end)]
-
-
-def _trafilatura_lines(tree: LexborHTMLParser, url: str, region: LexborNode | None, trace: Trace | None) -> list[str]:
-    import trafilatura  # loaded on first use: config loading and the CLI stay fast
-
-    try:
-        extracted = trafilatura.extract(
-            _region_html(tree, region),
-            url=url or None,
-            favor_recall=True,
-            fast=True,
-            include_comments=False,
-            include_tables=True,
-            include_images=False,
-            include_links=False,
-            with_metadata=False,
-            deduplicate=False,
-            output_format="txt",
-        )
-    except Exception as exc:  # trafilatura failing on one page must not lose the page: density decides
-        if trace is not None:
-            trace.step("trafilatura", f"failed: {type(exc).__name__}")
-        return []
-    # "- " is how trafilatura renders a list item, not text of the page
-    return [line[2:] if line.startswith("- ") and len(line) > 2 else line for line in normalise_lines(extracted or "")]
-
-
-def _region(tree: LexborHTMLParser, candidate: Candidate | None) -> LexborNode | None:
-    """Where trafilatura reads: the densest block's ancestor REGION_LEVELS up (None: the whole
-    pruned page). Measured on the public sets: same F1 as the whole page, a quarter less time in
-    trafilatura (it spends it rejecting menus and footers far from the article). A region over
-    MAX_TRAFILATURA_NODES elements stops at the last ancestor under it (issue 13: trafilatura is
-    superlinear in the DOM's size)."""
-    if candidate is None:
-        return None
-    node = candidate.node
-    for level in range(1, REGION_LEVELS + 1):
-        parent = node.parent
-        if level < len(candidate.nodes_up) and candidate.nodes_up[level] > MAX_TRAFILATURA_NODES:
-            return node
-        if parent is None or parent.tag in ("html", "body"):
-            return None if candidate.page_nodes <= MAX_TRAFILATURA_NODES else node
-        node = parent
-    return node
-
-
-def _region_html(tree: LexborHTMLParser, region: LexborNode | None) -> str:
-    return (tree.html or "") if region is None else _wrap(region.html)
-
-
-def _wrap(fragment: str | None) -> str:
-    return "<html><body>" + (fragment or "") + "</body></html>"
