@@ -1,7 +1,7 @@
 """Extraction on Dask, through Prefect's DaskTaskRunner: an opt-in for more cores than one process pool.
 
 Why only extraction: it is the CPU-bound stage (13-60 pages/s per core), it does no I/O, and its
-inputs (url, html, fetched_at, rules) and outputs (Article or Rejected) pickle. Fetching stays in
+inputs (url, html, fetched_at, rules) and outputs (Article or Rejection) pickle. Fetching stays in
 the flow's process (one polite client, one politeness state per host) and so does writing (DuckDB
 has one writer). Without Dask, the pipeline extracts in its own worker processes (forked from a fork
 server that preloads the extractor, with a CPU budget per page): the right default on one machine.
