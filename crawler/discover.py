@@ -11,9 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from crawler.urls import HostRules, normalize_url
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser
 
 FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel"})
 SITEMAP_ROOTS = frozenset({"urlset", "sitemapindex"})
@@ -120,9 +124,9 @@ def _html_links(text: str, base_url: str) -> list[str]:
     return _hrefs(tree)
 
 
-def _hrefs(tree: object) -> list[str]:
+def _hrefs(tree: LexborHTMLParser) -> list[str]:
     out: list[str] = []
-    for node in tree.css("a[href], area[href], link[href]"):  # type: ignore[attr-defined]
+    for node in tree.css("a[href], area[href], link[href]"):
         if node.tag == "link":
             rel = (node.attributes.get("rel") or "").lower().split()
             if "next" not in rel and "prev" not in rel:
@@ -166,17 +170,17 @@ def _xml_links(text: str, kind: str) -> tuple[list[str], list[str]]:
     return entries, children
 
 
-def _item_link(item: object) -> str | None:
+def _item_link(item: Any) -> str | None:  # an lxml element (lxml is untyped here)
     from lxml import etree
 
     alternate = None
     first_href = None
     guid = None
     rdf_about = None
-    for attr, value in item.attrib.items():  # type: ignore[attr-defined]
+    for attr, value in item.attrib.items():
         if etree.QName(attr).localname == "about":
             rdf_about = value
-    for child in item:  # type: ignore[attr-defined]
+    for child in item:
         if not isinstance(child.tag, str):
             continue
         name = etree.QName(child).localname

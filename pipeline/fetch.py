@@ -16,6 +16,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from crawler import Fetcher, FetchResult, LinkRules, discover
 from outcomes import INTERNAL_ERROR
@@ -26,7 +27,7 @@ from warehouse import LIST_KINDS, FetchRow, FrontierItem, FrontierRow
 
 log = logging.getLogger("sieve.pipeline")
 
-PageSink = Callable[[str, str, object], Awaitable[None]]  # (url, html, fetched_at): on to extraction
+PageSink = Callable[[str, str, datetime], Awaitable[None]]  # (url, html, fetched_at): on to extraction
 
 
 class FetchStage:

@@ -287,8 +287,8 @@ class Pipeline:
                             producer.cancel()
                         await asyncio.gather(*producers, return_exceptions=True)
                         return
-                    if task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                    if (error := task.exception()) is not None:
+                        raise error
                     if task is writer_task:
                         raise RuntimeError("the writer ended before the producers")
         finally:
@@ -300,8 +300,8 @@ class Pipeline:
         stop = asyncio.ensure_future(self.stop.wait())
         try:
             done, _ = await asyncio.wait({main, writer_task, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if writer_task in done and writer_task.exception() is not None:
-                raise writer_task.exception()  # type: ignore[misc]
+            if writer_task in done and (error := writer_task.exception()) is not None:
+                raise error
         finally:
             main.cancel()
             stop.cancel()
@@ -310,9 +310,9 @@ class Pipeline:
         fetching = self.fetch.in_flight if self.fetch is not None else 0
         return bool(fetching or (self.extraction is not None and self.extraction.in_flight))
 
-    async def _extract_fetched(self, url: str, html: str, fetched_at: object) -> None:
+    async def _extract_fetched(self, url: str, html: str, fetched_at: datetime) -> None:
         assert self.extraction is not None
-        await self.extraction.submit(Page(url, html, fetched_at))  # type: ignore[arg-type]
+        await self.extraction.submit(Page(url, html, fetched_at))
 
     async def _scan_stored(self, only_stale: bool) -> None:
         """Stored article pages to extract again, oldest URL first, a batch at a time (back-pressure:

@@ -18,7 +18,7 @@ from .batches import TS, arrow_table, digest, forget, hex_key_sql, key_sql, last
 from .rows import FetchRow
 
 
-def html_hash(html: str) -> str:
+def html_hash(html: str | None) -> str:
     return digest(html)
 
 
@@ -87,7 +87,7 @@ def upsert_pages(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> in
                 "kind": (pa.string(), [r.kind for r in rows]),
                 "final_url": (pa.string(), [r.final_url for r in rows]),
                 "html": (pa.string(), [r.html for r in rows]),
-                "html_hash": (pa.string(), [html_hash(r.html) for r in rows]),  # type: ignore[arg-type]
+                "html_hash": (pa.string(), [html_hash(r.html) for r in rows]),
                 "encoding": (pa.string(), [r.encoding for r in rows]),
                 "content_type": (pa.string(), [r.content_type for r in rows]),
                 "fetched_at": (TS, [r.fetched_at for r in rows]),

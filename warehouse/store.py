@@ -189,8 +189,8 @@ class Warehouse:
             self.mark_crashed_runs()  # its own transaction: kept even when this run is refused
         with self._writing() as con:
             runs.mark_crashed(con, _now())
-            if exclusive:
-                runs.refuse_if_held(con, kind, source_id, _now())  # type: ignore[arg-type]
+            if exclusive and source_id is not None:  # (exclusive implies a source: said again for mypy)
+                runs.refuse_if_held(con, kind, source_id, _now())
             return runs.start_run(con, kind, source_id, params, _now())
 
     def finish_run(self, run_id: str, status: str, counts: dict[str, int], error: str | None = None) -> None:
