@@ -5,6 +5,7 @@
                   link discovery on list pages
     extract.py    extraction worker processes (extract_worker.py), a CPU budget per page, back-pressure
     write.py      the one writer: commits a window every N rows or T seconds, waits out a locked file
+    rows.py       an extraction's outcome as the row the writer stores (article, or rejection and reason)
     run.py        `Pipeline`: the stages wired together, the run row, what a run did (summary.py)
 
 It imports crawler, extractors, warehouse and outcomes; flows (Prefect, the CLI, config loading) sits on

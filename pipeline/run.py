@@ -14,7 +14,6 @@ run first). Use it as `async with Pipeline(...) as p: await p.crawl()`; `p.summa
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -23,19 +22,18 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from crawler import Fetcher, normalize_url
-from extractors.model import Article
-from outcomes import INTERNAL_ERROR, TransientError
+from outcomes import TransientError
 from pipeline.extract import Page, ProcessExtraction
 from pipeline.extract_executor import ExecutorExtraction
 from pipeline.fetch import FetchStage, kind_of
 from pipeline.frontier import Frontier
+from pipeline.rows import outcome_row
 from pipeline.spec import PublishedWindow, SourceSpec, StopSignal, StreamOptions
-from pipeline.summary import OUTSIDE_WINDOW, Progress, RunSummary
+from pipeline.summary import Progress, RunSummary
 from pipeline.write import WAREHOUSE_BUSY, Committer, Window, Writer, patiently
-from warehouse import LIST_KINDS, ArticleRow, FrontierItem, FrontierRow, Rejection, SourceRow, Warehouse, WarehouseBusy
+from warehouse import LIST_KINDS, FrontierItem, FrontierRow, SourceRow, Warehouse, WarehouseBusy
 
 log = logging.getLogger("sieve.pipeline")
 T = TypeVar("T")
@@ -345,44 +343,8 @@ class Pipeline:
     def _on_result(self, page: Page, result: Any) -> None:
         """An extraction outcome, in the event loop: to the writer as an article row or a rejection."""
         assert self.writer is not None and self.extraction is not None
-        now = datetime.now(UTC)
-        extractor_version, rules_version = self.extraction.versions or ("", "")
-        row: ArticleRow | Rejection
-        if isinstance(result, Article) and self._published_inside(result):
-            row = article_row(self.source.name, page.url, result, now, page.html_hash)
-        elif isinstance(result, Article):
-            row = Rejection(
-                page.url,
-                self.source.name,
-                OUTSIDE_WINDOW,
-                result.extractor_version or extractor_version,
-                result.rules_version or rules_version,
-                now,
-                html_hash=page.html_hash,
-            )
-        else:
-            if result.reason == INTERNAL_ERROR:
-                log.error("a bug in extraction on %s:\n%s", page.url, result.detail)
-            row = Rejection(
-                page.url,
-                self.source.name,
-                result.reason,
-                result.extractor_version or extractor_version,
-                result.rules_version or rules_version,
-                now,
-                detail=(result.detail or "")[:500],
-                html_hash=page.html_hash,
-            )
+        row = outcome_row(self.source, page, result, self.extraction.versions, self.published, datetime.now(UTC))
         self.writer.add_extraction(row, stored=page.stored)
-
-    def _published_inside(self, article: Article) -> bool:
-        since, until = self.published.since, self.published.until
-        if since is None and until is None:
-            return True
-        if article.published_at is None:
-            return False  # a window asks for dated articles; an undated one cannot be shown to fall inside
-        day = article.published_at.astimezone(ZoneInfo(self.source.rules.timezone)).date()
-        return (since is None or day >= since) and (until is None or day < until)
 
     def _committed(self, window: Window) -> None:
         assert self.writer is not None
@@ -435,27 +397,3 @@ class Pipeline:
         while True:
             self._report()
             await asyncio.sleep(0.25)
-
-
-def article_id(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:20]
-
-
-def article_row(source_id: str, url: str, a: Article, now: datetime, html_hash: str | None = None) -> ArticleRow:
-    return ArticleRow(
-        article_id=article_id(url),
-        source_id=source_id,
-        url=url,
-        title=a.title,
-        author=a.author,
-        account=a.account,
-        published_at=a.published_at,
-        text=a.text,
-        content_hash=a.content_hash,
-        simhash=a.simhash,
-        flags=",".join(a.flags),
-        extractor_version=a.extractor_version,
-        rules_version=a.rules_version,
-        extracted_at=now,
-        html_hash=html_hash,
-    )
