@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: install demo test bench ui-shots lock clean
+.PHONY: install demo lint test bench ui-shots lock clean
 
 install: $(VENV)/.installed
 
@@ -25,10 +25,18 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: install
 	$(BIN)/sieve demo
 
+# House rules, before the tests (and so in .ci/run): ruff lints the packages, tests and bench; the packages
+# are ruff-formatted (tests and bench are not: long literal pages); mypy checks the packages ([tool.mypy]).
+LINTED := flows pipeline crawler extractors warehouse outcomes demo
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
 # Two pytest workers, a test file each at a time (module fixtures stay in one process): most tests wait on
 # loopback servers and child processes, so two workers on two cores halve the wall time (400 s -> 263 s).
 PYTEST_WORKERS ?= 2
-test: install
+test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The benchmark tools (Scrapy, py-spy, pyinstrument) are pinned in bench/requirements.lock, compiled against

@@ -112,7 +112,7 @@ class RssSampler:
         """CPU seconds of every process seen in the tree (up to its last sample, so a hair low)."""
         return sum(self._cpu.values())
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -164,7 +164,7 @@ class DemoServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "DemoServerProcess":
+    def __enter__(self) -> DemoServerProcess:
         self.port = self.port or free_port()
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "demo", "--port", str(self.port), "--articles", str(self.articles),

@@ -115,7 +115,7 @@ class PrefectServer:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
-    def __enter__(self) -> "PrefectServer":
+    def __enter__(self) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import (OUT, PYTHON, DemoServerProcess, median, quiet_env, read_json, run_measured, spread, table, verdict,
-                          write_json)
+from bench.common import (
+    OUT,
+    PYTHON,
+    DemoServerProcess,
+    median,
+    quiet_env,
+    read_json,
+    run_measured,
+    spread,
+    table,
+    verdict,
+    write_json,
+)
 
 TARGET_SPEEDUP = 1.5
 TARGET_PREFECT_SHARE = 0.05
@@ -76,10 +87,10 @@ def run_prefect(base: str, runs: int, *, batch_size: int = 100, workers: int = 0
         shutil.rmtree(folder, ignore_errors=True)
     direct = [r["wall_s"] for r in result["direct"]]
     flow = [r["wall_s"] for r in result["prefect"]]
-    pairs = [f / d - 1 for f, d in zip(flow, direct)]
+    pairs = [f / d - 1 for f, d in zip(flow, direct, strict=True)]
     direct_cpu = [r.get("tree_cpu_s", 0.0) for r in result["direct"]]
     flow_cpu = [r.get("tree_cpu_s", 0.0) for r in result["prefect"]]
-    cpu_pairs = [f / d - 1 for f, d in zip(flow_cpu, direct_cpu) if d]
+    cpu_pairs = [f / d - 1 for f, d in zip(flow_cpu, direct_cpu, strict=True) if d]
     result.update(
         fresh_prefect_home=fresh_home,
         direct_wall_s=round(median(direct), 3),
@@ -117,7 +128,7 @@ def bench_crawl(articles: int, runs: int, prefect_runs: int, *, concurrency: int
                     r = scrapy_runs[-1]
                 print(f"  run {run + 1} {name}: {r['pages']} pages in {r['wall_s']} s = {r['pages_per_s']} pages/s, "
                       f"peak RSS {r['peak_rss_mb']} MB, {r['articles']} articles stored", flush=True)
-        ratios = [s["pages_per_s"] / c["pages_per_s"] for s, c in zip(sieve_runs, scrapy_runs)]
+        ratios = [s["pages_per_s"] / c["pages_per_s"] for s, c in zip(sieve_runs, scrapy_runs, strict=True)]
         result["sieve"] = {"pages_per_s": summary(sieve_runs, "pages_per_s"), "peak_rss_mb": summary(sieve_runs, "peak_rss_mb"),
                            "wall_s": summary(sieve_runs, "wall_s"), "cpu_ms_per_page": summary(sieve_runs, "cpu_ms_per_page"),
                            "pages": sieve_runs[0]["pages"],

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -173,7 +173,7 @@ PUBLIC_SETS = ("daniel_zh_dev", "gne_silver_zh", "scrapinghub_aeb")
 def time_tree(tree: str, names: list[str], passes: int) -> dict[str, float]:
     """pages/s of `tree`'s extract() per set, best of `passes` passes (run in a fresh process)."""
     pin_one_core()
-    from crawler.decode import decode_html   # this tree's decoder: both trees get the same text
+    from crawler.decode import decode_html  # this tree's decoder: both trees get the same text
 
     decoded = {name: [decode_html(path.read_bytes()).text for path in sorted((EVALDATA / name / "html").glob("*.html"))]
                for name in names}

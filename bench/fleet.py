@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,7 @@ def loader(scratch: Path, shards: int, pages: int) -> dict[str, Any]:
     wh.release()
     store = ShardStore(str(folder / "shards"))
     rng = random.Random(3)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = 0
     for s in range(shards):
         fetches, articles, links = [], [], []

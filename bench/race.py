@@ -164,7 +164,7 @@ def race(sizes: list[int], runs: int, names: list[str], *, latency_ms: float, co
             for name in names:
                 if name == "scrapy":
                     continue
-                ratios = [s["pages_per_s"] / b["pages_per_s"] for s, b in zip(by_name[name], by_name["scrapy"])
+                ratios = [s["pages_per_s"] / b["pages_per_s"] for s, b in zip(by_name[name], by_name["scrapy"], strict=True)
                           if s["exit_ok"] and b["exit_ok"] and s["pages_per_s"] and b["pages_per_s"]]
                 point["contenders"][name]["summary"]["speedup"] = round(median(ratios), 3) if ratios else None
                 point["contenders"][name]["summary"]["speedup_runs"] = [round(x, 3) for x in ratios]

@@ -24,11 +24,11 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
     n = len(xs)
     mx, my = sum(xs) / n, sum(ys) / n
     sxx = sum((x - mx) ** 2 for x in xs)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
     b = sxy / sxx if sxx else 0.0
     a = my - b * mx
     ss_tot = sum((y - my) ** 2 for y in ys)
-    ss_res = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, ys))
+    ss_res = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, ys, strict=True))
     return a, b, (1 - ss_res / ss_tot) if ss_tot else 1.0
 
 
@@ -52,9 +52,9 @@ def bench_scaling(sizes: list[int], runs: int) -> dict[str, Any]:
     ys = [p["wall_s"] for p in points]
     a, b, r2 = fit_line(xs, ys) if len(points) > 1 else (0.0, 0.0, 1.0)
     marginal = []
-    for lo, hi in zip(points, points[1:]):
+    for lo, hi in zip(points, points[1:], strict=False):
         marginal.append(round(1000 * (hi["wall_s"] - lo["wall_s"]) / (hi["pages"] - lo["pages"]), 3))
-    linear = all(m2 <= m1 * (1 + TOLERANCE) for m1, m2 in zip(marginal, marginal[1:])) if len(marginal) > 1 else True
+    linear = all(m2 <= m1 * (1 + TOLERANCE) for m1, m2 in zip(marginal, marginal[1:], strict=False)) if len(marginal) > 1 else True
     rss = [p["peak_rss_mb"] for p in points]
     flat = max(rss) <= min(rss) * (1 + TOLERANCE)
     return {"points": points, "fit": {"fixed_s": round(a, 3), "ms_per_page": round(1000 * b, 3), "r2": round(r2, 5)},

@@ -20,7 +20,7 @@ import argparse
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,7 +59,7 @@ class DemoSpider(scrapy.Spider):
             return
         title = response.css("h1::text").get() or response.css("title::text").get()
         yield {"url": response.url, "title": title, "text": text, "html": html,
-               "fetched_at": datetime.now(timezone.utc)}
+               "fetched_at": datetime.now(UTC)}
 
 
 class DuckDBPipeline:
@@ -71,7 +71,7 @@ class DuckDBPipeline:
         self.stored = 0
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> "DuckDBPipeline":
+    def from_crawler(cls, crawler: Any) -> DuckDBPipeline:
         return cls(crawler.settings.get("DUCKDB_PATH"))
 
     def open_spider(self, spider: scrapy.Spider | None = None) -> None:

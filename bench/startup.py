@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for label in list(commands)[1:]:
                 variants[f"{label} (PYTHONDONTWRITEBYTECODE=1: no .pyc cache)"] = (commands[label], no_cache_env)
         times: dict[str, list[float]] = {label: [] for label in variants}
-        for label, (cmd, cmd_env) in variants.items():   # warm-up: page cache, .pyc files
+        for cmd, cmd_env in variants.values():   # warm-up: page cache, .pyc files
             time_once(cmd, cmd_env)
         for _ in range(runs):
             for label, (cmd, cmd_env) in variants.items():

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            "samples": runs}
             rows.append([concurrency, transport, cpu_ms, rate])
         # ratios within each round (same machine state), then their median
-        pairs = list(zip(samples[("aiohttp", concurrency)], samples[("httpx", concurrency)]))
+        pairs = list(zip(samples[("aiohttp", concurrency)], samples[("httpx", concurrency)], strict=True))
         cpu_ratio = median([(a[1] / a[2]) / (h[1] / h[2]) for a, h in pairs])
         rate_ratio = median([(a[2] / a[0]) / (h[2] / h[0]) for a, h in pairs])
         result["runs"][f"ratio@{concurrency}"] = {"cpu": cpu_ratio, "pages_per_s": rate_ratio}

@@ -32,10 +32,11 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench.common import OUT, median, spread, table, verdict, write_json
 
@@ -62,7 +63,7 @@ def synthetic_articles(n: int, seed: int = 11) -> list[Any]:
 
     rng = random.Random(seed)
     pool = _paragraph_pool(rng)
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     rows = []
     for i in range(n):
         source = SOURCES[i % len(SOURCES)]
@@ -150,7 +151,7 @@ def load(path: Path, rows: list[Any], batch: int, hold_s: float = 0.0) -> dict[s
 def bench_load(rows: list[Any], batches: list[int], runs: int, scratch: Path,
                small_batch_rows: int = SMALL_BATCH_ROWS, holds: tuple[float, ...] = (0.0, 2.0)) -> list[dict[str, Any]]:
     outs: dict[tuple[int, float], list[dict[str, Any]]] = {}
-    for run in range(runs):                  # interleaved: every contender once per round
+    for _ in range(runs):                  # interleaved: every contender once per round
         for batch, hold_s in [(b, h) for b in batches for h in holds]:
             # small batches are slow per row: they load the first small_batch_rows rows only (stated in the table)
             path = scratch / f"load-{batch}-{hold_s}.duckdb"
@@ -211,7 +212,7 @@ def grow(path: Path, factor: int) -> int:
 def build_template(path: Path, base: list[Any], table_rows: int) -> int:
     """BASE_ROWS articles with their pages through sieve's writer, grown to about `table_rows`."""
     wh = _warehouse(path, 5.0)
-    fetched = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    fetched = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(0, len(base), 2000):
         wh.record_fetches(page_fetches(base[i: i + 2000], fetched, 4000), revisit_after=timedelta(days=1))
         wh.record_extractions(base[i: i + 2000], [])
@@ -329,7 +330,7 @@ def bench_forms(scratch: Path, table_rows: int, batches: list[int], total: int, 
         for k in range(max(1, total // batch)):           # half changed stored rows, half new; no key twice
             work.append(_form_batch(rng.sample(range(table_rows), batch // 2) + [next(fresh) for _ in range(batch - batch // 2)],
                                     k + 1, pool))
-        contenders = {name: (lambda pk=pk, sql=sql: run_form(templates[pk], scratch, sql, work, table_rows))
+        contenders = {name: (lambda pk=pk, sql=sql, work=work: run_form(templates[pk], scratch, sql, work, table_rows))
                       for name, (pk, sql) in FORMS.items()}
         for name, outs in _rounds(f"forms batch {batch:,}", contenders, runs).items():
             results.append(_summary(outs, form=name, batch=batch, key=FORMS[name][0], rows=sum(b.num_rows for b in work),
@@ -406,7 +407,7 @@ def bench_fetches(template: Path, scratch: Path, base: list[Any], fresh: list[An
     for size in windows:
         new_rows = iter(fresh)
         work = []
-        at = datetime(2026, 1, 3, tzinfo=timezone.utc)
+        at = datetime(2026, 1, 3, tzinfo=UTC)
         for k in range(max(1, total // size)):
             at += timedelta(seconds=1)
             n_articles, n_lists = int(size * 0.8), size // 10

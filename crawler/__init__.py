@@ -1,5 +1,6 @@
 """crawler: polite, bounded fetching (httpx), charset decoding and link discovery. No DuckDB, no parsing
 of article bodies. The public surface is what `__all__` names; everything else may change."""
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -7,15 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 # Light (stdlib only) and imported now: the function `discover` shares its name with its module, and
 # a lazy import of the module would otherwise leave the module object bound to `crawler.discover`.
-from crawler.discover import Discovered, LinkRules, discover, document_kind
+from crawler.discover import (
+    Discovered as Discovered,
+    LinkRules as LinkRules,
+    discover as discover,
+    document_kind as document_kind,
+)
 
 if TYPE_CHECKING:
-    from crawler.decode import DecodedText, decode_html
-    from crawler.errors import SieveCrawlError, TerminalError, TransientError
-    from crawler.fetcher import Fetcher, FetcherStats, host_key
-    from crawler.result import ERROR_KINDS, FetchResult
-    from crawler.settings import CrawlSettings
-    from crawler.urls import HostRules, normalize_url
+    from crawler.decode import DecodedText as DecodedText, decode_html as decode_html
+    from crawler.errors import (
+        SieveCrawlError as SieveCrawlError,
+        TerminalError as TerminalError,
+        TransientError as TransientError,
+    )
+    from crawler.fetcher import Fetcher as Fetcher, FetcherStats as FetcherStats, host_key as host_key
+    from crawler.result import ERROR_KINDS as ERROR_KINDS, FetchResult as FetchResult
+    from crawler.settings import CrawlSettings as CrawlSettings
+    from crawler.urls import HostRules as HostRules, normalize_url as normalize_url
 
 _EXPORTS = {
     "CrawlSettings": "crawler.settings",

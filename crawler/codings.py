@@ -16,6 +16,7 @@ crawl to 4.36 GB and blocked the event loop for 11 s (FIELD-NOTES). Here:
 Brotli and zstd come from maintained packages (`brotli`, `zstandard`) when installed; zstd's window is
 capped at 8 MiB (as browsers do), brotli's is 16 MiB by the format.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -23,9 +24,9 @@ from collections.abc import Iterator
 from importlib import import_module
 from typing import Any
 
-PIECE = 64 * 1024          # largest piece a zlib layer hands out at once (brotli: this plus one 32 KiB block)
-MAX_LAYERS = 3             # gzip of gzip of gzip is already more than any real server sends
-_ZSTD_SLICE = 128          # zstandard has no output cap: feed it this many input bytes at a time (at most ~4 MiB out)
+PIECE = 64 * 1024  # largest piece a zlib layer hands out at once (brotli: this plus one 32 KiB block)
+MAX_LAYERS = 3  # gzip of gzip of gzip is already more than any real server sends
+_ZSTD_SLICE = 128  # zstandard has no output cap: feed it this many input bytes at a time (at most ~4 MiB out)
 _ZSTD_MAX_WINDOW = 1 << 23
 
 
@@ -57,7 +58,9 @@ def parse_codings(header: str | None) -> list[str]:
     """Content-Encoding as a list in the order they were applied; `identity` dropped. Raises CodingError."""
     if not header:
         return []
-    codings = [_ALIASES.get(c, c) for c in (part.strip().lower() for part in header.split(",")) if c and c != "identity"]
+    codings = [
+        _ALIASES.get(c, c) for c in (part.strip().lower() for part in header.split(",")) if c and c != "identity"
+    ]
     unknown = [c for c in codings if c not in DECODABLE]
     if unknown:
         raise CodingError(f"unsupported Content-Encoding {', '.join(unknown)} (we decode {ACCEPT_ENCODING})")
@@ -82,16 +85,16 @@ class _ZlibLayer:
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         while data and not self._done:
-            if self._d.eof:   # a stream ended before these bytes: another gzip member, or trailing junk
+            if self._d.eof:  # a stream ended before these bytes: another gzip member, or trailing junk
                 if self.coding == "gzip" and b"\x1f\x8b".startswith(data[:2]):
                     self._d = self._new()
                 else:
-                    self._done = True   # ignored, as browsers do
+                    self._done = True  # ignored, as browsers do
                     return
             try:
                 out = self._d.decompress(data, PIECE)
             except zlib.error as exc:
-                if self.coding == "deflate" and self._first:   # not zlib-wrapped: raw deflate
+                if self.coding == "deflate" and self._first:  # not zlib-wrapped: raw deflate
                     self._first = False
                     self._d = self._new(raw=True)
                     continue
@@ -100,7 +103,7 @@ class _ZlibLayer:
             if out:
                 yield out
             data = self._left()
-            while not data and len(out) == PIECE and not self._d.eof:   # output pending with all input taken
+            while not data and len(out) == PIECE and not self._d.eof:  # output pending with all input taken
                 out = self._d.decompress(b"", PIECE)
                 if out:
                     yield out
@@ -163,7 +166,7 @@ class ContentDecoder:
     inner layers are capped at `limit` bytes each (LayerTooLarge); the caller caps what it keeps."""
 
     def __init__(self, codings: list[str], limit: int) -> None:
-        self.layers = [_layer(c) for c in reversed(codings)]   # the last applied is undone first
+        self.layers = [_layer(c) for c in reversed(codings)]  # the last applied is undone first
         self.codings = codings
         self.limit = limit
         self._made = [0] * len(self.layers)

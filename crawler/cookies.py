@@ -8,6 +8,7 @@ cookies and `max_bytes` of names plus values. A cookie that would pass either is
 so a site rotating its session cookie keeps working. `max_count=0` keeps no cookies at all. The whole
 jar also stops at `MAX_TOTAL` cookies, whatever the domains (a wildcard host rule lets a site mint many).
 """
+
 from __future__ import annotations
 
 from http.cookiejar import Cookie, CookieJar
@@ -28,7 +29,7 @@ class BoundedCookieJar(CookieJar):
 
     def set_cookie(self, cookie: Cookie) -> None:
         # CookieJar's own (re-entrant) lock: extract_cookies may run for several responses at once
-        with self._cookies_lock:  # type: ignore[attr-defined]
+        with self._cookies_lock:  # type: ignore[attr-defined]  # CookieJar's private attribute, not in typeshed
             if not self._fits(cookie):
                 self.dropped += 1
                 return
@@ -37,7 +38,7 @@ class BoundedCookieJar(CookieJar):
     def _fits(self, cookie: Cookie) -> bool:
         if self.max_count <= 0 or _size(cookie) > self.max_bytes:
             return False
-        by_path = self._cookies.get(cookie.domain, {})  # type: ignore[attr-defined]
+        by_path = self._cookies.get(cookie.domain, {})  # type: ignore[attr-defined]  # private, as above
         replaced = by_path.get(cookie.path, {}).get(cookie.name)
         others = [c for names in by_path.values() for c in names.values() if c is not replaced]
         if len(others) + 1 > self.max_count or sum(map(_size, others)) + _size(cookie) > self.max_bytes:

@@ -18,20 +18,29 @@
 The cheap path (a declared or UTF-8 body that decodes, with no Latin-1 runs) costs one decode and
 one regex scan; charset-normalizer runs only on undeclared, non-UTF-8 bodies.
 """
+
 from __future__ import annotations
 
 import codecs
 import re
 from dataclasses import dataclass
 
-__all__ = ["DecodedText", "decode_html", "normalize_label", "header_charset", "meta_charset",
-           "undecodable_reason", "looks_binary", "repair_mojibake"]
+__all__ = [
+    "DecodedText",
+    "decode_html",
+    "normalize_label",
+    "header_charset",
+    "meta_charset",
+    "undecodable_reason",
+    "looks_binary",
+    "repair_mojibake",
+]
 
-SNIFF_BYTES = 4096   # WHATWG prescans 1 KB; Chinese portals put long <head> scripts before the meta
+SNIFF_BYTES = 4096  # WHATWG prescans 1 KB; Chinese portals put long <head> scripts before the meta
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF32_LE, "utf-32-le"),   # before UTF-16 LE: its BOM starts with FF FE too
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: its BOM starts with FF FE too
     (codecs.BOM_UTF32_BE, "utf-32-be"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
@@ -40,12 +49,29 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # WHATWG Encoding Standard label mapping, for the labels that matter here.
 _LABEL_ALIASES = {
     **dict.fromkeys(
-        ("gb2312", "gbk", "x-gbk", "gb_2312", "gb_2312-80", "chinese", "csgb2312", "iso-ir-58",
-         "csiso58gb231280", "cp936", "ms936", "windows-936", "euc-cn", "hz-gb-2312", "gb18030"),
+        (
+            "gb2312",
+            "gbk",
+            "x-gbk",
+            "gb_2312",
+            "gb_2312-80",
+            "chinese",
+            "csgb2312",
+            "iso-ir-58",
+            "csiso58gb231280",
+            "cp936",
+            "ms936",
+            "windows-936",
+            "euc-cn",
+            "hz-gb-2312",
+            "gb18030",
+        ),
         "gb18030",
     ),
     **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5", "cp950"), "big5hkscs"),
-    **dict.fromkeys(("iso-8859-1", "latin1", "latin-1", "us-ascii", "ascii", "iso8859-1", "l1", "windows-1252"), "cp1252"),
+    **dict.fromkeys(
+        ("iso-8859-1", "latin1", "latin-1", "us-ascii", "ascii", "iso8859-1", "l1", "windows-1252"), "cp1252"
+    ),
     **dict.fromkeys(("utf8", "utf-8", "unicode-1-1-utf-8", "x-unicode20utf8"), "utf-8"),
     # a page cannot declare UTF-16 in its own (ASCII-compatible) bytes: WHATWG reads it as UTF-8
     **dict.fromkeys(("utf-16", "utf-16le", "utf-16be", "utf-32"), "utf-8"),
@@ -53,8 +79,22 @@ _LABEL_ALIASES = {
     **dict.fromkeys(("euc-kr", "ks_c_5601-1987", "windows-949"), "cp949"),
 }
 # What charset-normalizer tends to answer for short GBK text (FIELD-NOTES): check gb18030 first.
-_CJK_CONFUSABLE = {"big5", "big5hkscs", "cp950", "cp949", "euc_kr", "johab", "shift_jis", "cp932", "euc_jp",
-                   "iso2022_jp", "iso2022_kr", "euc_jis_2004", "shift_jis_2004", "shift_jisx0213"}
+_CJK_CONFUSABLE = {
+    "big5",
+    "big5hkscs",
+    "cp950",
+    "cp949",
+    "euc_kr",
+    "johab",
+    "shift_jis",
+    "cp932",
+    "euc_jp",
+    "iso2022_jp",
+    "iso2022_kr",
+    "euc_jis_2004",
+    "shift_jis_2004",
+    "shift_jisx0213",
+}
 _MULTIBYTE = _CJK_CONFUSABLE | {"gb18030", "gbk", "gb2312", "utf-8", "utf_8"}
 
 _CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9_.:+-]+)""", re.I)
@@ -62,18 +102,21 @@ _META_TAG = re.compile(rb"<meta\b[^>]*>", re.I)
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9_.:+-]+)["']""", re.I)
 _HIDDEN = re.compile(rb"<!--.*?(?:-->|$)|<script\b.*?(?:</script\s*>|$)", re.I | re.S)
 
-_NEAR_UTF8 = 0.01           # replacements per non-ASCII byte that still mean "UTF-8 with a bad byte"
+_NEAR_UTF8 = 0.01  # replacements per non-ASCII byte that still mean "UTF-8 with a bad byte"
 _ASCII_BYTES = bytes(range(128))
-_ALMOST_CLEAN = 0.002       # gb18030 with this share of replacements beats a single-byte guess
+_ALMOST_CLEAN = 0.002  # gb18030 with this share of replacements beats a single-byte guess
 # characters a Latin-1 / cp1252 / Latin-9 reading of multi-byte text produces, in runs
-_LATIN_RUN = re.compile("[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-                        "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]{2,}")
+_LATIN_RUN = re.compile(
+    "[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]{2,}"
+)
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_MIN_MOJIBAKE = 40          # Latin-1 characters in runs before a repair is tried
+_MIN_MOJIBAKE = 40  # Latin-1 characters in runs before a repair is tried
 # how a browser reads "windows-1252": its 27 extra characters at 0x80-0x9f, the rest as Latin-1 (so
 # undefined 0x81, 0x8d, ... survive as C1 controls, which Python's cp1252 refuses)
-_CP1252_EXTRA = {ord(bytes([b]).decode("cp1252")): chr(b) for b in range(0x80, 0xA0)
-                 if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+_CP1252_EXTRA = {
+    ord(bytes([b]).decode("cp1252")): chr(b) for b in range(0x80, 0xA0) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}
 _LATIN9_ONLY = frozenset("€ŠšŽžŒœŸ")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -83,11 +126,11 @@ _GARBAGE_SHARE = 0.25
 @dataclass(frozen=True, slots=True)
 class DecodedText:
     text: str
-    encoding: str               # Python codec name actually used ("gb18030", or "cp1252>gb18030" after a repair)
-    replaced: bool              # True when undecodable bytes became U+FFFD
-    repaired: bool = False      # True when Latin-1-style mojibake was turned back
-    undecodable: str | None = None   # why the text is not text (outcomes kind "undecodable"), else None
-    how: str = ""               # why this encoding: "bom", "header", "meta", "utf-8", "guess", ... (for --explain)
+    encoding: str  # Python codec name actually used ("gb18030", or "cp1252>gb18030" after a repair)
+    replaced: bool  # True when undecodable bytes became U+FFFD
+    repaired: bool = False  # True when Latin-1-style mojibake was turned back
+    undecodable: str | None = None  # why the text is not text (outcomes kind "undecodable"), else None
+    how: str = ""  # why this encoding: "bom", "header", "meta", "utf-8", "guess", ... (for --explain)
 
 
 def normalize_label(label: str | None) -> str | None:
@@ -159,17 +202,19 @@ def decode_html(body: bytes, content_type: str | None = None) -> DecodedText:
 
 
 def _decode(body: bytes, content_type: str | None) -> tuple[str, str, bool, str]:
-    for bom, codec in _BOMS:
+    for bom, bom_codec in _BOMS:
         if body.startswith(bom):
-            rest = body[len(bom):]
-            text = _strict(rest, codec)
+            rest = body[len(bom) :]
+            text = _strict(rest, bom_codec)
             if text is not None:
-                return text, codec, False, "byte-order mark"
-            return rest.decode(codec, "replace"), codec, True, "byte-order mark"
+                return text, bom_codec, False, "byte-order mark"
+            return rest.decode(bom_codec, "replace"), bom_codec, True, "byte-order mark"
 
     declared: list[str] = []
-    for where, label in (("Content-Type header", header_charset(content_type)),
-                         ("<meta> charset", meta_charset(body[:SNIFF_BYTES]))):
+    for where, label in (
+        ("Content-Type header", header_charset(content_type)),
+        ("<meta> charset", meta_charset(body[:SNIFF_BYTES])),
+    ):
         codec = normalize_label(label)
         if codec is not None and codec not in declared:
             declared.append(codec)
@@ -179,7 +224,12 @@ def _decode(body: bytes, content_type: str | None) -> tuple[str, str, bool, str]
     if "utf-8" not in declared:
         text = _strict(body, "utf-8")
         if text is not None:
-            return text, "utf-8", False, "valid UTF-8" + (f" (declared {', '.join(declared)} failed)" if declared else "")
+            return (
+                text,
+                "utf-8",
+                False,
+                "valid UTF-8" + (f" (declared {', '.join(declared)} failed)" if declared else ""),
+            )
 
     # nothing decodes cleanly. UTF-8 but for a few bytes is UTF-8: valid multi-byte sequences do
     # not happen by chance, and gb18030 reads UTF-8 bytes "successfully" as nonsense
@@ -200,8 +250,11 @@ def _decode(body: bytes, content_type: str | None) -> tuple[str, str, bool, str]
             if text is not None:
                 return text, guessed, False, "charset-normalizer's guess"
     # fewest replacements wins; declared charsets first on a tie
-    scored = [(r[1], i, codec, r[0]) for i, codec in enumerate(declared + ["gb18030", "utf-8"])
-              if (r := _lenient(body, codec)) is not None]
+    scored = [
+        (r[1], i, codec, r[0])
+        for i, codec in enumerate(declared + ["gb18030", "utf-8"])
+        if (r := _lenient(body, codec)) is not None
+    ]
     bad, _, codec, text = min(scored)
     return text, codec, bad > 0, f"fewest replacement characters ({bad})"
 
@@ -218,9 +271,11 @@ def _best_cjk(body: bytes, guessed: str) -> tuple[str, str, bool]:
 
 # frequent characters of Chinese prose, simplified and traditional forms: text decoded with the
 # wrong double-byte codec is made of rare characters
-_COMMON = frozenset("的一是不了人我在有他这這中大来來上国國个個到说說们們为為子和你地出道也时時年得就那要下以生会會"
-                    "自着著去之过過家学學对對可她里裡后後小么麼心多天而能好都然没沒日于於起还還发發成事只作当當想看文无無开開"
-                    "手十用主行方又如前所本见見经經头頭面公同三已老从從动動两兩长長")
+_COMMON = frozenset(
+    "的一是不了人我在有他这這中大来來上国國个個到说說们們为為子和你地出道也时時年得就那要下以生会會"
+    "自着著去之过過家学學对對可她里裡后後小么麼心多天而能好都然没沒日于於起还還发發成事只作当當想看文无無开開"
+    "手十用主行方又如前所本见見经經头頭面公同三已老从從动動两兩长長"
+)
 
 
 def _common_hanzi(text: str) -> int:
@@ -311,7 +366,7 @@ def looks_binary(body: bytes) -> bool:
 
 
 def _normalizer_guess(body: bytes) -> str | None:
-    from charset_normalizer import from_bytes   # imported lazily: it is only needed on undeclared, non-UTF-8 pages
+    from charset_normalizer import from_bytes  # imported lazily: it is only needed on undeclared, non-UTF-8 pages
 
     best = from_bytes(body).best()
     if best is None:

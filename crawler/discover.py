@@ -5,14 +5,19 @@ HTML is parsed with selectolax (lexbor); sitemaps and feeds with lxml in recover
 entities or network. Which one is decided by the content type and, since servers mislabel feeds, by
 the document's first element.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from crawler.urls import HostRules, normalize_url
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser
 
 FEED_ROOTS = frozenset({"rss", "feed", "rdf", "channel"})
 SITEMAP_ROOTS = frozenset({"urlset", "sitemapindex"})
@@ -43,7 +48,7 @@ def _compiled(rules: LinkRules) -> tuple[HostRules, re.Pattern[str] | None, re.P
 
 
 def document_kind(text: str, content_type: str | None = None) -> str:
-    """"html", "sitemap" or "feed", from the first element: servers label feeds text/html or text/plain."""
+    """ "html", "sitemap" or "feed", from the first element: servers label feeds text/html or text/plain."""
     head = _PROLOGUE.sub("", text[:4096])
     match = _FIRST_ELEMENT.search(head)
     if match is not None:
@@ -112,16 +117,16 @@ def _html_links(text: str, base_url: str) -> list[str]:
     if base is not None:
         href = (base.attributes.get("href") or "").strip()
         if href:
-            resolved = urljoin(base_url, href)   # not normalised: its trailing slash matters for joining
+            resolved = urljoin(base_url, href)  # not normalised: its trailing slash matters for joining
             if resolved.startswith(("http://", "https://")):
                 # the <base> resolves links; the page's own URL is still base_url for the self-link check
                 return [normalize_url(h, resolved) or "" for h in _hrefs(tree)]
     return _hrefs(tree)
 
 
-def _hrefs(tree: object) -> list[str]:
+def _hrefs(tree: LexborHTMLParser) -> list[str]:
     out: list[str] = []
-    for node in tree.css("a[href], area[href], link[href]"):  # type: ignore[attr-defined]
+    for node in tree.css("a[href], area[href], link[href]"):
         if node.tag == "link":
             rel = (node.attributes.get("rel") or "").lower().split()
             if "next" not in rel and "prev" not in rel:
@@ -138,7 +143,7 @@ def _xml_links(text: str, kind: str) -> tuple[list[str], list[str]]:
 
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
     data = text.encode("utf-8")
-    if text.lstrip("\ufeff \t\r\n").startswith("<?xml"):   # the declared encoding no longer applies: drop it
+    if text.lstrip("\ufeff \t\r\n").startswith("<?xml"):  # the declared encoding no longer applies: drop it
         data = re.sub(rb"^\s*<\?xml[^>]*\?>", b"", data.lstrip(b"\xef\xbb\xbf"), count=1)
     root = etree.fromstring(data, parser)
     if root is None:
@@ -165,28 +170,28 @@ def _xml_links(text: str, kind: str) -> tuple[list[str], list[str]]:
     return entries, children
 
 
-def _item_link(item: object) -> str | None:
+def _item_link(item: Any) -> str | None:  # an lxml element (lxml is untyped here)
     from lxml import etree
 
     alternate = None
     first_href = None
     guid = None
     rdf_about = None
-    for attr, value in item.attrib.items():  # type: ignore[attr-defined]
+    for attr, value in item.attrib.items():
         if etree.QName(attr).localname == "about":
             rdf_about = value
-    for child in item:  # type: ignore[attr-defined]
+    for child in item:
         if not isinstance(child.tag, str):
             continue
         name = etree.QName(child).localname
         if name == "link":
             href = child.get("href")
-            if href:   # Atom
+            if href:  # Atom
                 rel = child.get("rel", "alternate")
                 if rel == "alternate" and alternate is None:
                     alternate = href
                 first_href = first_href or href
-            elif child.text and child.text.strip():   # RSS
+            elif child.text and child.text.strip():  # RSS
                 return child.text.strip()
         elif name == "guid" and child.text and child.get("isPermaLink", "true").lower() == "true":
             guid = child.text.strip()

@@ -10,6 +10,7 @@ Which of the two a kind is, is outcomes' decision (`is_transient`), never the ra
 `fetch_error(kind, …)`, which picks the class from the kind, so a 429 cannot be raised as a terminal 4xx
 or a bug as a transient connection failure.
 """
+
 from __future__ import annotations
 
 import outcomes
@@ -19,14 +20,20 @@ class SieveCrawlError(outcomes.SieveError):
     """A fetch failed for a reason that is data (`kind`), not a bug."""
 
     def __init__(
-        self, kind: str, detail: str = "", *, status: int | None = None, content_type: str | None = None,
-        nbytes: int = 0, retry_after: float | None = None,
+        self,
+        kind: str,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        content_type: str | None = None,
+        nbytes: int = 0,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(kind, detail)
-        self.status = status              # HTTP status when a response came
+        self.status = status  # HTTP status when a response came
         self.content_type = content_type  # its Content-Type, when known
-        self.nbytes = nbytes              # body bytes received before giving up
-        self.retry_after = retry_after    # seconds the server asked us to wait (Retry-After), uncapped
+        self.nbytes = nbytes  # body bytes received before giving up
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), uncapped
 
 
 class TransientError(SieveCrawlError, outcomes.TransientError):
@@ -38,7 +45,12 @@ class TerminalError(SieveCrawlError, outcomes.TerminalError):
 
 
 def fetch_error(
-    kind: str, detail: str = "", *, status: int | None = None, content_type: str | None = None, nbytes: int = 0,
+    kind: str,
+    detail: str = "",
+    *,
+    status: int | None = None,
+    content_type: str | None = None,
+    nbytes: int = 0,
     retry_after: float | None = None,
 ) -> SieveCrawlError:
     """The exception for `kind`, transient or terminal as outcomes says. Unknown kinds are refused: a typo

@@ -12,6 +12,7 @@ What can go wrong is a kind from `outcomes` (crawler/errors.py raises them, tran
 outcomes decides); anything else is a bug: logged with its traceback, recorded as `internal_error`.
 Bodies are read raw and decoded by crawler/codings.py, so max_bytes counts decoded bytes of every layer.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 DEFAULT_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5",
     "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.6",
-    "Accept-Encoding": ACCEPT_ENCODING,   # exactly what crawler/codings.py can undo
+    "Accept-Encoding": ACCEPT_ENCODING,  # exactly what crawler/codings.py can undo
 }
 
 
@@ -52,15 +53,15 @@ DEFAULT_HEADERS = {
 class FetcherStats:
     """Counters a test or benchmark can assert on. Hosts are `host[:port]`."""
 
-    requests: int = 0                                               # every HTTP request sent, robots included
+    requests: int = 0  # every HTTP request sent, robots included
     requests_by_host: Counter = field(default_factory=Counter)
-    robots_requests: Counter = field(default_factory=Counter)       # origin -> robots.txt requests
-    retries: int = 0                                                # attempts after the first, all hops
+    robots_requests: Counter = field(default_factory=Counter)  # origin -> robots.txt requests
+    retries: int = 0  # attempts after the first, all hops
     retry_sleep_seconds: float = 0.0
-    fetches: int = 0                                                # fetch() calls completed
-    outcomes: Counter = field(default_factory=Counter)              # "ok", "not_modified" or an error kind
-    bytes_received: int = 0                                         # on the wire (before Content-Encoding is undone)
-    max_in_flight: int = 0                                          # all hosts together
+    fetches: int = 0  # fetch() calls completed
+    outcomes: Counter = field(default_factory=Counter)  # "ok", "not_modified" or an error kind
+    bytes_received: int = 0  # on the wire (before Content-Encoding is undone)
+    max_in_flight: int = 0  # all hosts together
     max_in_flight_by_host: dict[str, int] = field(default_factory=dict)
 
 
@@ -97,7 +98,7 @@ class Fetcher:
         self.stats = FetcherStats()
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    async def __aenter__(self) -> "Fetcher":
+    async def __aenter__(self) -> Fetcher:
         s = self.settings
         transport = self._transport
         if transport is None:
@@ -142,7 +143,7 @@ class Fetcher:
             result.nbytes = exc.nbytes or result.nbytes
             if exc.retry_after is not None:
                 result.retry_after_s = min(exc.retry_after, self.settings.retry_after_cap_seconds)
-        except Exception as exc:   # a bug: never dressed up as a network failure (which would be retried)
+        except Exception as exc:  # a bug: never dressed up as a network failure (which would be retried)
             log.exception("bug while fetching %s", url)
             result.error, result.detail = INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
         self.stats.fetches += 1
@@ -153,9 +154,9 @@ class Fetcher:
     async def _fetch(self, result: FetchResult, etag: str | None, last_modified: str | None) -> None:
         s = self.settings
         try:
-            current = without_userinfo(result.url)   # httpx would send user:pass@ as an Authorization header
+            current = without_userinfo(result.url)  # httpx would send user:pass@ as an Authorization header
             parts = urlsplit(current)
-            parts.port   # noqa: B018 (raises ValueError on a malformed port)
+            parts.port  # noqa: B018 (raises ValueError on a malformed port)
         except ValueError:
             raise fetch_error("bad_scheme", f"malformed URL: {result.url[:200]}") from None
         if parts.scheme.lower() not in HTTP_SCHEMES or not parts.hostname:
@@ -176,8 +177,11 @@ class Fetcher:
                 target = self._redirect_target(current, response)
                 hops += 1
                 if hops > s.max_redirects:
-                    raise fetch_error("too_many_redirects", f"more than {s.max_redirects} redirects (next: {target})",
-                                      status=response.status)
+                    raise fetch_error(
+                        "too_many_redirects",
+                        f"more than {s.max_redirects} redirects (next: {target})",
+                        status=response.status,
+                    )
                 if target in seen:
                     raise fetch_error("too_many_redirects", f"redirect loop back to {target}", status=response.status)
                 seen.add(target)
@@ -220,9 +224,11 @@ class Fetcher:
         assert self._robots is not None and self._politeness is not None
         origin = origin_of(url)
         answer = self._robots.cached(origin) or await self._robots.answer(origin)
-        if answer.unreachable:   # RFC 9309: not crawled; cached, so every later URL of the host fails at once
-            raise fetch_error("unreachable", f"robots.txt of {origin} could not be fetched ({answer.reason}); "
-                                             "the host is not crawled in this run")
+        if answer.unreachable:  # RFC 9309: not crawled; cached, so every later URL of the host fails at once
+            raise fetch_error(
+                "unreachable",
+                f"robots.txt of {origin} could not be fetched ({answer.reason}); the host is not crawled in this run",
+            )
         if origin not in self._delay_applied:
             self._delay_applied.add(origin)
             delay = answer.crawl_delay(self.settings.user_agent)
@@ -244,7 +250,9 @@ class Fetcher:
                     continue
                 text = response.body.decode("utf-8", "replace") if response.body is not None else None
                 return RobotsFetch(response.status, text)
-            return RobotsFetch(None, error="too_many_redirects", detail=f"more than 5 redirects (last: {current[:200]})")
+            return RobotsFetch(
+                None, error="too_many_redirects", detail=f"more than 5 redirects (last: {current[:200]})"
+            )
         except SieveCrawlError as exc:
             return RobotsFetch(exc.status, error=exc.kind, detail=exc.detail)
 
@@ -262,7 +270,7 @@ class Fetcher:
             try:
                 self._fail_if_halted(key)
                 async with politeness.slot(key):
-                    self._fail_if_halted(key)   # the wait for the slot may have been long
+                    self._fail_if_halted(key)  # the wait for the slot may have been long
                     result.attempts += 1
                     self.stats.requests += 1
                     self.stats.requests_by_host[key] += 1
@@ -274,19 +282,25 @@ class Fetcher:
                         response = await self._request_once(url, key, headers, robots=robots)
                     except SieveCrawlError as exc:
                         if exc.status is not None:
-                            politeness.note_answer(key, rate_limited=exc.kind == "rate_limited",
-                                                   retry_after=exc.retry_after, halt_after=s.rate_limit_pause_after)
+                            politeness.note_answer(
+                                key,
+                                rate_limited=exc.kind == "rate_limited",
+                                retry_after=exc.retry_after,
+                                halt_after=s.rate_limit_pause_after,
+                            )
                         raise
                     finally:
                         result.elapsed_ms += int((time.perf_counter() - started) * 1000)
-                    politeness.note_answer(key, rate_limited=False, retry_after=None, halt_after=s.rate_limit_pause_after)
+                    politeness.note_answer(
+                        key, rate_limited=False, retry_after=None, halt_after=s.rate_limit_pause_after
+                    )
                     return response
             except TransientError as exc:
                 if attempt > s.retries or politeness.halted(key):
                     raise
                 if exc.retry_after is not None:
                     wait = min(exc.retry_after, s.retry_after_cap_seconds)
-                    politeness.pause(key, wait)   # the whole host asked for a pause, not just this URL
+                    politeness.pause(key, wait)  # the whole host asked for a pause, not just this URL
                 else:
                     wait = backoff_seconds(attempt, s.backoff_base_seconds, s.backoff_max_seconds, self._rng)
                 self.stats.retries += 1
@@ -322,7 +336,7 @@ class Fetcher:
 
             extensions = {"trace": trace}
         try:
-            async with asyncio.timeout(s.timeout_seconds):   # the whole request, body included
+            async with asyncio.timeout(s.timeout_seconds):  # the whole request, body included
                 async with self._client.stream("GET", url, headers=headers, extensions=extensions) as response:
                     limit = ROBOTS_MAX_BYTES if robots else s.max_bytes
                     return await read_response(url, response, limit, robots=robots, on_raw=self._count_raw)
@@ -330,12 +344,15 @@ class Fetcher:
             raise
         except (TimeoutError, httpx.TimeoutException) as exc:
             if is_timeout(exc):
-                raise fetch_error("timeout", f"no complete answer within {s.timeout_seconds:g}s ({type(exc).__name__})") from None
+                raise fetch_error(
+                    "timeout", f"no complete answer within {s.timeout_seconds:g}s ({type(exc).__name__})"
+                ) from None
             raise fetch_error("connection", _describe(exc.__cause__ or exc)) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise fetch_error("bad_scheme", str(exc)) from None
         except self._network_errors as exc:
             raise fetch_error("connection", _describe(exc)) from None
+
 
 def _describe(exc: BaseException) -> str:
     text = str(exc)

@@ -13,6 +13,7 @@ retries happen outside all of it (see fetcher.py).
 A host that keeps answering 429 is *halted*: after `rate_limit_pause_after` consecutive rate-limit
 answers no request to it starts again in this run (`halted()` says why; the fetcher fails its URLs fast).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,8 @@ class HostState:
     last_start: float = float("-inf")
     paused_until: float = 0.0
     in_flight: int = 0
-    throttled: int = 0                 # consecutive rate-limit answers
-    halted: str | None = None          # why no request to this host starts again in this run
+    throttled: int = 0  # consecutive rate-limit answers
+    halted: str | None = None  # why no request to this host starts again in this run
     last_retry_after: float | None = None
 
 

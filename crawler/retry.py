@@ -1,9 +1,10 @@
 """How long to wait before the next attempt: the server's Retry-After if it sent one, else
 exponential backoff with jitter (spreads a herd of retries over time)."""
+
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 _STATUS_KINDS = {408: "timeout", 425: "rate_limited", 429: "rate_limited"}
@@ -32,8 +33,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
 
 

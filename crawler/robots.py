@@ -8,6 +8,7 @@ What an answer means (RFC 9309 section 2.3.1):
                RFC's safe default), and each of its URLs fails fast with kind `unreachable`, which the
                frontier defers with backoff (minutes to hours), not as a robots refusal
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,16 +17,16 @@ from dataclasses import dataclass
 
 from protego import Protego
 
-ROBOTS_MAX_BYTES = 512 * 1024   # RFC 9309: parse at least 500 KiB
+ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB
 
 
 @dataclass(frozen=True)
 class RobotsAnswer:
     """What robots.txt fetching produced for one origin."""
 
-    parser: Protego | None     # None: allow all (4xx) or disallow all (unreachable)
+    parser: Protego | None  # None: allow all (4xx) or disallow all (unreachable)
     allow_all: bool
-    reason: str                # e.g. "200", "404: no rules", "http_5xx: HTTP 503"
+    reason: str  # e.g. "200", "404: no rules", "http_5xx: HTTP 503"
 
     @property
     def unreachable(self) -> bool:

@@ -1,4 +1,5 @@
 """Crawl settings: the `crawl:` block of config.yaml, validated once at load time."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -20,14 +21,20 @@ class CrawlSettings(BaseModel):
     backoff_base_seconds: float = Field(0.5, ge=0, le=60)
     backoff_max_seconds: float = Field(30.0, ge=0, le=3600)
     retry_after_cap_seconds: float = Field(60.0, ge=0, le=86400, description="longest Retry-After honoured")
-    max_bytes: int = Field(5_000_000, ge=1024, description="bodies larger than this (decoded, every Content-Encoding layer) are aborted while streaming")
+    max_bytes: int = Field(
+        5_000_000,
+        ge=1024,
+        description="bodies larger than this (decoded, every Content-Encoding layer) are aborted while streaming",
+    )
     max_redirects: int = Field(5, ge=0, le=30)
     respect_robots: bool = True
     max_crawl_delay_seconds: float = Field(
         60.0, ge=0, le=3600, description="a robots.txt Crawl-delay above this is clamped to it"
     )
     rate_limit_pause_after: int = Field(
-        5, ge=1, le=1000,
+        5,
+        ge=1,
+        le=1000,
         description="consecutive 429/425 answers from one host after which it is paused for the rest of the run",
     )
     max_cookies_per_host: int = Field(50, ge=0, le=1000, description="cookies kept per cookie domain; 0 keeps none")

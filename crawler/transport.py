@@ -10,6 +10,7 @@ Why two: httpx/httpcore/anyio was about 31% of the crawl's CPU, all on the event
 - politeness spacing counts from when the request headers are written: httpcore's per-request trace
   hook for httpx, aiohttp's `on_request_headers_sent` signal for aiohttp (`on_sent(url)`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,7 +33,7 @@ def build_transport(settings: CrawlSettings, on_sent: Callable[[str], None]) -> 
     async def headers_sent(session: Any, context: Any, params: Any) -> None:
         on_sent(str(params.url))
 
-    def session() -> aiohttp.ClientSession:   # called on the first request, inside the running loop
+    def session() -> aiohttp.ClientSession:  # called on the first request, inside the running loop
         trace = aiohttp.TraceConfig()
         trace.on_request_headers_sent.append(headers_sent)
         connector = aiohttp.TCPConnector(limit=settings.concurrency, ssl=ssl_context, ttl_dns_cache=300)
@@ -41,8 +42,8 @@ def build_transport(settings: CrawlSettings, on_sent: Callable[[str], None]) -> 
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=settings.trust_env,
             trace_configs=[trace],
-            auto_decompress=False,   # httpx-aiohttp also asks for it per request; both, so neither alone is relied on
-            max_headers=512,   # aiohttp's 128 refuses a page setting 250 cookies; the bounded jar handles those
+            auto_decompress=False,  # httpx-aiohttp also asks for it per request; both, so neither alone is relied on
+            max_headers=512,  # aiohttp's 128 refuses a page setting 250 cookies; the bounded jar handles those
         )
 
     # verify: the same context, or the transport would build (and load CA certificates into) one more

@@ -4,6 +4,7 @@ Hand-written on urllib rather than courlan: courlan.normalize_url (1.4) keeps fr
 and `share*` unless `strict=True`, and strict mode drops every parameter it does not know. Here the
 rule is the other way round: keep every parameter (pagination `?page=2`, ids) except known trackers.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,10 +17,41 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Exact parameter names that only say where a click came from (web analytics, Chinese portals, WeChat).
 TRACKING_PARAMS = frozenset(
     {
-        "spm", "from", "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
-        "_hsenc", "_hsmkt", "mkt_tok", "vero_id", "wt.mc_id", "ref_src", "ref_url", "scm", "src_type",
-        "chksm", "scene", "subscene", "ascene", "sessionid", "clicktime", "enterid", "devicetype", "nettype",
-        "pass_ticket", "exportkey", "wx_header", "isappinstalled", "from_wecom", "timestamp_share",
+        "spm",
+        "from",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gclsrc",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmkt",
+        "mkt_tok",
+        "vero_id",
+        "wt.mc_id",
+        "ref_src",
+        "ref_url",
+        "scm",
+        "src_type",
+        "chksm",
+        "scene",
+        "subscene",
+        "ascene",
+        "sessionid",
+        "clicktime",
+        "enterid",
+        "devicetype",
+        "nettype",
+        "pass_ticket",
+        "exportkey",
+        "wx_header",
+        "isappinstalled",
+        "from_wecom",
+        "timestamp_share",
     }
 )
 TRACKING_PREFIXES = ("utm_", "share", "sharer", "pk_", "hmsr", "hmpl", "hmcu", "hmkw", "hmci")
@@ -80,7 +112,7 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
         if not host:
             return None
         port = parts.port
-    except ValueError:   # a malformed port or IPv6 literal
+    except ValueError:  # a malformed port or IPv6 literal
         return None
     try:
         host.encode("ascii")
@@ -90,7 +122,7 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
         except UnicodeError:
             return None
     host = host.lower()
-    if ":" in host:          # IPv6 literal
+    if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     # No `user:pass@`: a link on someone's page must not make us send credentials (httpx turns them into
     # an Authorization header), and the same page with and without them is one page.

@@ -2,6 +2,7 @@
 
 A fixture, not orchestration: it imports nothing of sieve. Run it alone with `python -m demo`.
 """
+
 from __future__ import annotations
 
 from demo.server import DemoServer

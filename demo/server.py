@@ -3,6 +3,7 @@
 Run it alone with `python -m demo --port 8765 --articles 60 [--latency-ms 5]`; the latency is a sleep in
 the connection's own thread before each response, so slow responses overlap as a real site's do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,15 +15,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from demo.site import DemoSite
 
 
+class _DemoHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 1024  # a deep accept backlog: hundreds of crawler connections may open at once
+    daemon_threads = True
+    request_log: list[tuple[str, str]]  # (path, user agent), for tests
+
+
 class _Handler(BaseHTTPRequestHandler):
+    server: _DemoHTTPServer
     site: DemoSite
     latency_s: float = 0.0
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True   # keep-alive responses otherwise stall ~40 ms on delayed ACKs
+    disable_nagle_algorithm = True  # keep-alive responses otherwise stall ~40 ms on delayed ACKs
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))  # type: ignore[attr-defined]
-        if self.latency_s:   # this connection's thread sleeps (GIL released): other requests go on
+        self.server.request_log.append((self.path, self.headers.get("User-Agent", "")))
+        if self.latency_s:  # this connection's thread sleeps (GIL released): other requests go on
             time.sleep(self.latency_s)
         status, body, content_type = self.site.render(self.path)
         if status == 301:
@@ -58,25 +66,22 @@ class DemoServer:
         if latency_s < 0:
             raise ValueError("latency_s must not be negative")
         handler = type("DemoHandler", (_Handler,), {"site": site, "latency_s": latency_s})
-        # a deep accept backlog: hundreds of crawler connections may open at once at high latency
-        server_class = type("DemoHTTPServer", (ThreadingHTTPServer,), {"request_queue_size": 1024})
-        self.httpd = server_class((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_log = []  # type: ignore[attr-defined]  # (path, user agent), for tests
+        self.httpd = _DemoHTTPServer((host, port), handler)
+        self.httpd.request_log = []
         self.site = site
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="demo-site", daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        address = self.httpd.server_address  # (host, port): kept after the server closed, unlike the socket's
+        return f"http://{str(address[0])}:{address[1]}"
 
     @property
     def requests(self) -> list[tuple[str, str]]:
         """Every request served so far: (path with query, User-Agent). list.append is atomic in CPython."""
-        return self.httpd.request_log  # type: ignore[attr-defined]
+        return self.httpd.request_log
 
-    def __enter__(self) -> "DemoServer":
+    def __enter__(self) -> DemoServer:
         self._thread.start()
         return self
 
@@ -94,8 +99,11 @@ def main() -> None:
     if args.latency_ms < 0:
         parser.error("--latency-ms must not be negative")
     with DemoServer(DemoSite(args.articles), port=args.port, latency_s=args.latency_ms / 1000) as server:
-        print(f"demo aggregator on {server.base_url}/list/1.html ({args.articles} articles, "
-              f"{args.latency_ms:g} ms latency); Ctrl-C stops", flush=True)
+        print(
+            f"demo aggregator on {server.base_url}/list/1.html ({args.articles} articles, "
+            f"{args.latency_ms:g} ms latency); Ctrl-C stops",
+            flush=True,
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

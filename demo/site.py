@@ -11,6 +11,7 @@ robots.txt disallows /private/.
 
 demo/server.py serves it (`python -m demo --port 8765 --articles 60 [--latency-ms 5]`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,6 @@ import html
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 
 SHANGHAI = timezone(timedelta(hours=8))
 PER_LIST_PAGE = 10
@@ -86,9 +86,18 @@ _WORDS_C = ["产品经理", "操盘手", "程序员", "老师", "创业者", "�
 _ACCOUNTS = ["群响日记", "城市观察笔记", "读书会小组", "老王聊创业", "生活研究所", "职场进化论"]
 _AUTHORS = ["toby", "王小明", "李静", "陈一", "周末", "阿哲"]
 _HOT = [
-    ("欠款不还会坐牢吗", "欠钱不还属民事行为,一般不会因此而构成刑事犯罪,也就不会坐牢。除非你确有能力归还而拒不执行法院的判决"),
-    ("中国教育,路在何方?", "想必大家都听过点石成金的故事吧,古人也说过,授人以鱼不如授人以渔。而放眼现在的教育乱像,谁还要渔了"),
-    ("年轻人为什么不爱存钱了", "最近一份调查显示,越来越多的年轻人选择把钱花在体验上,而不是存进银行。有专家认为这和收入预期有关"),
+    (
+        "欠款不还会坐牢吗",
+        "欠钱不还属民事行为,一般不会因此而构成刑事犯罪,也就不会坐牢。除非你确有能力归还而拒不执行法院的判决",
+    ),
+    (
+        "中国教育,路在何方?",
+        "想必大家都听过点石成金的故事吧,古人也说过,授人以鱼不如授人以渔。而放眼现在的教育乱像,谁还要渔了",
+    ),
+    (
+        "年轻人为什么不爱存钱了",
+        "最近一份调查显示,越来越多的年轻人选择把钱花在体验上,而不是存进银行。有专家认为这和收入预期有关",
+    ),
     ("周末去哪儿玩比较好", "天气转凉,郊外的红叶正是好看的时候。不过热门景点人多,建议错峰出行,提前查好路线和停车位置"),
     ("考研还是直接工作", "每年这个时候,都有很多大四学生在纠结。考研能多几年准备,工作能早点积累经验,关键看自己的规划"),
 ]
@@ -109,12 +118,12 @@ class DemoArticle:
     paragraphs: tuple[str, ...]
     account: str | None
     author: str | None
-    published_label: str | None       # as printed on the page
-    published_at: datetime | None     # truth for absolute dates
-    relative_hours: int | None        # truth for "N小时前" (resolved against fetch time)
-    template: str                     # "wechat" | "portal" | "minimal"
-    charset: str                      # "utf-8" | "gbk"
-    copy_of: int | None = None        # article number this page republishes (exact or near copy)
+    published_label: str | None  # as printed on the page
+    published_at: datetime | None  # truth for absolute dates
+    relative_hours: int | None  # truth for "N小时前" (resolved against fetch time)
+    template: str  # "wechat" | "portal" | "minimal"
+    charset: str  # "utf-8" | "gbk"
+    copy_of: int | None = None  # article number this page republishes (exact or near copy)
 
     @property
     def text(self) -> str:
@@ -130,12 +139,18 @@ class DemoSite:
         self.n_articles = n_articles
         self.seed = seed
         self.n_list_pages = (n_articles + PER_LIST_PAGE - 1) // PER_LIST_PAGE
+        # per site, not functools.cache on the method: that would keep every DemoSite alive for the process
+        self._articles: dict[int, DemoArticle] = {}
 
     # ---- truth -------------------------------------------------------------------------
-    @lru_cache(maxsize=None)
     def article(self, number: int) -> DemoArticle:
         if not 1 <= number <= self.n_articles:
             raise KeyError(number)
+        if number not in self._articles:
+            self._articles[number] = self._make_article(number)
+        return self._articles[number]
+
+    def _make_article(self, number: int) -> DemoArticle:
         rng = random.Random(self.seed * 1_000_003 + number)
         copy_of = None
         # Every 12th article republishes an earlier one: exact copy on even turns, near copy on odd.
@@ -171,7 +186,9 @@ class DemoSite:
         published_at = relative_hours = None
         label = None
         if kind == 1:
-            published_at = datetime(2023, 5, 1, 8, 0, tzinfo=SHANGHAI) + timedelta(days=number % 28, minutes=7 * number % 600)
+            published_at = datetime(2023, 5, 1, 8, 0, tzinfo=SHANGHAI) + timedelta(
+                days=number % 28, minutes=7 * number % 600
+            )
             label = published_at.strftime("%Y年%m月%d日 %H:%M")
         elif kind == 2:
             published_at = datetime(2022, 11, 3, tzinfo=SHANGHAI) + timedelta(days=number % 20)
@@ -230,11 +247,11 @@ class DemoSite:
                 return 404, b"not found", "text/plain"
             if 1 <= number <= self.n_articles and self.article_path(number) == path:
                 article = self.article(number)
-                page = self._article_page(article)
+                html = self._article_page(article)
                 if article.charset == "gbk":
                     # Only a <meta charset> names the encoding: the header stays silent, as on many CJK sites.
-                    return 200, page.encode("gb18030"), "text/html"
-                return 200, page.encode("utf-8"), "text/html; charset=utf-8"
+                    return 200, html.encode("gb18030"), "text/html"
+                return 200, html.encode("utf-8"), "text/html; charset=utf-8"
         if path.startswith(("/private/", "/news/20230430/")):
             return 200, b"<html><body><p>private: robots.txt disallows this</p></body></html>", "text/html"
         return 404, b"<html><body>404</body></html>", "text/html; charset=utf-8"
@@ -254,7 +271,9 @@ class DemoSite:
                 f'<p class="hot-teaser">{html.escape(teaser)}...(展开)</p></div>'
             )
         # Sidebar links carry dates in their URLs: a page without a date must not borrow one.
-        related = [(n, self.article_path(n)) for n in ((number % self.n_articles) + 1, ((number + 4) % self.n_articles) + 1)]
+        related = [
+            (n, self.article_path(n)) for n in ((number % self.n_articles) + 1, ((number + 4) % self.n_articles) + 1)
+        ]
         links = "".join(f'<li><a href="{p}">相关文章 {n}</a></li>' for n, p in related)
         return (
             f'<div class="search-suggest"><h3>搜索建议:</h3>{"".join(items)}</div>'
@@ -264,7 +283,7 @@ class DemoSite:
     def _footer(self) -> str:
         return (
             '<div class="footer"><p>免责声明:本站仅提供信息存储空间服务,文章版权归原作者所有,如有侵权请联系删除。</p>'
-            '<p>Copyright © 2023 聚热点 juredian.com 版权所有</p></div>'
+            "<p>Copyright © 2023 聚热点 juredian.com 版权所有</p></div>"
         )
 
     def _article_page(self, article: DemoArticle) -> str:
@@ -342,7 +361,7 @@ class DemoSite:
             hours = 1 + (number * 7) % 23
             items.append(
                 f'<li class="item"><h3><a href="{article.path}?from=list&amp;utm_source=juredian">'
-                f"{html.escape(article.title)}</a></h3><p>{teaser}...</p><span class=\"time\">{hours}小时前</span></li>"
+                f'{html.escape(article.title)}</a></h3><p>{teaser}...</p><span class="time">{hours}小时前</span></li>'
             )
         if page == 1:
             # an editors' preview that looks like an article, but robots.txt keeps crawlers off it

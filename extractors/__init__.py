@@ -3,15 +3,20 @@
 Names load on first use (PEP 562), so `from extractors.model import Rules` (config loading) does not
 pull in trafilatura: commands that only read config start fast.
 """
+
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from extractors.dedup import content_hash, hamming, simhash
-    from extractors.model import Article, Rejection, Rules
-    from extractors.pipeline import EXTRACTOR_VERSION, extract, rules_version
+    from extractors.dedup import content_hash as content_hash, hamming as hamming, simhash as simhash
+    from extractors.model import Article as Article, Rejection as Rejection, Rules as Rules
+    from extractors.pipeline import (
+        EXTRACTOR_VERSION as EXTRACTOR_VERSION,
+        extract as extract,
+        rules_version as rules_version,
+    )
 
 _EXPORTS = {
     "Article": "extractors.model",

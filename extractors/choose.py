@@ -10,6 +10,7 @@ When trafilatura wins, its lines are bounded by the density block's span: the li
 to the last that fall inside the block are kept, plus the prose that adjoins them (an article split
 in two containers by an ad), and nothing after a run of link lines.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,10 +22,19 @@ from extractors.lines import CJK_CHAR, SENTENCE_PUNCT, PageLines, sentence_marks
 from extractors.scoring import tokens
 from extractors.textrules import key
 
-__all__ = ["Choice", "choose_block", "bound_to_span", "last_lines_of_block", "line_link_shares", "is_prose", "TOO_LITTLE", "LINK_LINE"]
+__all__ = [
+    "Choice",
+    "choose_block",
+    "bound_to_span",
+    "last_lines_of_block",
+    "line_link_shares",
+    "is_prose",
+    "TOO_LITTLE",
+    "LINK_LINE",
+]
 
-TOO_LITTLE = 0.25     # trafilatura's text under this share of the density block's: too little
-LINK_LINE = 0.5       # a line this much link text is a link (a headline, a tag, a menu entry)
+TOO_LITTLE = 0.25  # trafilatura's text under this share of the density block's: too little
+LINK_LINE = 0.5  # a line this much link text is a link (a headline, a tag, a menu entry)
 _PROSE_CHARS = 12
 SENTENCE_END_CHARS = "。！？.!?”」…"
 _LABEL_CHARS = 12
@@ -32,7 +42,7 @@ _LABEL_CHARS = 12
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    block: str        # "trafilatura" | "density"
+    block: str  # "trafilatura" | "density"
     reason: str
 
 
@@ -82,8 +92,14 @@ def _inside(where: tuple[int, int] | None, span: tuple[int, int]) -> bool:
     return where is not None and where[0] < span[1] and where[1] >= span[0]
 
 
-def choose_block(traf: list[str], dense: list[str], located: list[tuple[int, int] | None],
-                 shares: list[float], span: tuple[int, int] | None, title: str | None = None) -> Choice:
+def choose_block(
+    traf: list[str],
+    dense: list[str],
+    located: list[tuple[int, int] | None],
+    shares: list[float],
+    span: tuple[int, int] | None,
+    title: str | None = None,
+) -> Choice:
     """trafilatura, unless it found too little, or another block than the density choice and a
     less article-like one, or the density block plus a pile of link lines (a headline list)."""
     if not dense:
@@ -95,7 +111,9 @@ def choose_block(traf: list[str], dense: list[str], located: list[tuple[int, int
     traf_chars, dense_chars = sum(map(len, traf)), sum(map(len, dense))
     if traf_chars < TOO_LITTLE * dense_chars:
         return Choice("density", f"trafilatura found too little ({traf_chars} vs {dense_chars} chars)")
-    inside_chars = sum(len(line) for line, where in zip(traf, located) if span is not None and _inside(where, span))
+    inside_chars = sum(
+        len(line) for line, where in zip(traf, located, strict=True) if span is not None and _inside(where, span)
+    )
     if inside_chars < 0.5 * min(traf_chars, dense_chars):
         # two different blocks: the one that talks about the title, else the more punctuated
         title_tokens = tokens(title or "")
@@ -103,7 +121,11 @@ def choose_block(traf: list[str], dense: list[str], located: list[tuple[int, int
         if abs(traf_share - dense_share) >= 0.2:
             block = "density" if dense_share > traf_share else "trafilatura"
             return Choice(block, f"different blocks; {block} uses more of the title's words")
-        outside = [(line, share) for line, share, where in zip(traf, shares, located) if not _inside(where, span or (0, 0))]
+        outside = [
+            (line, share)
+            for line, share, where in zip(traf, shares, located, strict=True)
+            if not _inside(where, span or (0, 0))
+        ]
         linkish = _link_share_of(outside)
         if linkish > 0.5:
             return Choice("density", f"different blocks; trafilatura's is {linkish:.0%} link lines")
@@ -121,9 +143,15 @@ def _link_share_of(lines: list[tuple[str, float]]) -> float:
     return sum(len(line) for line, share in lines if share >= LINK_LINE) / total
 
 
-def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares: list[float],
-                  span: tuple[int, int] | None, notice: re.Pattern[str] | None = None,
-                  page: PageLines | None = None, title: str | None = None) -> list[int]:
+def bound_to_span(
+    traf: list[str],
+    located: list[tuple[int, int] | None],
+    shares: list[float],
+    span: tuple[int, int] | None,
+    notice: re.Pattern[str] | None = None,
+    page: PageLines | None = None,
+    title: str | None = None,
+) -> list[int]:
     """Indices of trafilatura's lines to keep: from the first to the last line inside the density
     block, widened over adjoining prose that is neither a link line nor a notice. Before the block,
     a short label line between that prose and more of it ("推荐阅读" left of an embedded related box
@@ -151,9 +179,10 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
         """Link lines on the page between trafilatura's lines i < j (that it dropped: the
         headlines of a teaser list, whose summaries it kept), or the title: the article never
         reaches back past its own headline."""
-        if page is None or located[i] is None or located[j] is None:
+        first, last = located[i], located[j]
+        if page is None or first is None or last is None:
             return False
-        between = range(located[i][1] + 1, located[j][0])
+        between = range(first[1] + 1, last[0])
         return any(page.link_share(k) >= LINK_LINE or (title_key and key(page.lines[k]) == title_key) for k in between)
 
     def label(i: int) -> bool:
@@ -163,14 +192,14 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
         if adjoins(start - 1) and not links_between(start - 1, start):
             start -= 1
         elif start > 1 and adjoins(start - 1) and adjoins(start - 2) and not links_between(start - 2, start - 1):
-            start -= 2   # a box of links between two runs of the article's prose (an embedded related box)
+            start -= 2  # a box of links between two runs of the article's prose (an embedded related box)
         elif start > 1 and label(start - 1) and adjoins(start - 2):
             labels.add(start - 1)
             start -= 2
         else:
             break
     while end < len(traf) and adjoins(end) and not links_between(end - 1, end):
-        end += 1   # no stepping over labels after the block: "责任编辑" and such lead to chrome
+        end += 1  # no stepping over labels after the block: "责任编辑" and such lead to chrome
     kept = [i for i in range(start, end) if i not in labels]
     # Not an overrun but more of the same, so no bound, when what would go is (a) more teasers
     # and what stays is one too (a page of teasers: the list check decides), or (b) mostly prose
@@ -199,8 +228,12 @@ def bound_to_span(traf: list[str], located: list[tuple[int, int] | None], shares
 _TRAILING_MAX = 2
 
 
-def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, span: tuple[int, int] | None,
-                        notice: re.Pattern[str] | None = None) -> list[int]:
+def last_lines_of_block(
+    located: list[tuple[int, int] | None],
+    page: PageLines,
+    span: tuple[int, int] | None,
+    notice: re.Pattern[str] | None = None,
+) -> list[int]:
     """Page lines of the density block after trafilatura's last line that trafilatura skipped: a
     last short paragraph (it drops one that ends in a logo link). Only one or two, each a Chinese
     sentence and no link: a longer run there is a related list inside the article's container."""
@@ -216,19 +249,28 @@ def last_lines_of_block(located: list[tuple[int, int] | None], page: PageLines, 
         line = page.lines[index]
         ends_sentence = line.rstrip()[-1:] in SENTENCE_END_CHARS
         # Chinese by its letters: figures and percent signs ("降至77.8%") are not another script
-        if page.link_share(index) >= LINK_LINE or not is_prose(line) or not ends_sentence \
-                or len(CJK_CHAR.findall(line)) < 0.5 * _letters(line) or (notice is not None and notice.search(line)):
+        if (
+            page.link_share(index) >= LINK_LINE
+            or not is_prose(line)
+            or not ends_sentence
+            or len(CJK_CHAR.findall(line)) < 0.5 * _letters(line)
+            or (notice is not None and notice.search(line))
+        ):
             return []
     return rest
 
 
-PART_OF_BLOCK = 0.6   # trafilatura's text under this share of a linkless prose block: it stopped inside it
-_FEW_LINKS = 0.05     # share of the block's characters in link lines (menus, lists) for "linkless"
-_LABEL_MAX = 24       # a short line between two runs of prose ("Advertisement"): stepped over, dropped
+PART_OF_BLOCK = 0.6  # trafilatura's text under this share of a linkless prose block: it stopped inside it
+_FEW_LINKS = 0.05  # share of the block's characters in link lines (menus, lists) for "linkless"
+_LABEL_MAX = 24  # a short line between two runs of prose ("Advertisement"): stepped over, dropped
 
 
-def lost_prose_of_block(located: list[tuple[int, int] | None], page: PageLines, span: tuple[int, int] | None,
-                        notice: re.Pattern[str] | None = None) -> list[int]:
+def lost_prose_of_block(
+    located: list[tuple[int, int] | None],
+    page: PageLines,
+    span: tuple[int, int] | None,
+    notice: re.Pattern[str] | None = None,
+) -> list[int]:
     """Page lines of the density block after trafilatura's last line, when trafilatura stopped early in a
     block of prose without links (an article body cut in chunks by ad rows: it reads the first chunk):
     the prose that follows, up to the first link line or notice, stepping over short labels."""

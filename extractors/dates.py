@@ -6,10 +6,11 @@ the ones that occur, and anything else yields None, which is the honest answer.
 Relative forms ("3小时前", "昨天 09:27") need the fetch time; without it they yield None, so
 extraction stays deterministic.
 """
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 __all__ = ["parse_date", "parse_iso", "from_unix"]
@@ -22,8 +23,7 @@ _ABS_NUM = re.compile(
     r"(?<![\d/.\-])(?P<y>(?:19|20)\d{2})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})(?![\d/.\-])"
     r"(?:[T\s]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
 )
-_MONTHS = {m: i for i, m in enumerate(
-    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 _ABS_EN = re.compile(
     r"\b(?:(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>(?:19|20)\d{2})"
     r"|(?P<d2>\d{1,2})\s+(?P<mon2>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+(?P<y2>(?:19|20)\d{2}))\b",
@@ -32,8 +32,16 @@ _ABS_EN = re.compile(
 _AGO = re.compile(r"(?P<n>\d{1,3})\s*(?P<unit>秒|分钟|分|小时|个小时|天|日|周|个月)前")
 _DAY_WORD = re.compile(r"(?P<word>今天|昨天|前天)\s*(?:(?P<H>\d{1,2})\s*[:：]\s*(?P<M>\d{2}))?")
 _JUST_NOW = re.compile(r"刚刚")
-_UNIT = {"秒": "seconds", "分钟": "minutes", "分": "minutes", "小时": "hours", "个小时": "hours",
-         "天": "days", "日": "days", "周": "weeks"}
+_UNIT = {
+    "秒": "seconds",
+    "分钟": "minutes",
+    "分": "minutes",
+    "小时": "hours",
+    "个小时": "hours",
+    "天": "days",
+    "日": "days",
+    "周": "weeks",
+}
 
 
 def _tz(name: str) -> timezone | ZoneInfo:
@@ -48,8 +56,9 @@ def _build(match: re.Match[str], tz) -> datetime | None:
         hour = int(match.group("H") or 0)
         minute = int(match.group("M") or 0)
         second = int(match.group("S") or 0)
-        return datetime(int(match.group("y")), int(match.group("m")), int(match.group("d")),
-                        hour, minute, second, tzinfo=tz)
+        return datetime(
+            int(match.group("y")), int(match.group("m")), int(match.group("d")), hour, minute, second, tzinfo=tz
+        )
     except (ValueError, TypeError):
         return None
 
@@ -62,14 +71,15 @@ def _plausible(value: datetime, fetched_at: datetime | None) -> bool:
     return True
 
 
-def parse_date(text: str, *, tz_name: str = "Asia/Shanghai", fetched_at: datetime | None = None,
-               allow_relative: bool = True) -> datetime | None:
+def parse_date(
+    text: str, *, tz_name: str = "Asia/Shanghai", fetched_at: datetime | None = None, allow_relative: bool = True
+) -> datetime | None:
     """The first date in a short text: absolute (年月日, 2023-05-12 10:20) or relative to fetched_at."""
     if not text:
         return None
     tz = _tz(tz_name)
     if fetched_at is not None and fetched_at.tzinfo is None:
-        fetched_at = fetched_at.replace(tzinfo=timezone.utc)
+        fetched_at = fetched_at.replace(tzinfo=UTC)
     candidates: list[tuple[int, datetime]] = []
     for pattern in (_ABS_CJK, _ABS_NUM):
         match = pattern.search(text)
@@ -81,8 +91,12 @@ def parse_date(text: str, *, tz_name: str = "Asia/Shanghai", fetched_at: datetim
     if match:
         month = _MONTHS.get((match.group("mon") or match.group("mon2"))[:3].lower())
         try:
-            value = datetime(int(match.group("y") or match.group("y2")), month or 0,
-                             int(match.group("d") or match.group("d2")), tzinfo=tz)
+            value = datetime(
+                int(match.group("y") or match.group("y2")),
+                month or 0,
+                int(match.group("d") or match.group("d2")),
+                tzinfo=tz,
+            )
         except (ValueError, TypeError):
             value = None
         if value is not None and _plausible(value, fetched_at):

@@ -1,4 +1,5 @@
 """Keys for duplicate detection: an exact content hash and a 64-bit simhash for near-duplicates."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ from extractors.lines import TOKEN
 
 __all__ = ["content_hash", "simhash", "hash_keys", "hamming", "normalise_for_hash"]
 
-_MASK = (1 << 64) - 1   # hamming's operands
+_MASK = (1 << 64) - 1  # hamming's operands
 _SHINGLE = 3
 
 
@@ -54,7 +55,7 @@ def _simhash_normalised(normal: str) -> int:
     if len(words) < _SHINGLE:
         shingles = {"\x1f".join(words)}
     else:
-        shingles = set(map("\x1f".join, zip(words, words[1:], words[2:])))
+        shingles = set(map("\x1f".join, zip(words, words[1:], words[2:], strict=False)))
     # one 64-bit hash per distinct shingle; bit i of the simhash is set when most hashes have
     # it. Counted per byte column (every hash's byte j, packed into one integer): one AND and
     # one popcount per bit on integers of n bytes, in C, no loop over the hashes
@@ -65,7 +66,7 @@ def _simhash_normalised(normal: str) -> int:
     value = 0
     for byte in range(8):
         column = int.from_bytes(digests[byte::8], "big")
-        shift = 8 * (7 - byte)   # byte 0 of a digest holds its bits 63..56
+        shift = 8 * (7 - byte)  # byte 0 of a digest holds its bits 63..56
         for bit in _BYTE_BITS:
             if (column & masks[bit]).bit_count() * 2 > count:
                 value |= 1 << (shift + bit)

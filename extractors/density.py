@@ -16,6 +16,7 @@ What never wins, because on real portals it otherwise does:
 * anchors that wrap block elements or long punctuated prose are not links (an unclosed <a> around
   the article would otherwise make the article look like a link list).
 """
+
 from __future__ import annotations
 
 import re
@@ -35,12 +36,12 @@ _LINK_WEIGHT = 3.0
 _PUNCT_WEIGHT = 30.0
 _NEAR_BEST = 0.93
 _NOT_CANDIDATES = frozenset(("a", "span", "b", "strong", "em", "i", "font", "u", "small", "big", "label", "p"))
-_NOTICE_MAX_CHARS = 600      # a notice is a short block; a long one is an article that mentions copyright
-_ITEM_LINK_CHARS = 6         # a teaser-list item: a headline link of this size ...
-_ITEM_LINK_SHARE = 0.07      # ... that is this much of the item's text ...
-_ITEM_TEASER_CHARS = 20      # ... beside this much other text
+_NOTICE_MAX_CHARS = 600  # a notice is a short block; a long one is an article that mentions copyright
+_ITEM_LINK_CHARS = 6  # a teaser-list item: a headline link of this size ...
+_ITEM_LINK_SHARE = 0.07  # ... that is this much of the item's text ...
+_ITEM_TEASER_CHARS = 20  # ... beside this much other text
 _MIN_ITEMS = 3
-_INLINE_OWN = 1.5              # a paragraph with this many times its link text of its own: its links are inline
+_INLINE_OWN = 1.5  # a paragraph with this many times its link text of its own: its links are inline
 _ITEMS_SHARE = 0.6
 
 
@@ -61,12 +62,12 @@ class Candidate:
     chars: int
     link_chars: int
     punct_share: float = 0.0  # the candidate's share of the page's punctuation outside links
-    notices: int = 0          # notice blocks that were not allowed to count
-    page_nodes: int = 0       # elements on the page
+    notices: int = 0  # notice blocks that were not allowed to count
+    page_nodes: int = 0  # elements on the page
     nodes_up: tuple[int, ...] = ()  # elements under the node, its parent, grandparent, ... (4 levels);
-                                    # () when the page has no more than best_container's `count_above`
-    discounted: frozenset[int] = frozenset()   # mem_ids of the notice and teaser-list blocks that did not count
-    sizes: Any = None         # (root mem_id, mem_id -> index, characters before any discount): see size()
+    # () when the page has no more than best_container's `count_above`
+    discounted: frozenset[int] = frozenset()  # mem_ids of the notice and teaser-list blocks that did not count
+    sizes: Any = None  # (root mem_id, mem_id -> index, characters before any discount): see size()
 
     def size(self, node: LexborNode) -> int | None:
         """Characters of the node's text as density counted them, or None for a node outside the
@@ -96,9 +97,14 @@ def describe(node: LexborNode) -> str:
     return out[:80]
 
 
-def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] = frozenset(),
-                   real: frozenset[int] | None = None, text: str | None = None,
-                   count_above: int = 0) -> Candidate | None:
+def best_container(
+    root: LexborNode,
+    notice: Any = None,
+    hidden: frozenset[int] = frozenset(),
+    real: frozenset[int] | None = None,
+    text: str | None = None,
+    count_above: int = 0,
+) -> Candidate | None:
     """The element whose text is most article-like, or None when the page has no text.
 
     `notice` matches the genre's notice vocabulary; `hidden` are mem_ids of elements whose text
@@ -112,7 +118,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     ancestors between it and a kept one."""
     if real is None:
         real = real_links(root)
-    phrases = None   # the notice phrases this page holds, as one regex: a text node is tested in C
+    phrases = None  # the notice phrases this page holds, as one regex: a text node is tested in C
     shortest = 0
     if notice is not None:
         found = find_all_text(notice, text if text is not None else root.text(deep=True))
@@ -120,7 +126,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
             phrases = re.compile("|".join(map(re.escape, sorted(found, key=len, reverse=True))))
             shortest = min(map(len, found))
     elements: list[LexborNode] = [root]
-    tags: list[str] = [root.tag]
+    tags: list[str | None] = [root.tag]  # lexbor gives None for a node without a tag name
     parents: list[int] = [-1]
     depths: list[int] = [0]
     chars: list[int] = [0]
@@ -164,7 +170,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     # lexbor walks the tree in document order (in C). The loop is the hot path of extraction:
     # an element costs a type test, a text node holding only spaces one more
     page_nodes = 0
-    noticed: list[int] = []      # elements holding a text node with a notice phrase (their block is found after)
+    noticed: list[int] = []  # elements holding a text node with a notice phrase (their block is found after)
     for node in root.traverse(include_text=True):
         if not node.is_text_node:
             if node.is_element_node:
@@ -190,7 +196,7 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
         if phrases is not None and len(text) >= shortest and phrases.search(text):
             noticed.append(index)
     notice_blocks: set[int] = set()
-    for index in noticed:        # the nearest block element (itself when it is one) is the notice
+    for index in noticed:  # the nearest block element (itself when it is one) is the notice
         while index > 0 and tags[index] not in BLOCK_TAGS:
             index = parents[index]
         notice_blocks.add(index)
@@ -225,28 +231,49 @@ def best_container(root: LexborNode, notice: Any = None, hidden: frozenset[int] 
     if page_nodes > count_above:
         ancestor = chosen
         while ancestor >= 0 and len(nodes_up) < 4:
-            nodes_up.append(len(elements[ancestor].css("*")))   # the element and every one under it
+            nodes_up.append(len(elements[ancestor].css("*")))  # the element and every one under it
             ancestor = parents[ancestor]
-    return Candidate(elements[chosen], scores[chosen], chars[chosen], links[chosen], share, discounted,
-                     page_nodes, tuple(nodes_up), discounted_ids, (root.mem_id, index_of, raw_chars))
+    return Candidate(
+        elements[chosen],
+        scores[chosen],
+        chars[chosen],
+        links[chosen],
+        share,
+        discounted,
+        page_nodes,
+        tuple(nodes_up),
+        discounted_ids,
+        (root.mem_id, index_of, raw_chars),
+    )
 
 
-def _inline_links_are_text(tags: list[str], parents: list[int], chars: list[int], links: list[int],
-                           puncts: list[int], excluded: list[bool]) -> None:
+def _inline_links_are_text(
+    tags: list[str | None],
+    parents: list[int],
+    chars: list[int],
+    links: list[int],
+    puncts: list[int],
+    excluded: list[bool],
+) -> None:
     """Links inside a punctuated paragraph that is mostly its own text (a linked name or term in a
     sentence, common in English articles) are the paragraph's text, not navigation: they leave the
     link sums of the paragraph and its ancestors. A headline link with a short caption stays a link."""
     for index in range(1, len(tags)):
         inline = links[index]
-        if tags[index] != "p" or not inline or excluded[index] or puncts[index] < 2 \
-                or chars[index] - inline < _INLINE_OWN * inline:
+        if (
+            tags[index] != "p"
+            or not inline
+            or excluded[index]
+            or puncts[index] < 2
+            or chars[index] - inline < _INLINE_OWN * inline
+        ):
             continue
         while index >= 0:
             links[index] -= inline
             index = parents[index]
 
 
-def _teaser_lists(tags: list[str], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
+def _teaser_lists(tags: list[str | None], parents: list[int], chars: list[int], links: list[int]) -> set[int]:
     """Lists (<ul>, <ol>) whose items are mostly "headline link + teaser" (a related-news list with
     summaries): punctuated like prose, often more text than a short article, and not one. An item
     holds a link of headline size that is a real part of its text, and text besides (pure link
@@ -260,31 +287,36 @@ def _teaser_lists(tags: list[str], parents: list[int], chars: list[int], links: 
         if parent < 0:
             continue
         items[parent] = items.get(parent, 0) + 1
-        if links[index] >= _ITEM_LINK_CHARS and links[index] >= _ITEM_LINK_SHARE * chars[index] \
-                and chars[index] - links[index] >= _ITEM_TEASER_CHARS:
+        if (
+            links[index] >= _ITEM_LINK_CHARS
+            and links[index] >= _ITEM_LINK_SHARE * chars[index]
+            and chars[index] - links[index] >= _ITEM_TEASER_CHARS
+        ):
             linked[parent] = linked.get(parent, 0) + 1
-    return {i for i, n in linked.items()
-            if n >= _MIN_ITEMS and n >= _ITEMS_SHARE * items[i] and tags[i] in ("ul", "ol")}
+    return {
+        i for i, n in linked.items() if n >= _MIN_ITEMS and n >= _ITEMS_SHARE * items[i] and tags[i] in ("ul", "ol")
+    }
 
 
-def _discount(blocks: set[int], parents: list[int], chars: list[int], links: list[int],
-              puncts: list[int]) -> tuple[list[bool], int]:
+def _discount(
+    blocks: set[int], parents: list[int], chars: list[int], links: list[int], puncts: list[int]
+) -> tuple[list[bool], int]:
     """Take each outermost block's text out of its ancestors' sums; the block and everything
     inside it can no longer be chosen."""
     excluded = [False] * len(parents)
     if not blocks:
         return excluded, 0
     discounted = 0
-    for index in range(1, len(parents)):   # pre-order: a parent's flag is final before its children
+    for index in range(1, len(parents)):  # pre-order: a parent's flag is final before its children
         parent = parents[index]
         if index in blocks and not excluded[parent]:
             discounted += 1
-            c, l, p = chars[index], links[index], puncts[index]
+            n_chars, n_links, n_puncts = chars[index], links[index], puncts[index]
             ancestor = parent
             while ancestor >= 0:
-                chars[ancestor] -= c
-                links[ancestor] -= l
-                puncts[ancestor] -= p
+                chars[ancestor] -= n_chars
+                links[ancestor] -= n_links
+                puncts[ancestor] -= n_puncts
                 ancestor = parents[ancestor]
         excluded[index] = excluded[parent] or index in blocks
     return excluded, discounted

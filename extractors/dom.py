@@ -3,6 +3,7 @@
 Everything here is iterative (explicit stacks), never recursive: pages nested thousands of levels
 deep must not hit Python's recursion limit.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,17 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from extractors.lines import BLOCK_TAGS, node_text
 
-__all__ = ["BLOCK_TAGS", "node_text", "prune", "class_words", "worded", "iter_elements", "text_len", "outermost",
-           "ALWAYS_DROP"]
+__all__ = [
+    "BLOCK_TAGS",
+    "node_text",
+    "prune",
+    "class_words",
+    "worded",
+    "iter_elements",
+    "text_len",
+    "outermost",
+    "ALWAYS_DROP",
+]
 
 _WORD_SPLIT = re.compile(r"[\s_\-:.]+|(?<=[a-z])(?=[A-Z])")
 
@@ -63,13 +73,13 @@ def worded(root: LexborNode, words: frozenset[str]) -> list[LexborNode]:
     named = _names_a_word
     out = []
     for node in root.css(_CLASS_OR_ID):
-        attrs = node.attributes   # a dict built in C: cheaper than two reads through node.attrs
+        attrs = node.attributes  # a dict built in C: cheaper than two reads through node.attrs
         if named(attrs.get("class") or "", attrs.get("id") or "", words):
             out.append(node)
     return out
 
 
-_CLASS_OR_ID = "[class],[id]:not([class])"   # each element once
+_CLASS_OR_ID = "[class],[id]:not([class])"  # each element once
 
 
 @lru_cache(maxsize=16384)
@@ -110,14 +120,20 @@ def outermost(nodes: list[LexborNode]) -> list[LexborNode]:
 
 
 # form controls too: a <select> of 200 city names is the "densest text" on some portals
-ALWAYS_DROP = frozenset("script style noscript template iframe svg canvas object embed select option textarea input button".split())
+ALWAYS_DROP = frozenset(
+    "script style noscript template iframe svg canvas object embed select option textarea input button".split()
+)
 _ALWAYS_DROP_SELECTOR = ",".join(sorted(ALWAYS_DROP))
 
 
-def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[str],
-          keep: Callable[[LexborHTMLParser, list[LexborNode]], LexborNode | None] | None = None,
-          on_remove: Callable[[str, LexborNode], None] | None = None,
-          text_size: Callable[[LexborNode], int | None] | None = None) -> int:
+def prune(
+    tree: LexborHTMLParser,
+    selectors: tuple[str, ...],
+    words: frozenset[str],
+    keep: Callable[[LexborHTMLParser, list[LexborNode]], LexborNode | None] | None = None,
+    on_remove: Callable[[str, LexborNode], None] | None = None,
+    text_size: Callable[[LexborNode], int | None] | None = None,
+) -> int:
     """Remove genre chrome in place.
 
     Non-content tags (script, style, ...) always go. Other selector matches and nodes whose
@@ -138,7 +154,7 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
         return count
     marked = worded(body, words)
     anchor = keep(tree, marked) if keep is not None else None
-    known = text_size(body) if text_size is not None else None   # density counted the body already
+    known = text_size(body) if text_size is not None else None  # density counted the body already
     total = (known if known is not None else text_len(body)) or 1
     protected_ids: set[int] = set()
     while anchor is not None:
@@ -171,7 +187,7 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
             except Exception:
                 continue
     doomed = [node for node in outermost(matched) if not is_wrapper(node)]
-    gone: set[int] = set()   # marked nodes inside what goes now: freed, never to be touched again
+    gone: set[int] = set()  # marked nodes inside what goes now: freed, never to be touched again
     if marked:
         for node in doomed:
             gone.update(inner.mem_id for inner in node.css(_CLASS_OR_ID))
@@ -181,8 +197,9 @@ def prune(tree: LexborHTMLParser, selectors: tuple[str, ...], words: frozenset[s
         node.decompose()
     count += len(doomed)
     # whole chrome words only ("share-bar" yes, "shareholders" no): see worded()
-    chrome = [node for node in marked
-              if node.mem_id not in gone and node.tag not in ("html", "body") and not is_wrapper(node)]
+    chrome = [
+        node for node in marked if node.mem_id not in gone and node.tag not in ("html", "body") and not is_wrapper(node)
+    ]
     chrome = outermost(chrome)
     for node in chrome:
         if on_remove is not None:

@@ -3,6 +3,7 @@
 Why a YAML file: the rules are data that a reader should be able to review line by line, and the
 hash of their content is part of `rules_version`, so editing them marks stored articles stale.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,12 +38,12 @@ class CompiledRules:
     drop_selectors: tuple[str, ...]
     class_words: frozenset[str]
     content_selector: str | None
-    cut_at: tuple[Any, ...]          # re.Pattern (genre) or RE2 pattern (source rules): both .search/.match
+    cut_at: tuple[Any, ...]  # re.Pattern (genre) or RE2 pattern (source rules): both .search/.match
     drop_lines: tuple[Any, ...]
     teaser_lines: tuple[Any, ...]
     strip_prefix: tuple[Any, ...]
     timezone: str
-    notice: Any = None                          # disclaimers, copyright, comment rules: never the article (RE2)
+    notice: Any = None  # disclaimers, copyright, comment rules: never the article (RE2)
     hidden_words: frozenset[str] = frozenset()  # class/id words of comment threads: invisible to density
 
 

@@ -28,22 +28,38 @@ Every suggestion carries its share of distinct pages, an example, and the charac
 remove over the pages given. `learned_rules` turns suggestions into `Rules`; `merge_rules` adds
 them to a source's configured rules (the "learned" extraction mode: off unless a caller merges).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from extractors.learned_pages import MIN_DISTINCT_PAGES, SUGGESTION_KINDS, group_near_duplicates, locate_content, parse, refresh_lines, sample
-from extractors.learned_suggest import (
-    Suggestion, builtin_patterns, covered, rule_patterns, suggest_cuts, suggest_lines, suggest_selectors,
-)
 from extractors.dom import outermost
+from extractors.learned_pages import (
+    MIN_DISTINCT_PAGES,
+    SUGGESTION_KINDS,
+    group_near_duplicates,
+    locate_content,
+    parse,
+    refresh_lines,
+    sample,
+)
+from extractors.learned_suggest import (
+    Suggestion,
+    builtin_patterns,
+    covered,
+    rule_patterns,
+    suggest_cuts,
+    suggest_lines,
+    suggest_selectors,
+)
 from extractors.model import Rules
 
 __all__ = ["Suggestion", "suggest_rules", "learned_rules", "rules_from", "merge_rules", "SUGGESTION_KINDS"]
 
 
 # ---- public API --------------------------------------------------------------------------------
+
 
 def suggest_rules(
     pages: Sequence[tuple[str, str]],
@@ -111,15 +127,14 @@ def rules_from(suggestions: Iterable[Suggestion], *, include_builtin: bool = Fal
     return Rules(**{kind: tuple(values) for kind, values in fields.items()})
 
 
-def learned_rules(
-    pages: Sequence[tuple[str, str]], min_share: float = 0.3, *, base: Rules | None = None
-) -> Rules:
+def learned_rules(pages: Sequence[tuple[str, str]], min_share: float = 0.3, *, base: Rules | None = None) -> Rules:
     """Rules learned from one source's pages; use as `merge_rules(source_rules, learned)`."""
     return rules_from(suggest_rules(pages, min_share=min_share, base=base))
 
 
 def merge_rules(base: Rules, extra: Rules) -> Rules:
     """`base` plus what `extra` adds (order kept, duplicates dropped); base's scalars win."""
+
     def union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(a + b))
 

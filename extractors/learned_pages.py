@@ -1,5 +1,6 @@
 """The pages `sieve rules suggest` learns from: their lines, near-duplicate groups, and where each
 page's own content sits (see extractors/learned.py for the algorithm)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,20 +29,21 @@ SPACES = re.compile(r"[\s\u00a0\u2000-\u200b\u3000\u202f\u205f\ufeff]+")
 _DIGITS = re.compile(r"\d+")
 COLON_END = re.compile(r"[:：]$")
 # half- and full-width forms of one mark are one line (keys are NFKC): the regex accepts both
-_PUNCT_VARIANTS = {ch: f"[{re.escape(a)}{b}]" for a, b in ((":", "："), (",", "，"), ("(", "（"), (")", "）"),
-                                                          ("!", "！"), ("?", "？"), (";", "；"))
-                   for ch in (a, b)}
+_PUNCT_VARIANTS = {
+    ch: f"[{re.escape(a)}{b}]"
+    for a, b in ((":", "："), (",", "，"), ("(", "（"), (")", "）"), ("!", "！"), ("?", "？"), (";", "；"))
+    for ch in (a, b)
+}
 _USABLE_TOKEN = re.compile(r"^[A-Za-z_][\w-]*$")
 
-DUPLICATE_COSINE = 0.5      # pages this similar (on rare lines) are copies of one article
-BLOCK_PURITY = 0.8          # share of a block's text that must be repeated lines
-CONTAINER_SHARE = 0.7       # the content container holds this share of the page's unique text
-CUT_TAIL_SLACK = 0.05       # unique text allowed after a cut marker, as a share of the page's
+DUPLICATE_COSINE = 0.5  # pages this similar (on rare lines) are copies of one article
+BLOCK_PURITY = 0.8  # share of a block's text that must be repeated lines
+CONTAINER_SHARE = 0.7  # the content container holds this share of the page's unique text
+CUT_TAIL_SLACK = 0.05  # unique text allowed after a cut marker, as a share of the page's
 HEADING_MAX_CHARS = 20
 LINE_MAX_CHARS = 200
-CANDIDATE_PAGES = 100      # distinct pages looked at to collect candidate selectors
-MIN_DISTINCT_PAGES = 3      # fewer distinct pages than this: nothing can be said to recur
-
+CANDIDATE_PAGES = 100  # distinct pages looked at to collect candidate selectors
+MIN_DISTINCT_PAGES = 3  # fewer distinct pages than this: nothing can be said to recur
 
 
 @dataclass(slots=True)
@@ -49,22 +51,23 @@ class LearnPage:
     url: str
     tree: LexborHTMLParser
     body: LexborNode
-    lines: list[str] = field(default_factory=list)   # visible lines, document order
-    keys: list[str] = field(default_factory=list)    # normalised lines (digits -> #)
+    lines: list[str] = field(default_factory=list)  # visible lines, document order
+    keys: list[str] = field(default_factory=list)  # normalised lines (digits -> #)
     group: int = 0
     container: LexborNode | None = None
     container_keys: set[str] = field(default_factory=set)
-    protected: set[int] = field(default_factory=set)    # mem_ids: title, metadata zone, container and its ancestors
+    protected: set[int] = field(default_factory=set)  # mem_ids: title, metadata zone, container and its ancestors
     inside_container: set[int] = field(default_factory=set)
     title_key: str | None = None
     heading_keys: set[str] = field(default_factory=set)
-    zone_keys: set[str] = field(default_factory=set)    # lines between title and container (metadata)
-    under: dict[int, list[int]] = field(default_factory=dict)   # element mem_id -> indices of its lines
+    zone_keys: set[str] = field(default_factory=set)  # lines between title and container (metadata)
+    under: dict[int, list[int]] = field(default_factory=dict)  # element mem_id -> indices of its lines
     nodes: dict[int, LexborNode] = field(default_factory=dict)  # mem_id -> element, for elements holding text
     depth: dict[int, int] = field(default_factory=dict)
 
 
 # ---- text ------------------------------------------------------------------------------------
+
 
 def text_lines(root: LexborNode) -> tuple[list[str], dict[int, list[int]], dict[int, LexborNode], dict[int, int]]:
     """Visible text, one line per block element or <br>; and for every block element the indices
@@ -142,6 +145,7 @@ def is_sentence(line: str) -> bool:
 
 
 # ---- parsing and grouping ----------------------------------------------------------------------
+
 
 def parse(url: str, html: str, drop: tuple[str, ...]) -> LearnPage | None:
     if not html or not html.strip():
@@ -226,13 +230,15 @@ def group_near_duplicates(pages: list[LearnPage]) -> int:
     checked: set[tuple[int, int]] = set()
     for members in postings.values():
         for a_pos, a in enumerate(members):
-            for b in members[a_pos + 1:]:
+            for b in members[a_pos + 1 :]:
                 if (a, b) in checked or find(a) == find(b):
                     continue
                 checked.add((a, b))
                 if not norms[a] or not norms[b]:
                     continue
-                small, large = (weights[a], weights[b]) if len(weights[a]) < len(weights[b]) else (weights[b], weights[a])
+                small, large = (
+                    (weights[a], weights[b]) if len(weights[a]) < len(weights[b]) else (weights[b], weights[a])
+                )
                 dot = sum(w * large[line] for line, w in small.items() if line in large)
                 if dot / (norms[a] * norms[b]) >= DUPLICATE_COSINE:
                     parent[find(b)] = find(a)
@@ -244,6 +250,7 @@ def group_near_duplicates(pages: list[LearnPage]) -> int:
 
 # ---- tree helpers ---------------------------------------------------------------------------
 
+
 def walk_elements(root: LexborNode) -> Iterable[tuple[LexborNode, int]]:
     stack = [(root, 0)]
     while stack:
@@ -254,19 +261,20 @@ def walk_elements(root: LexborNode) -> Iterable[tuple[LexborNode, int]]:
 
 def ancestor_ids(node: LexborNode) -> set[int]:
     ids = set()
-    current = node
+    current: LexborNode | None = node
     while current is not None:
         ids.add(current.mem_id)
         current = current.parent
     return ids
 
 
-
 def selectors_of(node: LexborNode) -> list[str]:
     """Class and id selectors naming this element (tokens with digits vary per page: skipped)."""
     attrs = node.attributes
     out = []
-    classes = sorted({c for c in (attrs.get("class") or "").split() if _USABLE_TOKEN.match(c) and not any(ch.isdigit() for ch in c)})
+    classes = sorted(
+        {c for c in (attrs.get("class") or "").split() if _USABLE_TOKEN.match(c) and not any(ch.isdigit() for ch in c)}
+    )
     if classes:
         out.append("." + ".".join(classes))
     element_id = (attrs.get("id") or "").strip()
@@ -315,7 +323,7 @@ def locate_content(page: LearnPage, unique: set[str]) -> None:
 
 
 def walk_up(node: LexborNode) -> Iterable[LexborNode]:
-    current = node
+    current: LexborNode | None = node
     while current is not None:
         yield current
         current = current.parent

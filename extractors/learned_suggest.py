@@ -1,4 +1,5 @@
 """The three kinds of suggestion (drop_selectors, cut_at, drop_lines) and what rules already cover."""
+
 from __future__ import annotations
 
 import re
@@ -7,29 +8,42 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-from extractors.learned_pages import (
-    BLOCK_PURITY, CANDIDATE_PAGES, COLON_END, CUT_TAIL_SLACK, HEADING_MAX_CHARS, LINE_MAX_CHARS, LearnPage,
-    is_sentence, line_regex, nodes_lines, selectors_of, walk_elements, walk_up,
-)
 from extractors.dom import outermost
+from extractors.learned_pages import (
+    BLOCK_PURITY,
+    CANDIDATE_PAGES,
+    COLON_END,
+    CUT_TAIL_SLACK,
+    HEADING_MAX_CHARS,
+    LINE_MAX_CHARS,
+    LearnPage,
+    is_sentence,
+    line_regex,
+    nodes_lines,
+    selectors_of,
+    walk_elements,
+    walk_up,
+)
 from extractors.model import Rules
 from extractors.regex import compile_rule
+
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     """One proposed rule. `share` counts near-duplicate pages once; `chars_removed` is the total
     over the pages given; `builtin` says the global genre rules already do this."""
 
-    kind: str            # "drop_selectors" | "cut_at" | "drop_lines" (the Rules field it goes into)
-    value: str           # a CSS selector or an anchored regex
-    share: float         # share of distinct pages it applies to
-    pages: int           # distinct pages it applies to
-    example: str         # text it would remove, from one page
+    kind: str  # "drop_selectors" | "cut_at" | "drop_lines" (the Rules field it goes into)
+    value: str  # a CSS selector or an anchored regex
+    share: float  # share of distinct pages it applies to
+    pages: int  # distinct pages it applies to
+    example: str  # text it would remove, from one page
     chars_removed: int
     builtin: bool = False
 
 
 # ---- the three kinds of suggestion -------------------------------------------------------------
+
 
 def suggest_selectors(
     pages: list[LearnPage], n_groups: int, min_share: float, repeated: set[str]
@@ -39,7 +53,7 @@ def suggest_selectors(
     first_of_group: dict[int, LearnPage] = {}
     for page in pages:
         first_of_group.setdefault(page.group, page)
-    sample = list(first_of_group.values())[::max(1, len(first_of_group) // CANDIDATE_PAGES)]
+    sample = list(first_of_group.values())[:: max(1, len(first_of_group) // CANDIDATE_PAGES)]
     seen: dict[str, int] = defaultdict(int)
     for page in sample:
         names: set[str] = set()
@@ -119,11 +133,13 @@ def suggest_selectors(
     return kept, removal
 
 
-def suggest_cuts(pages: list[LearnPage], n_groups: int, min_share: float, repeated: set[str]) -> tuple[list[Suggestion], dict[int, int]]:
+def suggest_cuts(
+    pages: list[LearnPage], n_groups: int, min_share: float, repeated: set[str]
+) -> tuple[list[Suggestion], dict[int, int]]:
     """Heading-like recurring lines after which only repeated text follows, on every page."""
-    positions: dict[str, dict[int, int]] = defaultdict(dict)   # key -> page index -> first line index
+    positions: dict[str, dict[int, int]] = defaultdict(dict)  # key -> page index -> first line index
     for index, page in enumerate(pages):
-        for position, (line, key) in enumerate(zip(page.lines, page.keys)):
+        for position, (line, key) in enumerate(zip(page.lines, page.keys, strict=True)):
             if position == 0 or key in positions and index in positions[key]:
                 continue
             if not key or len(key) > HEADING_MAX_CHARS or key == page.title_key or is_sentence(line):
@@ -131,7 +147,7 @@ def suggest_cuts(pages: list[LearnPage], n_groups: int, min_share: float, repeat
             if key in page.heading_keys or COLON_END.search(line):
                 positions[key][index] = position
     found: list[tuple[Suggestion, dict[int, int]]] = []
-    for key, where in positions.items():
+    for where in positions.values():
         groups = {pages[i].group for i in where}
         if len(groups) / n_groups < min_share:
             continue
@@ -147,8 +163,14 @@ def suggest_cuts(pages: list[LearnPage], n_groups: int, min_share: float, repeat
         if ok:
             first = next(iter(where))
             example_line = pages[first].lines[where[first]]
-            found.append((Suggestion("cut_at", line_regex(example_line), len(groups) / n_groups, len(groups),
-                                     example_line, removed), where))
+            found.append(
+                (
+                    Suggestion(
+                        "cut_at", line_regex(example_line), len(groups) / n_groups, len(groups), example_line, removed
+                    ),
+                    where,
+                )
+            )
     # a marker that always follows another kept marker adds nothing
     found.sort(key=lambda item: (-item[0].chars_removed, item[0].value))
     kept: list[Suggestion] = []
@@ -162,14 +184,16 @@ def suggest_cuts(pages: list[LearnPage], n_groups: int, min_share: float, repeat
     return kept, cut_from
 
 
-def suggest_lines(pages: list[LearnPage], n_groups: int, min_share: float, cut_from: dict[int, int]) -> list[Suggestion]:
+def suggest_lines(
+    pages: list[LearnPage], n_groups: int, min_share: float, cut_from: dict[int, int]
+) -> list[Suggestion]:
     groups: dict[str, set[int]] = defaultdict(set)
     chars: dict[str, int] = defaultdict(int)
     examples: dict[str, str] = {}
     banned: set[str] = set()
     for index, page in enumerate(pages):
         end = cut_from.get(index, len(page.lines))
-        for line, key in zip(page.lines[:end], page.keys[:end]):
+        for line, key in zip(page.lines[:end], page.keys[:end], strict=True):
             if not key or len(line) > LINE_MAX_CHARS:
                 continue
             if key == page.title_key or key in page.zone_keys or (key in page.container_keys and is_sentence(line)):
@@ -188,6 +212,7 @@ def suggest_lines(pages: list[LearnPage], n_groups: int, min_share: float, cut_f
 
 
 # ---- rule coverage ----------------------------------------------------------------------------
+
 
 def rule_patterns(rules: Rules) -> tuple[list[re.Pattern[str]], list[re.Pattern[str]]]:
     compile_all = lambda patterns: [compile_rule(p) for p in patterns]  # noqa: E731  (RE2, as extraction runs them)

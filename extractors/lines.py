@@ -9,6 +9,7 @@ density block's span.
 Iterative (explicit stacks), never recursive: pages nested thousands deep must not hit Python's
 recursion limit.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,25 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborNode
 
-__all__ = ["BLOCK_TAGS", "PageLines", "page_lines", "node_text", "locate", "is_real_link", "real_links", "swallowing_hrefs", "squash",
-           "normalise_lines", "SENTENCE_PUNCT", "CharCount", "sentence_marks",
-           "CJK_RANGES", "TOKEN", "CJK_CHAR", "cjk_share"]
+__all__ = [
+    "BLOCK_TAGS",
+    "PageLines",
+    "page_lines",
+    "node_text",
+    "locate",
+    "is_real_link",
+    "real_links",
+    "swallowing_hrefs",
+    "squash",
+    "normalise_lines",
+    "SENTENCE_PUNCT",
+    "CharCount",
+    "sentence_marks",
+    "CJK_RANGES",
+    "TOKEN",
+    "CJK_CHAR",
+    "cjk_share",
+]
 
 BLOCK_TAGS = frozenset(
     "address article aside blockquote body center dd details dialog dir div dl dt fieldset "
@@ -58,7 +75,7 @@ class CharCount:
 
 
 sentence_marks = CharCount(SENTENCE_PUNCT)
-_PROSE_LINK_CHARS = 200      # an anchor with this much punctuated text is prose, not a link
+_PROSE_LINK_CHARS = 200  # an anchor with this much punctuated text is prose, not a link
 _PROSE_LINK_MARKS = 4
 _SENTENCE_LINK_CHARS = 30
 _END_BLOCK = 0
@@ -108,8 +125,9 @@ def real_links(root: LexborNode, texts: dict[int, str] | None = None) -> frozens
         if marks >= 2:
             counts[href] = counts.get(href, 0) + 1
     swallowing = {href for href, count in counts.items() if count >= 3}
-    return frozenset(short).union(node.mem_id for node, href, marks in long
-                                  if href not in swallowing and marks < _PROSE_LINK_MARKS)
+    return frozenset(short).union(
+        node.mem_id for node, href, marks in long if href not in swallowing and marks < _PROSE_LINK_MARKS
+    )
 
 
 def swallowing_hrefs(root: LexborNode) -> frozenset[str]:
@@ -127,17 +145,21 @@ def swallowing_hrefs(root: LexborNode) -> frozenset[str]:
 @dataclass(slots=True)
 class PageLines:
     lines: list[str]
-    link_chars: list[int]            # non-space characters of each line that sit inside real links
-    span: tuple[int, int] | None     # [first, last) line indices of the marked node, when one was given
-    noticed: frozenset[int] = frozenset()   # lines inside blocks density did not count (notices, teaser lists)
+    link_chars: list[int]  # non-space characters of each line that sit inside real links
+    span: tuple[int, int] | None  # [first, last) line indices of the marked node, when one was given
+    noticed: frozenset[int] = frozenset()  # lines inside blocks density did not count (notices, teaser lists)
 
     def link_share(self, index: int) -> float:
         chars = len(squash(self.lines[index]))
         return self.link_chars[index] / chars if chars else 0.0
 
 
-def page_lines(root: LexborNode, mark: LexborNode | None = None, links: frozenset[int] | None = None,
-               discounted: frozenset[int] = frozenset()) -> PageLines:
+def page_lines(
+    root: LexborNode,
+    mark: LexborNode | None = None,
+    links: frozenset[int] | None = None,
+    discounted: frozenset[int] = frozenset(),
+) -> PageLines:
     """Visible lines under root; for `mark` (a descendant), the range of lines it holds; lines
     inside the `discounted` elements (mem_ids) are remembered in `noticed`. `links` are the
     real links' mem_ids (real_links), computed here when not given."""
@@ -224,7 +246,7 @@ def node_text(root: LexborNode) -> str:
 def cjk_share(lines: list[str]) -> float:
     """Share of the non-space characters that are Chinese ideographs."""
     text = "".join("".join(lines).split())
-    return len(_NOT_CJK.sub("", text)) / len(text) if text else 0.0   # what is left is the ideographs
+    return len(_NOT_CJK.sub("", text)) / len(text) if text else 0.0  # what is left is the ideographs
 
 
 def normalise_lines(text: str) -> list[str]:

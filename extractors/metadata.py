@@ -4,6 +4,7 @@ Dates come only from places that describe this article: meta tags, WeChat's `var
 and info lines next to the title, and the info lines trimmed from the head of the text. Never
 from links or list items, so a page without a date stays None (htmldate's sidebar mistake).
 """
+
 from __future__ import annotations
 
 import html as htmllib
@@ -21,14 +22,22 @@ __all__ = ["PageMeta", "read_meta", "clean_title", "date_from_lines"]
 
 _TITLE_SEPARATORS = re.compile(r"\s+[-|–—_]\s+|[_|–—]|\s*-\s*(?=[^-]{1,16}$)")
 _DATE_META = (
-    'meta[property="article:published_time"]', 'meta[name="article:published_time"]',
-    'meta[itemprop="datePublished"]', 'meta[name="pubdate"]', 'meta[name="publishdate"]',
-    'meta[name="PubDate"]', 'meta[name="publish_date"]', 'meta[name="date"]',
-    'meta[property="og:release_date"]', 'meta[name="dc.date"]', 'meta[name="DC.date.issued"]',
+    'meta[property="article:published_time"]',
+    'meta[name="article:published_time"]',
+    'meta[itemprop="datePublished"]',
+    'meta[name="pubdate"]',
+    'meta[name="publishdate"]',
+    'meta[name="PubDate"]',
+    'meta[name="publish_date"]',
+    'meta[name="date"]',
+    'meta[property="og:release_date"]',
+    'meta[name="dc.date"]',
+    'meta[name="DC.date.issued"]',
     'meta[name="weibo: article:create_at"]',
 )
-_DATE_WORDS = frozenset("time date pubtime pubdate publish published info meta source byline "
-                        "article-info post-meta entry-meta".split())
+_DATE_WORDS = frozenset(
+    "time date pubtime pubdate publish published info meta source byline article-info post-meta entry-meta".split()
+)
 _AUTHOR = re.compile(r"(?:作者|文|撰文|记者)\s*[:：/|]\s*([^\s|｜/,，:：]{1,24})")
 _BYLINE = re.compile(r"^By\s+([A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3})")
 _ACCOUNT = re.compile(r"(?:来源|公众号|转载自|来自)\s*[:：|]\s*([^\s|｜/,，:：]{1,30})")
@@ -39,7 +48,9 @@ _WX_NICK = re.compile(r"""var\s+nickname\s*=\s*(?:htmlDecode\()?["'](.{1,60}?)["
 # as on every page that is not WeChat's) instead of three scans
 _WX_VARS = re.compile(r"var\s+(?:ct|msg_title|nickname)\s*=")
 _SENTENCE = re.compile(r"[。！？]\s*[”」』)）]?$|[，,].{8,}[，,。]")
-_INFO_HINT = re.compile(r"(来源|作者|发布|时间|日期|编辑|浏览|阅读|原创|Published|Updated|Posted|\bBy\b)", re.IGNORECASE)
+_INFO_HINT = re.compile(
+    r"(来源|作者|发布|时间|日期|编辑|浏览|阅读|原创|Published|Updated|Posted|\bBy\b)", re.IGNORECASE
+)
 
 
 @dataclass(slots=True)
@@ -103,8 +114,9 @@ def clean_title(raw: str | None, site_name: str | None = None) -> str | None:
     return parts[0] if len(parts[0]) >= 4 else max(parts, key=len)
 
 
-def _pick_title(tree: LexborHTMLParser, raw_html: str, site_name: str | None,
-                metas: dict[tuple[str, str], str]) -> tuple[str | None, LexborNode | None]:
+def _pick_title(
+    tree: LexborHTMLParser, raw_html: str, site_name: str | None, metas: dict[tuple[str, str], str]
+) -> tuple[str | None, LexborNode | None]:
     og = _meta(metas, 'meta[property="og:title"]') or _meta(metas, 'meta[name="twitter:title"]')
     head_title = clean_title(_text(tree.css_first("title")), site_name)
     wechat = _text(tree.css_first("#activity-name"))
@@ -174,12 +186,11 @@ def date_from_lines(lines: list[str] | tuple[str, ...], tz_name: str, fetched_at
     return None
 
 
-def read_meta(tree: LexborHTMLParser, raw_html: str, *, tz_name: str,
-              fetched_at: datetime | None) -> PageMeta:
+def read_meta(tree: LexborHTMLParser, raw_html: str, *, tz_name: str, fetched_at: datetime | None) -> PageMeta:
     """Title, author, account, site name and (machine-readable or info-line) date of the page."""
     meta = PageMeta()
     wx = _WX_VARS.search(raw_html)
-    raw_html = raw_html[wx.start():] if wx is not None else ""   # no WeChat variable before this
+    raw_html = raw_html[wx.start() :] if wx is not None else ""  # no WeChat variable before this
     metas = _meta_index(tree)
     meta.site_name = _meta(metas, 'meta[property="og:site_name"]') or _meta(metas, 'meta[name="application-name"]')
     html_node = tree.css_first("html")

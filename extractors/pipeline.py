@@ -13,12 +13,14 @@
 Pure and deterministic: no I/O, no clock (relative dates need `fetched_at`), never raises (a bug
 is a Rejection "internal_error", logged with its traceback). `trace` records the decisions.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -27,10 +29,11 @@ from extractors.dedup import hash_keys
 from extractors.density import Candidate, best_container, describe
 from extractors.dom import class_words, prune
 from extractors.genre import CompiledRules, compiled, genre_digest
-from extractors.lines import PageLines, cjk_share, locate, normalise_lines, page_lines, real_links, squash
+from extractors.lines import PageLines, cjk_share, locate, page_lines, real_links, squash
 from extractors.listpage import MIN_HEADLINES, headline_links, looks_like_list
 from extractors.metadata import date_from_lines, read_meta
 from extractors.model import Article, Rejection, Rules
+from extractors.region import MAX_TRAFILATURA_NODES, trafilatura_lines, trafilatura_region
 from extractors.textrules import TrimResult, apply_text_rules, link_key
 from extractors.trace import Trace
 from outcomes import INTERNAL_ERROR
@@ -39,10 +42,8 @@ __all__ = ["extract", "EXTRACTOR_VERSION", "rules_version"]
 
 EXTRACTOR_VERSION = "2026.12.01-2"
 
-REGION_LEVELS = 3               # trafilatura reads the densest block's ancestor this many levels up
-MIN_ARTICLE_CHARS = 30          # shorter than this (non-space characters) is not an article
-MAX_TRAFILATURA_NODES = 20_000  # a bigger DOM is read by density alone (trafilatura is superlinear)
-MAX_TAGS = 100_000              # a page is read up to its 100,000th tag (real pages have a few thousand)
+MIN_ARTICLE_CHARS = 30  # shorter than this (non-space characters) is not an article
+MAX_TAGS = 100_000  # a page is read up to its 100,000th tag (real pages have a few thousand)
 _TAG = re.compile("<")
 _KNOWN_CONTAINERS = ("#js_content", "#img-content .rich_media_content")
 _log = logging.getLogger("sieve.extract")
@@ -54,15 +55,21 @@ def rules_version(rules: Rules | None) -> str:
     return f"{genre_digest()}-{own}"
 
 
-def extract(html: str, url: str, rules: Rules | None = None, *,
-            fetched_at: datetime | None = None, trace: Trace | None = None) -> Article | Rejection:
+def extract(
+    html: str, url: str, rules: Rules | None = None, *, fetched_at: datetime | None = None, trace: Trace | None = None
+) -> Article | Rejection:
     """Clean one decoded page. Never raises: a bug comes back as Rejection(reason="internal_error")."""
     try:
         return _extract(html, url, rules, fetched_at, trace)
     except Exception as exc:  # robustness contract: a bad page is a row, not a crash
         _log.exception("extraction failed on %s", url)
-        return Rejection(url=url, reason=INTERNAL_ERROR, detail=f"{type(exc).__name__}: {exc}"[:300],
-                         extractor_version=EXTRACTOR_VERSION, rules_version=_safe_rules_version(rules))
+        return Rejection(
+            url=url,
+            reason=INTERNAL_ERROR,
+            detail=f"{type(exc).__name__}: {exc}"[:300],
+            extractor_version=EXTRACTOR_VERSION,
+            rules_version=_safe_rules_version(rules),
+        )
 
 
 def _safe_rules_version(rules: Rules | None) -> str:
@@ -79,14 +86,22 @@ class _Block:
     shares: list[float]
 
 
-def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | None,
-             trace: Trace | None) -> Article | Rejection:
-    versions = {"extractor_version": EXTRACTOR_VERSION, "rules_version": rules_version(rules)}
+class _Versions(TypedDict):
+    """What every Article and Rejection carries, passed as **versions."""
+
+    extractor_version: str
+    rules_version: str
+
+
+def _extract(
+    html: str, url: str, rules: Rules | None, fetched_at: datetime | None, trace: Trace | None
+) -> Article | Rejection:
+    versions = _Versions(extractor_version=EXTRACTOR_VERSION, rules_version=rules_version(rules))
     if not isinstance(html, str):
         return Rejection(url=url, reason="empty", detail=f"not text: {type(html).__name__}", **versions)
     if not html.strip():
         return Rejection(url=url, reason="empty", **versions)
-    if "\x00" in html:   # a scan; replace() would also build a copy of the page
+    if "\x00" in html:  # a scan; replace() would also build a copy of the page
         html = html.replace("\x00", "")
     cr = compiled(rules)
     html, truncated = _bounded(html)
@@ -110,10 +125,10 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
             return None
         text = pruned.body.text(deep=True)
         why = _garbage(text)
-        if why:                      # not text at all: nothing to protect, rejected below
+        if why:  # not text at all: nothing to protect, rejected below
             garbage.append(why)
             return None
-        links.append(real_links(pruned.body, anchor_texts))   # which anchors are links: decided once
+        links.append(real_links(pruned.body, anchor_texts))  # which anchors are links: decided once
         candidate = _densest(pruned, cr, links[0], text, marked)
         densest.append(candidate)
         return candidate.node if candidate else None
@@ -121,6 +136,7 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     on_remove = None
     if trace is not None:
         on_remove = lambda rule, node: trace.remove("prune", rule, node.text(deep=True).strip())  # noqa: E731
+
     def text_size(node):
         return densest[0].size(node) if densest and densest[0] is not None else None
 
@@ -161,10 +177,16 @@ def _extract(html: str, url: str, rules: Rules | None, fetched_at: datetime | No
     content_chars = len("".join(text.split()))
     if content_chars < MIN_ARTICLE_CHARS:
         if headline_links(link_texts) >= MIN_HEADLINES:
-            return Rejection(url=url, reason="list_page", detail="headline links, no article text", **versions,
-                             meta={"title": meta.title})
-        return Rejection(url=url, reason="too_short", detail=f"{content_chars} chars", **versions,
-                         meta={"title": meta.title})
+            return Rejection(
+                url=url,
+                reason="list_page",
+                detail="headline links, no article text",
+                **versions,
+                meta={"title": meta.title},
+            )
+        return Rejection(
+            url=url, reason="too_short", detail=f"{content_chars} chars", **versions, meta={"title": meta.title}
+        )
     if looks_like_list(link_texts, trimmed.lines, cr, keyed):
         return Rejection(url=url, reason="list_page", **versions, meta={"title": meta.title})
 
@@ -215,21 +237,32 @@ def _garbage(text: str) -> str | None:
     return None
 
 
-def _densest(tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], text: str,
-             marked: list[LexborNode]) -> Candidate | None:
+def _densest(
+    tree: LexborHTMLParser, cr: CompiledRules, links: frozenset[int], text: str, marked: list[LexborNode]
+) -> Candidate | None:
     """The density candidate; comment threads (class/id words) do not count. `marked` are the
     nodes whose class/id words are chrome or comment words (dom.worded): the comment words are
     among them."""
     body = tree.body
     if body is None:
         return None
-    hidden = frozenset(node.mem_id for node in marked if class_words(node) & cr.hidden_words) \
-        if cr.hidden_words else frozenset()
+    hidden = (
+        frozenset(node.mem_id for node in marked if class_words(node) & cr.hidden_words)
+        if cr.hidden_words
+        else frozenset()
+    )
     return best_container(body, cr.notice, hidden, links, text, count_above=MAX_TRAFILATURA_NODES)
 
 
-def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate: Candidate | None,
-                 title: str | None, trace: Trace | None, links: frozenset[int]) -> list[_Block]:
+def _main_blocks(
+    tree: LexborHTMLParser,
+    url: str,
+    cr: CompiledRules,
+    candidate: Candidate | None,
+    title: str | None,
+    trace: Trace | None,
+    links: frozenset[int],
+) -> list[_Block]:
     """The article's candidate blocks, best first."""
     selectors = ((cr.content_selector,) if cr.content_selector else ()) + _KNOWN_CONTAINERS
     for selector in selectors:
@@ -246,38 +279,54 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
                 return [_Block("selector", lines.lines, _shares(lines, 0, len(lines.lines)))]
 
     body = tree.body
-    region = _region(tree, candidate)
+    assert body is not None  # _extract rejects a page without a body before it gets here
+    region = trafilatura_region(tree, candidate)
     traf: list[str] | None = None
     if candidate is not None and cjk_share([candidate.node.text(deep=True)]) < 0.3:
         fast, traf = _latin_blocks(tree, url, candidate, region, links, trace)
         if fast is not None:
             return fast
     # the page's lines where trafilatura reads (its region), with the density block's span
-    page = page_lines(region if region is not None else body, candidate.node if candidate else None, links,
-                      candidate.discounted if candidate else frozenset())
+    page = page_lines(
+        region if region is not None else body,
+        candidate.node if candidate else None,
+        links,
+        candidate.discounted if candidate else frozenset(),
+    )
     span = page.span
     if span is None and candidate is not None and trace is not None:
         trace.step("density", "the density block holds no visible line")
-    dense = page.lines[span[0]:span[1]] if span else []
+    dense = page.lines[span[0] : span[1]] if span else []
     dense_block = _Block("density", dense, _shares(page, *span) if span else [])
     if trace is not None and candidate is not None:
-        trace.candidate("density", describe(candidate.node), candidate.chars, candidate.score,
-                        f"{candidate.link_chars} link chars, {candidate.punct_share:.0%} of the page's punctuation, "
-                        f"{candidate.notices} notice blocks discounted")
+        trace.candidate(
+            "density",
+            describe(candidate.node),
+            candidate.chars,
+            candidate.score,
+            f"{candidate.link_chars} link chars, {candidate.punct_share:.0%} of the page's punctuation, "
+            f"{candidate.notices} notice blocks discounted",
+        )
 
-    too_big = (candidate.nodes_up[0] if candidate is not None and candidate.nodes_up
-               else len(body.css("*")) if candidate is None else 0)
+    too_big = (
+        candidate.nodes_up[0]
+        if candidate is not None and candidate.nodes_up
+        else len(body.css("*"))
+        if candidate is None
+        else 0
+    )
     if too_big > MAX_TRAFILATURA_NODES:
         if trace is not None:
             trace.choose("density", f"{too_big} elements in the block or page: too big for trafilatura")
         return [dense_block] if dense else []
     if traf is None:
-        traf = _trafilatura_lines(tree, url, region, trace)
+        traf = trafilatura_lines(tree, url, region, trace)
     located = locate(traf, page)
     shares = line_link_shares(located, page)
     if trace is not None:
-        trace.candidate("trafilatura", "region around the density block" if candidate else "whole page",
-                        sum(map(len, traf)))
+        trace.candidate(
+            "trafilatura", "region around the density block" if candidate else "whole page", sum(map(len, traf))
+        )
     choice = choose_block(traf, dense, located, shares, span, title)
     if trace is not None:
         trace.choose(choice.block, choice.reason)
@@ -302,14 +351,25 @@ def _main_blocks(tree: LexborHTMLParser, url: str, cr: CompiledRules, candidate:
     tail = tail or lost
     if trace is not None:
         for index in tail:
-            trace.step("bound", f"kept the density block's last line that trafilatura skipped: {page.lines[index][:60]}")
-    traf_block = _Block("trafilatura", [traf[i] for i in kept] + [page.lines[i] for i in tail],
-                        [shares[i] for i in kept] + [page.link_share(i) for i in tail])
+            trace.step(
+                "bound", f"kept the density block's last line that trafilatura skipped: {page.lines[index][:60]}"
+            )
+    traf_block = _Block(
+        "trafilatura",
+        [traf[i] for i in kept] + [page.lines[i] for i in tail],
+        [shares[i] for i in kept] + [page.link_share(i) for i in tail],
+    )
     return [traf_block, dense_block] if dense else [traf_block]
 
 
-def _latin_blocks(tree: LexborHTMLParser, url: str, candidate: Candidate, region: LexborNode | None,
-                  links: frozenset[int], trace: Trace | None) -> tuple[list[_Block] | None, list[str] | None]:
+def _latin_blocks(
+    tree: LexborHTMLParser,
+    url: str,
+    candidate: Candidate,
+    region: LexborNode | None,
+    links: frozenset[int],
+    trace: Trace | None,
+) -> tuple[list[_Block] | None, list[str] | None]:
     """The common case on non-Chinese pages, cheaply: trafilatura's text holds the density block
     from its first line to its last and little else, so it wins as it is (no bound: its end
     detection is the better one there) and the page's lines need not be located. (None, its
@@ -319,66 +379,28 @@ def _latin_blocks(tree: LexborHTMLParser, url: str, candidate: Candidate, region
     block = page_lines(candidate.node, links=links)
     if not block.lines:
         return None, None
-    traf = _trafilatura_lines(tree, url, region, trace)
+    traf = trafilatura_lines(tree, url, region, trace)
     flat = squash("".join(traf))
     head, tail = squash(block.lines[0])[:20], squash(block.lines[-1])[-20:]
     start = flat.find(head)
     if start < 0 or flat.find(tail, start) < 0 or len(flat) > 1.15 * len(squash("".join(block.lines))):
-        return None, traf   # not held, or held with more around it: its edges need the page's link lines
+        return None, traf  # not held, or held with more around it: its edges need the page's link lines
     if trace is not None:
-        trace.candidate("density", describe(candidate.node), candidate.chars, candidate.score,
-                        f"{candidate.link_chars} link chars, {candidate.notices} notice blocks discounted")
+        trace.candidate(
+            "density",
+            describe(candidate.node),
+            candidate.chars,
+            candidate.score,
+            f"{candidate.link_chars} link chars, {candidate.notices} notice blocks discounted",
+        )
         trace.candidate("trafilatura", "region around the density block", sum(map(len, traf)))
         trace.choose("trafilatura", "its text holds the density block from first line to last")
     dense = _Block("density", block.lines, _shares(block, 0, len(block.lines)))
-    by_text = {squash(line): share for line, share in zip(dense.lines, dense.shares)}   # its lines are the block's
+    by_text = {
+        squash(line): share for line, share in zip(dense.lines, dense.shares, strict=True)
+    }  # its lines are the block's
     return [_Block("trafilatura", traf, [by_text.get(squash(line), 0.0) for line in traf]), dense], traf
 
 
 def _shares(page: PageLines, start: int, end: int) -> list[float]:
     return [page.link_share(i) for i in range(start, end)]
-
-
-def _trafilatura_lines(tree: LexborHTMLParser, url: str, region: LexborNode | None,
-                       trace: Trace | None) -> list[str]:
-    import trafilatura  # loaded on first use: config loading and the CLI stay fast
-
-    try:
-        extracted = trafilatura.extract(
-            _region_html(tree, region), url=url or None, favor_recall=True, fast=True, include_comments=False,
-            include_tables=True, include_images=False, include_links=False, with_metadata=False,
-            deduplicate=False, output_format="txt",
-        )
-    except Exception as exc:  # trafilatura failing on one page must not lose the page: density decides
-        if trace is not None:
-            trace.step("trafilatura", f"failed: {type(exc).__name__}")
-        return []
-    # "- " is how trafilatura renders a list item, not text of the page
-    return [line[2:] if line.startswith("- ") and len(line) > 2 else line for line in normalise_lines(extracted or "")]
-
-
-def _region(tree: LexborHTMLParser, candidate: Candidate | None) -> LexborNode | None:
-    """Where trafilatura reads: the densest block's ancestor REGION_LEVELS up (None: the whole
-    pruned page). Measured on the public sets: same F1 as the whole page, a quarter less time in
-    trafilatura (it spends it rejecting menus and footers far from the article). A region over
-    MAX_TRAFILATURA_NODES elements stops at the last ancestor under it (issue 13: trafilatura is
-    superlinear in the DOM's size)."""
-    if candidate is None:
-        return None
-    node = candidate.node
-    for level in range(1, REGION_LEVELS + 1):
-        parent = node.parent
-        if level < len(candidate.nodes_up) and candidate.nodes_up[level] > MAX_TRAFILATURA_NODES:
-            return node
-        if parent is None or parent.tag in ("html", "body"):
-            return None if candidate.page_nodes <= MAX_TRAFILATURA_NODES else node
-        node = parent
-    return node
-
-
-def _region_html(tree: LexborHTMLParser, region: LexborNode | None) -> str:
-    return tree.html if region is None else _wrap(region.html)
-
-
-def _wrap(fragment: str | None) -> str:
-    return "<html><body>" + (fragment or "") + "</body></html>"

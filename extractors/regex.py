@@ -9,6 +9,7 @@ The genre's built-in rules (genre.yaml) stay on `re`: they are ours, reviewed, h
 quantifiers (a test runs them on hostile lines), and a search costs 0.1 us there against 1.8 us
 through RE2's binding, on the ~1,000 edge-line searches a page takes.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -20,7 +21,7 @@ __all__ = ["compile_rule", "RuleRegexError", "find_all_text"]
 
 _OPTIONS = re2.Options()
 _OPTIONS.case_sensitive = False
-_OPTIONS.log_errors = False   # the error comes back as an exception; no absl line on stderr
+_OPTIONS.log_errors = False  # the error comes back as an exception; no absl line on stderr
 
 
 class RuleRegexError(ValueError):
@@ -33,8 +34,9 @@ def compile_rule(pattern: str) -> Any:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise RuleRegexError(f"invalid regex {pattern!r} (rules run on RE2, which has no backreferences "
-                             f"or lookaround): {reason}") from None
+        raise RuleRegexError(
+            f"invalid regex {pattern!r} (rules run on RE2, which has no backreferences or lookaround): {reason}"
+        ) from None
 
 
 def find_all_text(pattern: Any, text: str) -> set[str]:

@@ -7,6 +7,7 @@ bags are robust to how an extractor breaks lines:
 * `token_scores`: the public benchmarks' metric (../shared/evaldata/README.md): one token per CJK
   character, English lowercased words, so our numbers compare with the table published there.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -34,8 +35,6 @@ def _is_counted(ch: str) -> bool:
 def char_units(text: str) -> Counter[str]:
     """Multiset of the characters that carry content (NFKC, case kept)."""
     return Counter(ch for ch in unicodedata.normalize("NFKC", text) if _is_counted(ch))
-
-
 
 
 def tokens(text: str) -> Counter[str]:

@@ -10,6 +10,7 @@ Besides the regexes, a line at an edge goes when it is a link (most of its text 
 page, or it is the text of a link elsewhere), a notice (the genre's notice vocabulary), the title
 again, or a teaser that a later paragraph repeats in full.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,7 +38,7 @@ class TrimResult:
     head_removed: list[str] = field(default_factory=list)
     tail_removed: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
-    removed: list[tuple[str, str]] = field(default_factory=list)   # (rule, line), for traces
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (rule, line), for traces
 
 
 def _first_match(line: str, patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
@@ -107,15 +108,20 @@ def _teasers(lines: list[str]) -> set[int]:
         needle = key(line.rstrip(".…。 "))
         if len(needle) < _TEASER_MIN_CHARS:
             continue
-        cut_short = line.endswith(("…", "..."))   # a paragraph said twice in full is real (the seed has one)
+        cut_short = line.endswith(("…", "..."))  # a paragraph said twice in full is real (the seed has one)
         keys = keys if keys is not None else [key(later) for later in lines]
-        if any(needle in later and (cut_short or len(later) > len(needle)) for later in keys[index + 1:]):
+        if any(needle in later and (cut_short or len(later) > len(needle)) for later in keys[index + 1 :]):
             found.add(index)
     return found
 
 
-def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None = None,
-                     link_keys: frozenset[str] = frozenset(), shares: list[float] | None = None) -> TrimResult:
+def apply_text_rules(
+    lines: list[str],
+    rules: CompiledRules,
+    title: str | None = None,
+    link_keys: frozenset[str] = frozenset(),
+    shares: list[float] | None = None,
+) -> TrimResult:
     """Trim boilerplate from the head and tail of the article's lines.
 
     `shares` (one per line) is the share of each line's text that is link text on the page;
@@ -123,8 +129,11 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
     (the genre's notice vocabulary: a disclaimer longer than a short article) are unmistakable and
     do not count against the cap.
     """
-    pairs = [(line.strip(), shares[i] if shares is not None and i < len(shares) else 0.0)
-             for i, line in enumerate(lines) if line.strip()]
+    pairs = [
+        (line.strip(), shares[i] if shares is not None and i < len(shares) else 0.0)
+        for i, line in enumerate(lines)
+        if line.strip()
+    ]
     total = _chars([line for line, _ in pairs])
     if not pairs:
         return TrimResult([])
@@ -142,8 +151,8 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
         if match and match.end() > 0:
             banner.append(first[: match.end()])
             removed.append((f"strip_prefix {pattern.pattern}", first[: match.end()]))
-            rest = first[match.end():].strip()
-            pairs = ([(rest, share)] if rest else []) + pairs[1:]
+            remainder = first[match.end() :].strip()
+            pairs = ([(remainder, share)] if remainder else []) + pairs[1:]
     work = [line for line, _ in pairs]
     link_share = [share for _, share in pairs]
 
@@ -194,13 +203,16 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
     tail_offset = head
     rest = work[head:]
     tail = _edge_run(rest, lambda i: why(i + tail_offset), from_end=True)
-    tail_lines = rest[len(rest) - tail:] if tail else []
+    tail_lines = rest[len(rest) - tail :] if tail else []
     tail_reasons = [why(i + tail_offset) for i in range(len(rest) - tail, len(rest))]
     work = rest[: len(rest) - tail]
 
     def uncertain_chars(lines_: list[str], reasons: list[str | None]) -> int:
-        return sum(len(ln) for ln, r in zip(lines_, reasons)
-                   if not (r and (r.startswith(("teaser", "link", "notice")))))
+        return sum(
+            len(ln)
+            for ln, r in zip(lines_, reasons, strict=True)
+            if not (r and (r.startswith(("teaser", "link", "notice"))))
+        )
 
     removed_by_lines = uncertain_chars(head_lines, head_reasons) + uncertain_chars(tail_lines, tail_reasons)
     if work and removed_by_lines > CAP_FRACTION * total:
@@ -209,9 +221,8 @@ def apply_text_rules(lines: list[str], rules: CompiledRules, title: str | None =
         work = head_lines + work + tail_lines
         head_lines, tail_lines = [], []
     else:
-        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(head_lines, head_reasons))
-        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(tail_lines, tail_reasons))
+        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(head_lines, head_reasons, strict=True))
+        removed.extend((r or "between boilerplate lines", ln) for ln, r in zip(tail_lines, tail_reasons, strict=True))
     if not work:
         flags.append("all_boilerplate")
     return TrimResult(work, banner + head_lines, tail_lines + cut_lines, sorted(set(flags)), removed)
-

@@ -5,6 +5,7 @@
 nodes, so it can be printed or serialised after the tree is gone; recording it changes no
 decision, so output with and without a trace is the same.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ __all__ = ["Trace", "CandidateNote", "Removal"]
 class CandidateNote:
     """One block considered as the article."""
 
-    name: str            # "density", "trafilatura", "selector", "density (after fallback)" ...
-    where: str           # a short description of the node: tag#id.class
+    name: str  # "density", "trafilatura", "selector", "density (after fallback)" ...
+    where: str  # a short description of the node: tag#id.class
     chars: int
     score: float | None = None
     detail: str = ""
@@ -27,15 +28,15 @@ class CandidateNote:
 class Removal:
     """A line or block that did not make it into the text, and who removed it."""
 
-    stage: str           # "prune", "bound", "rules", "tail", ...
-    rule: str            # the selector, regex or rule name
-    text: str            # the removed text (first characters)
+    stage: str  # "prune", "bound", "rules", "tail", ...
+    rule: str  # the selector, regex or rule name
+    text: str  # the removed text (first characters)
 
 
 @dataclass(slots=True)
 class Trace:
-    decoding: str = ""                           # filled by the caller that decoded the bytes
-    steps: list[tuple[str, str]] = field(default_factory=list)        # (stage, what happened)
+    decoding: str = ""  # filled by the caller that decoded the bytes
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (stage, what happened)
     candidates: list[CandidateNote] = field(default_factory=list)
     removed: list[Removal] = field(default_factory=list)
     chosen: str = ""

@@ -10,6 +10,7 @@
 
 A line "is article" when most of its tokens are in the gold's bag of tokens.
 """
+
 from __future__ import annotations
 
 from extractors.scoring import Scores, tokens
@@ -21,8 +22,9 @@ CAUSES = ("decode", "rejected", "wrong block", "tail overrun", "head chrome", "e
 _MOSTLY = 0.6
 
 
-def cause(text: str | None, gold: str, scores: Scores, rejection: str | None, decoding: str = "",
-          metric: str = "tokens") -> str:
+def cause(
+    text: str | None, gold: str, scores: Scores, rejection: str | None, decoding: str = "", metric: str = "tokens"
+) -> str:
     """One cause category (with a detail in parentheses where there is one)."""
     if decoding:
         return f"decode ({decoding})"
@@ -43,7 +45,7 @@ def cause(text: str | None, gold: str, scores: Scores, rejection: str | None, de
         return "wrong block"
     first = in_gold.index(True)
     last = len(in_gold) - 1 - in_gold[::-1].index(True)
-    extra = [(i, len(line)) for i, (line, ok) in enumerate(zip(lines, in_gold)) if not ok]
+    extra = [(i, len(line)) for i, (line, ok) in enumerate(zip(lines, in_gold, strict=True)) if not ok]
     total = sum(n for _, n in extra) or 1
     after = sum(n for i, n in extra if i > last)
     before = sum(n for i, n in extra if i < first)

@@ -5,6 +5,7 @@ no run ever starts half-configured: every model forbids unknown keys (a typo suc
 an error, not a default), regexes must compile and CSS selectors must parse in the engine that
 extraction uses (selectolax lexbor). Nothing below `flows` reads YAML or environment variables.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crawler.settings import CrawlSettings
 from extractors.model import Rules
 
-DEFAULT_CONFIG = Path("config.yaml")   # relative to the working directory
-CONFIG_ENV = "SIEVE_CONFIG"              # the CLI's --config default when set
+DEFAULT_CONFIG = Path("config.yaml")  # relative to the working directory
+CONFIG_ENV = "SIEVE_CONFIG"  # the CLI's --config default when set
 
 
 class ConfigError(Exception):
@@ -68,9 +69,9 @@ class PipelineSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    extract_workers: int = Field(0, ge=0, le=256)   # extraction worker processes; 0 = one per core
-    extract_budget_seconds: float = Field(10.0, gt=0, le=3600)   # CPU seconds per page; past it: rejection `timeout`
-    commit_rows: int = Field(500, ge=1, le=100_000)   # the writer commits a window at this many rows ...
+    extract_workers: int = Field(0, ge=0, le=256)  # extraction worker processes; 0 = one per core
+    extract_budget_seconds: float = Field(10.0, gt=0, le=3600)  # CPU seconds per page; past it: rejection `timeout`
+    commit_rows: int = Field(500, ge=1, le=100_000)  # the writer commits a window at this many rows ...
     commit_seconds: float = Field(1.0, gt=0, le=600)  # ... or this long after the window opened, whichever first
 
 
@@ -81,12 +82,12 @@ class SourceConfig(BaseModel):
 
     start_urls: tuple[str, ...] = Field(min_length=1)
     allowed_hosts: tuple[str, ...] = Field(min_length=1)
-    list_url_pattern: str | None = None      # regex searched in a URL: list pages (pagination) to follow
-    article_url_pattern: str | None = None   # regex searched in a URL: article pages to extract
-    schedule: str | None = None              # cron, for `sieve serve`
+    list_url_pattern: str | None = None  # regex searched in a URL: list pages (pagination) to follow
+    article_url_pattern: str | None = None  # regex searched in a URL: article pages to extract
+    schedule: str | None = None  # cron, for `sieve serve`
     max_pages: int | None = Field(None, ge=1)  # per run; None = until the frontier is empty
-    max_list_pages: int = Field(2000, ge=1)    # list/feed/sitemap pages fetched per run, at most
-    max_depth: int = Field(1000, ge=0)         # list pages followed this many links deep from a start URL, at most
+    max_list_pages: int = Field(2000, ge=1)  # list/feed/sitemap pages fetched per run, at most
+    max_depth: int = Field(1000, ge=0)  # list pages followed this many links deep from a start URL, at most
     crawl: dict[str, Any] = Field(default_factory=dict)  # overrides of the global `crawl:` keys for this source
     rules: Rules = Rules()
 
@@ -139,7 +140,7 @@ class SourceConfig(BaseModel):
         return cron
 
     @model_validator(mode="after")
-    def _start_urls_on_allowed_hosts(self) -> "SourceConfig":
+    def _start_urls_on_allowed_hosts(self) -> SourceConfig:
         for url in self.start_urls:
             host = (urlsplit(url).hostname or "").lower()
             if host not in self.allowed_hosts:
@@ -159,14 +160,16 @@ class FleetSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    shards: str = "data/shards"          # where workers write shards: a folder (relative to this file) or an fsspec URL
-    work_pool: str = "sieve"             # the Prefect work pool the workers poll
-    claim_urls: int = Field(200, ge=1, le=100_000)     # URLs per claim, at most (one worker run each)
-    max_claims: int = Field(4, ge=1, le=10_000)        # claims out at once per dispatcher: about one per worker slot
-    lease_seconds: float = Field(300.0, ge=5, le=86_400)   # a claim's worker must write a shard this often, or lose it
-    start_seconds: float = Field(600.0, ge=5, le=86_400)   # ... and its first one this soon after the claim (queue, start-up)
-    poll_seconds: float = Field(2.0, gt=0, le=600)     # the dispatcher's round: load shards, expire, claim
-    clean_after_seconds: float = Field(3600.0, ge=0)   # a part without a manifest this old is deleted
+    shards: str = "data/shards"  # where workers write shards: a folder (relative to this file) or an fsspec URL
+    work_pool: str = "sieve"  # the Prefect work pool the workers poll
+    claim_urls: int = Field(200, ge=1, le=100_000)  # URLs per claim, at most (one worker run each)
+    max_claims: int = Field(4, ge=1, le=10_000)  # claims out at once per dispatcher: about one per worker slot
+    lease_seconds: float = Field(300.0, ge=5, le=86_400)  # a claim's worker must write a shard this often, or lose it
+    start_seconds: float = Field(
+        600.0, ge=5, le=86_400
+    )  # ... and its first one this soon after the claim (queue, start-up)
+    poll_seconds: float = Field(2.0, gt=0, le=600)  # the dispatcher's round: load shards, expire, claim
+    clean_after_seconds: float = Field(3600.0, ge=0)  # a part without a manifest this old is deleted
 
     @field_validator("shards")
     @classmethod
@@ -198,7 +201,7 @@ class Config(BaseModel):
         return sources
 
     @model_validator(mode="after")
-    def _overrides_valid(self) -> "Config":
+    def _overrides_valid(self) -> Config:
         for name, source in self.sources.items():
             try:
                 CrawlSettings.model_validate({**self.crawl.model_dump(), **source.crawl})
@@ -229,8 +232,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigNotFound(f"{path}: file not found (in {Path.cwd()})" if not path.is_absolute()
-                             else f"{path}: file not found") from None
+        raise ConfigNotFound(
+            f"{path}: file not found (in {Path.cwd()})" if not path.is_absolute() else f"{path}: file not found"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:

@@ -12,6 +12,7 @@ started before Prefect was ready (flows/early.py: its first windows, committed t
 task runs first). A CLI run hands a flow what cannot be a flow parameter (a progress callback, Ctrl-C,
 a benchmark's sizing, a started run) through `RunHooks`, set for one call with `run_hooks(...)`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,7 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Cancelled
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.config import DEFAULT_CONFIG, load_config
 from flows.dask_runner import extraction_executor_factory, task_runner_from_env
@@ -45,15 +46,25 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(getattr(state, "data", None), TransientError)
 
 
-@task(name="commit-window", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1,
-      retry_condition_fn=retry_transient)
+@task(
+    name="commit-window",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_transient,
+)
 async def commit_window(window: Window | CommittedWindow) -> dict[str, int]:
     """Commit one window of the writer (fetch log, pages, frontier, articles) in one transaction. A window
     the run committed before this flow run existed (the CLI starts fetching while Prefect comes up) is
     reported, not committed again: `committed_before_flow_run` says so."""
     if isinstance(window, CommittedWindow):
-        return {"rows": window.rows, "new_urls": window.added, **window.counts.as_dict(),
-                "committed_before_flow_run": 1}
+        return {
+            "rows": window.rows,
+            "new_urls": window.added,
+            **window.counts.as_dict(),
+            "committed_before_flow_run": 1,
+        }
     added, counts = await window.commit()
     return {"rows": window.rows, "new_urls": added, **counts.as_dict()}
 
@@ -69,7 +80,7 @@ async def _commit(window: Window | CommittedWindow) -> tuple[int, Any]:
 def _pipeline_kwargs(hooks: RunHooks) -> dict[str, Any]:
     """What a plan built by a flow gets from the caller's hooks, and windows committed as task runs."""
     options = hooks.options
-    if (executor := extraction_executor_factory()) is not None:   # SIEVE_DASK: extraction on a Dask cluster
+    if (executor := extraction_executor_factory()) is not None:  # SIEVE_DASK: extraction on a Dask cluster
         options = dataclasses.replace(options or StreamOptions(), executor=executor)
     return {"options": options, "progress": hooks.progress, "commit": _commit, "stop": hooks.stop}
 
@@ -93,7 +104,7 @@ def _ended(pipeline: Pipeline, summary: Any) -> Any:
     return summary
 
 
-def _task_runner() -> ThreadPoolTaskRunner:
+def _task_runner() -> TaskRunner[Any]:
     """Bounded: the default thread pool grows without limit. SIEVE_DASK swaps in a Dask runner."""
     return task_runner_from_env() or ThreadPoolTaskRunner(max_workers=4)
 
@@ -138,22 +149,34 @@ async def backfill(
     are still stored, so `sieve reextract --all` can take them later.
     """
     logger = get_run_logger()
-    plan = await _execute("backfill", source, lambda **kw: backfill_plan(
-        load_config(config_path), source, urls=urls, urls_file=urls_file, list_pages=list_pages, since=since,
-        until=until, **kw))
+    plan = await _execute(
+        "backfill",
+        source,
+        lambda **kw: backfill_plan(
+            load_config(config_path),
+            source,
+            urls=urls,
+            urls_file=urls_file,
+            list_pages=list_pages,
+            since=since,
+            until=until,
+            **kw,
+        ),
+    )
     logger.info("backfill of %s: %s", source, plan.log_line)
     return _ended(plan.pipeline, await _publish(plan.pipeline))
 
 
 @flow(name="reextract", log_prints=False, persist_result=False, task_runner=_task_runner())
-async def reextract(source: str | None = None, only_stale: bool = True, config_path: str = str(DEFAULT_CONFIG)) -> dict[str, Any]:
+async def reextract(
+    source: str | None = None, only_stale: bool = True, config_path: str = str(DEFAULT_CONFIG)
+) -> dict[str, Any]:
     """Re-clean stored pages with the current extractor and rules (no network)."""
     logger = get_run_logger()
     config = load_config(config_path)
     totals: dict[str, Any] = {}
     for name in [source] if source else list(config.sources):
-        plan = await _execute("reextract", name,
-                              lambda name=name, **kw: reextract_plan(config, name, only_stale, **kw))
+        plan = await _execute("reextract", name, lambda name=name, **kw: reextract_plan(config, name, only_stale, **kw))
         pipeline = plan.pipeline
         totals[name] = await _publish(pipeline)
         logger.info("reextract of %s: %s", name, totals[name])

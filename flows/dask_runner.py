@@ -1,7 +1,7 @@
 """Extraction on Dask, through Prefect's DaskTaskRunner: an opt-in for more cores than one process pool.
 
 Why only extraction: it is the CPU-bound stage (13-60 pages/s per core), it does no I/O, and its
-inputs (url, html, fetched_at, rules) and outputs (Article or Rejected) pickle. Fetching stays in
+inputs (url, html, fetched_at, rules) and outputs (Article or Rejection) pickle. Fetching stays in
 the flow's process (one polite client, one politeness state per host) and so does writing (DuckDB
 has one writer). Without Dask, the pipeline extracts in its own worker processes (forked from a fork
 server that preloads the extractor, with a CPU budget per page): the right default on one machine.
@@ -20,11 +20,12 @@ The pipeline then extracts through `TaskRunnerExecutor` (pipeline/extract_execut
 pages is one Prefect task run (visible in the UI, batch-sized, never one per page), executed on a
 Dask worker, its result handed back to the flow and never persisted (the HTML is a parameter only).
 """
+
 from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ ENV_SWITCH = "SIEVE_DASK"
 ENV_WORKERS = "SIEVE_DASK_WORKERS"
 
 
-def dask_setting(environ: dict[str, str] | None = None) -> str | None:
+def dask_setting(environ: Mapping[str, str] | None = None) -> str | None:
     """`None` (off), `"local"` (a LocalCluster per flow run) or a scheduler address."""
     value = (os.environ if environ is None else environ).get(ENV_SWITCH, "").strip()
     if value.lower() in ("", "0", "false", "no", "off"):
@@ -46,7 +47,7 @@ def dask_setting(environ: dict[str, str] | None = None) -> str | None:
     return value
 
 
-def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> "DaskTaskRunner":
+def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> DaskTaskRunner:
     """A DaskTaskRunner on an existing cluster (`address`) or on a fresh LocalCluster of worker processes."""
     import logging
 
@@ -59,15 +60,15 @@ def dask_task_runner(address: str | None = None, *, n_workers: int = 2) -> "Dask
     return DaskTaskRunner(
         cluster_kwargs={
             "n_workers": n_workers,
-            "processes": True,           # extraction is CPU-bound and holds the GIL
+            "processes": True,  # extraction is CPU-bound and holds the GIL
             "threads_per_worker": 1,
-            "dashboard_address": None,   # no dashboard port, nothing listening beyond the cluster itself
+            "dashboard_address": None,  # no dashboard port, nothing listening beyond the cluster itself
             "silence_logs": logging.ERROR,
         }
     )
 
 
-def task_runner_from_env(environ: dict[str, str] | None = None) -> "DaskTaskRunner | None":
+def task_runner_from_env(environ: Mapping[str, str] | None = None) -> DaskTaskRunner | None:
     """The task runner `SIEVE_DASK` asks for, or None for Prefect's default. Cheap: no cluster yet."""
     env = os.environ if environ is None else environ
     setting = dask_setting(env)
@@ -86,19 +87,19 @@ class TaskRunnerExecutor(Executor):
     """
 
     def __init__(self) -> None:
-        self._tasks: dict[Callable[..., Any], "Task[..., Any]"] = {}
+        self._tasks: dict[Callable[..., Any], Task[..., Any]] = {}
 
-    def _task_for(self, fn: Callable[..., Any]) -> "Task[..., Any]":
+    def _task_for(self, fn: Callable[..., Any]) -> Task[..., Any]:
         if fn not in self._tasks:
             from prefect import task
             from prefect.cache_policies import NO_CACHE
 
             name = getattr(fn, "__name__", "call").strip("_").replace("_", "-")
             # NO_CACHE and no persistence: pages go in as parameters and articles come back in memory.
-            self._tasks[fn] = task(fn, name=name, cache_policy=NO_CACHE, persist_result=False)
+            self._tasks[fn] = task(name=name, cache_policy=NO_CACHE, persist_result=False)(fn)
         return self._tasks[fn]
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "Future[Any]":
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         result: Future[Any] = Future()
         prefect_future = _outside_task_run(self._task_for(fn).submit, *args, **kwargs)
 
@@ -126,19 +127,20 @@ def _outside_task_run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     from prefect.context import TaskRunContext
 
     def without_task_run() -> Any:
-        TaskRunContext.__var__.set(None)   # only in this copy of the context
+        # only in this copy of the context; None is what TaskRunContext.get() reports outside a task run
+        TaskRunContext.__var__.set(None)  # type: ignore[arg-type]
         return call(*args, **kwargs)
 
     return contextvars.copy_context().run(without_task_run)
 
 
-def _settle(future: "Future[Any]", *, value: Any = None, exc: BaseException | None = None) -> None:
+def _settle(future: Future[Any], *, value: Any = None, exc: BaseException | None = None) -> None:
     try:
         if exc is not None:
             future.set_exception(exc)
         else:
             future.set_result(value)
-    except InvalidStateError:   # cancelled by the waiting side meanwhile
+    except InvalidStateError:  # cancelled by the waiting side meanwhile
         pass
 
 

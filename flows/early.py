@@ -15,11 +15,12 @@ adopts the run instead of building its own:
 
 This module never imports Prefect; flows/crawl.py re-exports `RunHooks` and `run_hooks`.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,8 +41,8 @@ class RunHooks:
     progress: ProgressFn | None = None
     stop: StopSignal | None = None
     options: StreamOptions | None = None
-    summaries: list[RunSummary] = field(default_factory=list)   # every run's summary, as it ended
-    early: dict[tuple[str, str], EarlyRun] = field(default_factory=dict)   # (kind, source) -> started run
+    summaries: list[RunSummary] = field(default_factory=list)  # every run's summary, as it ended
+    early: dict[tuple[str, str], EarlyRun] = field(default_factory=dict)  # (kind, source) -> started run
 
     def take_early(self, kind: str, source: str) -> EarlyRun | None:
         """The run the caller started for this flow, if any (once: a second flow builds its own)."""
@@ -78,7 +79,8 @@ class CommittedWindow:
         return f"CommittedWindow({self.number}, {self.rows} rows, committed before the flow run)"
 
 
-Committer = Callable[[Any], Awaitable[tuple[int, Any]]]
+# a coroutine function, not any awaitable: the commit runs as a task in the flow's context (create_task)
+Committer = Callable[[Any], Coroutine[Any, Any, tuple[int, Any]]]
 
 
 class HandOverCommit:
@@ -141,5 +143,5 @@ class EarlyRun:
         assert self.task is not None
         self.pipeline.stop.set(failure=reason)
         await asyncio.gather(self.task, return_exceptions=True)
-        if not self.task.cancelled() and self.task.exception() is None:   # it had ended on its own: completed
+        if not self.task.cancelled() and self.task.exception() is None:  # it had ended on its own: completed
             await self.pipeline.mark_failed(reason)

@@ -1,5 +1,6 @@
 """`sieve eval`'s tables: per page (optional), per dataset and extractor with the best-of oracle,
 and the worst pages of each dataset with the cause category that can be told (flows/causes.py)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,18 +28,46 @@ def print_report(report: EvalReport, console: Any, *, per_page: bool = True, wor
                 note = "rejected ok" if r.rejection_ok else "NOT rejected"
             elif r.got_rejection and not note:
                 note = f"rejected: {r.got_rejection}"
-            table.add_row(r.dataset, r.page_id, r.extractor, _fmt(r.precision), _fmt(r.recall), _fmt(r.f1),
-                          str(len(r.leaked)), mark(r.title_ok), mark(r.date_ok), note)
+            table.add_row(
+                r.dataset,
+                r.page_id,
+                r.extractor,
+                _fmt(r.precision),
+                _fmt(r.recall),
+                _fmt(r.f1),
+                str(len(r.leaked)),
+                mark(r.title_ok),
+                mark(r.date_ok),
+                note,
+            )
         console.print(table)
 
     table = Table(title="summary (golden: characters; public sets: bag-of-tokens)")
-    for column in ("dataset", "extractor", "pages", "P", "R", "F1", "leaked", "titles", "dates", "non-articles", "pages/s"):
+    for column in (
+        "dataset",
+        "extractor",
+        "pages",
+        "P",
+        "R",
+        "F1",
+        "leaked",
+        "titles",
+        "dates",
+        "non-articles",
+        "pages/s",
+    ):
         table.add_column(column, justify="left" if column in ("dataset", "extractor") else "right")
     for dataset in report.datasets():
         summaries = [s for s in report.summaries() if s.dataset == dataset]
         for s in summaries:
             table.add_row(
-                s.dataset, s.extractor, str(s.pages), _fmt(s.precision), _fmt(s.recall), _fmt(s.f1), str(s.leaked),
+                s.dataset,
+                s.extractor,
+                str(s.pages),
+                _fmt(s.precision),
+                _fmt(s.recall),
+                _fmt(s.f1),
+                str(s.leaked),
                 f"{s.titles_ok}/{s.titles_checked}" if s.titles_checked else "-",
                 f"{s.dates_ok}/{s.dates_checked}" if s.dates_checked else "-",
                 f"{s.rejections_ok}/{s.rejections_checked}" if s.rejections_checked else "-",
@@ -46,9 +75,21 @@ def print_report(report: EvalReport, console: Any, *, per_page: bool = True, wor
             )
         oracle = report.oracle(dataset)
         if oracle is not None:
-            names = "+".join(s.extractor for s in summaries if s.extractor != "sieve+learned")
-            table.add_row(dataset, f"best of {names}", str(summaries[0].pages), "", "", _fmt(oracle),
-                          "", "", "", "", "", style="dim")
+            contenders = "+".join(s.extractor for s in summaries if s.extractor != "sieve+learned")
+            table.add_row(
+                dataset,
+                f"best of {contenders}",
+                str(summaries[0].pages),
+                "",
+                "",
+                _fmt(oracle),
+                "",
+                "",
+                "",
+                "",
+                "",
+                style="dim",
+            )
     console.print(table)
 
     if worst <= 0:
@@ -63,6 +104,12 @@ def print_report(report: EvalReport, console: Any, *, per_page: bool = True, wor
         for column in ("page", "F1", "P", "R", *names, "cause"):
             table.add_column(column, justify="left" if column in ("page", "cause") else "right", overflow="fold")
         for r in rows:
-            table.add_row(r.page_id[:60], _fmt(r.f1), _fmt(r.precision), _fmt(r.recall),
-                          *(_fmt(others.get((r.page_id, name))) for name in names), r.cause)
+            table.add_row(
+                r.page_id[:60],
+                _fmt(r.f1),
+                _fmt(r.precision),
+                _fmt(r.recall),
+                *(_fmt(others.get((r.page_id, name))) for name in names),
+                r.cause,
+            )
         console.print(table)

@@ -12,6 +12,7 @@ Two dataset layouts are read:
 Every page is decoded from its bytes by crawler/decode.py, the decoder every crawled page goes
 through, so a decoding bug shows here too. Pure orchestration over `extractors`; no Prefect here.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,16 +38,16 @@ class EvalPage:
     dataset: str
     page_id: str
     html: str
-    expected_text: str | None        # None: the page is not an article (expect a rejection)
+    expected_text: str | None  # None: the page is not an article (expect a rejection)
     url: str = ""
     title: str | None = None
     published_at: str | None = None  # ISO 8601, or None when the page carries no date
     rules: Rules | None = None
     boilerplate: tuple[str, ...] = ()
-    metric: str = "chars"            # "chars" (golden) or "tokens" (public sets)
+    metric: str = "chars"  # "chars" (golden) or "tokens" (public sets)
     check_meta: bool = True
     fetched_at: datetime = FETCHED_AT  # "now" for relative dates ("3小时前")
-    decoding: str = ""               # what the decoder had to do beyond a clean decode ("replaced", "repaired")
+    decoding: str = ""  # what the decoder had to do beyond a clean decode ("replaced", "repaired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +61,10 @@ class PageResult:
     leaked: tuple[str, ...] = ()
     title_ok: bool | None = None
     date_ok: bool | None = None
-    rejection_ok: bool | None = None   # for pages that are not articles
+    rejection_ok: bool | None = None  # for pages that are not articles
     got_rejection: str | None = None
     seconds: float = 0.0
-    cause: str = ""                    # what went wrong, when the page scored low (see causes.py)
+    cause: str = ""  # what went wrong, when the page scored low (see causes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +97,34 @@ class EvalReport:
         out = []
         for dataset, extractor in keys:
             rows = [r for r in self.results if r.dataset == dataset and r.extractor == extractor]
-            scored = [r for r in rows if r.f1 is not None]
+            # a page is scored on all three or none (PageResult's None for unscored pages)
+            scored = [
+                (r.precision, r.recall, r.f1)
+                for r in rows
+                if r.precision is not None and r.recall is not None and r.f1 is not None
+            ]
             titles = [r.title_ok for r in rows if r.title_ok is not None]
             dates = [r.date_ok for r in rows if r.date_ok is not None]
             rejections = [r.rejection_ok for r in rows if r.rejection_ok is not None]
             seconds = sum(r.seconds for r in rows) or 1e-9
-            out.append(Summary(
-                dataset, extractor, len(rows),
-                mean(r.precision for r in scored) if scored else 0.0,
-                mean(r.recall for r in scored) if scored else 0.0,
-                mean(r.f1 for r in scored) if scored else 0.0,
-                sum(len(r.leaked) for r in rows),
-                sum(titles), len(titles), sum(dates), len(dates), sum(rejections), len(rejections),
-                len(rows) / seconds,
-            ))
+            out.append(
+                Summary(
+                    dataset,
+                    extractor,
+                    len(rows),
+                    mean(p for p, _, _ in scored) if scored else 0.0,
+                    mean(r for _, r, _ in scored) if scored else 0.0,
+                    mean(f for _, _, f in scored) if scored else 0.0,
+                    sum(len(r.leaked) for r in rows),
+                    sum(titles),
+                    len(titles),
+                    sum(dates),
+                    len(dates),
+                    sum(rejections),
+                    len(rejections),
+                    len(rows) / seconds,
+                )
+            )
         return out
 
     def oracle(self, dataset: str) -> float | None:
@@ -135,6 +150,7 @@ class EvalReport:
 
 # ---- datasets ---------------------------------------------------------------------------------
 
+
 def load_dataset(directory: Path) -> list[EvalPage]:
     """Pages of a golden folder or of a public set (html/ + gold/)."""
     directory = Path(directory)
@@ -144,8 +160,15 @@ def load_dataset(directory: Path) -> list[EvalPage]:
 
 
 def _decoding_note(decoded) -> str:
-    notes = [note for flag, note in ((decoded.repaired, "mojibake repaired"), (decoded.replaced, "replacement characters"),
-                                     (bool(decoded.undecodable), "undecodable")) if flag]
+    notes = [
+        note
+        for flag, note in (
+            (decoded.repaired, "mojibake repaired"),
+            (decoded.replaced, "replacement characters"),
+            (bool(decoded.undecodable), "undecodable"),
+        )
+        if flag
+    ]
     return f"{decoded.encoding}: {', '.join(notes)}" if notes else ""
 
 
@@ -156,11 +179,17 @@ def _load_public(directory: Path) -> list[EvalPage]:
         if not gold.exists():
             continue
         decoded = decode_html(html_path.read_bytes())
-        pages.append(EvalPage(
-            dataset=directory.name, page_id=html_path.stem, html=decoded.text,
-            expected_text=gold.read_text(encoding="utf-8"), metric="tokens", check_meta=False,
-            decoding=_decoding_note(decoded),
-        ))
+        pages.append(
+            EvalPage(
+                dataset=directory.name,
+                page_id=html_path.stem,
+                html=decoded.text,
+                expected_text=gold.read_text(encoding="utf-8"),
+                metric="tokens",
+                check_meta=False,
+                decoding=_decoding_note(decoded),
+            )
+        )
     return pages
 
 
@@ -173,24 +202,34 @@ def _load_golden(directory: Path) -> list[EvalPage]:
         expected = text_path.read_text(encoding="utf-8") if text_path.exists() and not spec.get("rejection") else None
         source_rules = spec.get("source_rules")
         decoded = decode_html(html_path.read_bytes())
-        pages.append(EvalPage(
-            dataset=directory.name, page_id=html_path.stem, html=decoded.text, decoding=_decoding_note(decoded),
-            expected_text=expected, url=spec.get("url", ""), title=spec.get("title"),
-            published_at=spec.get("published_at"), rules=Rules(**source_rules) if source_rules else None,
-            boilerplate=tuple(spec.get("boilerplate", ())), metric="chars",
-            fetched_at=datetime.fromisoformat(spec["fetched_at"]) if spec.get("fetched_at") else FETCHED_AT,
-        ))
+        pages.append(
+            EvalPage(
+                dataset=directory.name,
+                page_id=html_path.stem,
+                html=decoded.text,
+                decoding=_decoding_note(decoded),
+                expected_text=expected,
+                url=spec.get("url", ""),
+                title=spec.get("title"),
+                published_at=spec.get("published_at"),
+                rules=Rules(**source_rules) if source_rules else None,
+                boilerplate=tuple(spec.get("boilerplate", ())),
+                metric="chars",
+                fetched_at=datetime.fromisoformat(spec["fetched_at"]) if spec.get("fetched_at") else FETCHED_AT,
+            )
+        )
     return pages
 
 
 # ---- extractors -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Output:
-    text: str | None                 # None: the extractor found no article
+    text: str | None  # None: the extractor found no article
     title: str | None = None
     published_at: datetime | None = None
-    date_only: bool = False          # the extractor reports days, not times
+    date_only: bool = False  # the extractor reports days, not times
     rejection: str | None = None
 
 
@@ -209,12 +248,12 @@ def _run_trafilatura(page: EvalPage) -> Output:
     if doc is None:
         return Output(None, rejection="none")
     date = None
-    if getattr(doc, "date", None):
+    if raw_date := getattr(doc, "date", None):  # a Document (trafilatura 2); the dict form has no attributes
         try:
-            date = datetime.fromisoformat(doc.date)
+            date = datetime.fromisoformat(raw_date)
         except ValueError:
             date = None
-    return Output(doc.text or None, getattr(doc, "title", None), date, date_only=True)
+    return Output(getattr(doc, "text", None) or None, getattr(doc, "title", None), date, date_only=True)
 
 
 def _run_readability(page: EvalPage) -> Output:
@@ -232,13 +271,14 @@ def _run_readability(page: EvalPage) -> Output:
 
 EXTRACTORS: dict[str, Callable[[EvalPage], Output]] = {
     "sieve": _run_sieve,
-    "sieve+learned": _run_sieve,   # the page's rules merged with rules learned from its whole dataset
+    "sieve+learned": _run_sieve,  # the page's rules merged with rules learned from its whole dataset
     "trafilatura": _run_trafilatura,
     "readability": _run_readability,
 }
 
 
 # ---- scoring ----------------------------------------------------------------------------------
+
 
 def _same_title(got: str | None, want: str | None) -> bool:
     squash = lambda s: "".join((s or "").split())  # noqa: E731
@@ -265,23 +305,52 @@ def score_page(page: EvalPage, extractor: str) -> PageResult:
     seconds = time.perf_counter() - started
     meta = {}
     if page.check_meta and page.expected_text is not None:
-        meta = {"title_ok": _same_title(out.title, page.title),
-                "date_ok": _same_date(out.published_at, page.published_at, out.date_only)}
+        meta = {
+            "title_ok": _same_title(out.title, page.title),
+            "date_ok": _same_date(out.published_at, page.published_at, out.date_only),
+        }
     if page.expected_text is None:
-        return PageResult(page.dataset, page.page_id, extractor, None, None, None,
-                          leaked=tuple(leaked_lines(out.text or "", page.boilerplate)),
-                          rejection_ok=out.text is None, got_rejection=out.rejection, seconds=seconds)
+        return PageResult(
+            page.dataset,
+            page.page_id,
+            extractor,
+            None,
+            None,
+            None,
+            leaked=tuple(leaked_lines(out.text or "", page.boilerplate)),
+            rejection_ok=out.text is None,
+            got_rejection=out.rejection,
+            seconds=seconds,
+        )
     scorer = token_scores if page.metric == "tokens" else char_scores
     s = scorer(out.text or "", page.expected_text)
     why = cause(out.text, page.expected_text, s, out.rejection, page.decoding, page.metric) if s.f1 < LOW_F1 else ""
-    return PageResult(page.dataset, page.page_id, extractor, s.precision, s.recall, s.f1,
-                      leaked=tuple(leaked_lines(out.text or "", page.boilerplate)),
-                      got_rejection=out.rejection, seconds=seconds, cause=why, **meta)
+    return PageResult(
+        page.dataset,
+        page.page_id,
+        extractor,
+        s.precision,
+        s.recall,
+        s.f1,
+        leaked=tuple(leaked_lines(out.text or "", page.boilerplate)),
+        got_rejection=out.rejection,
+        seconds=seconds,
+        cause=why,
+        **meta,
+    )
 
 
-def run_eval(golden_dirs: list[Path], against: list[str], *, per_page: bool = True,
-             console=None, default_rules: Rules | None = None, min_share: float = 0.3,
-             workers: int = 1, worst: int = 8) -> EvalReport:
+def run_eval(
+    golden_dirs: list[Path],
+    against: list[str],
+    *,
+    per_page: bool = True,
+    console=None,
+    default_rules: Rules | None = None,
+    min_share: float = 0.3,
+    workers: int = 1,
+    worst: int = 8,
+) -> EvalReport:
     """Score sieve and the extractors named in `against` on every page of every folder.
 
     `default_rules` apply to pages that name no rules of their own (a source's rules from config.yaml).
@@ -309,6 +378,7 @@ def run_eval(golden_dirs: list[Path], against: list[str], *, per_page: bool = Tr
         for page in pages:
             for name in names:
                 if name == "sieve+learned":
+                    assert learned is not None  # learned above whenever this contender is asked for
                     jobs.append((replace(page, rules=merge_rules(page.rules or Rules(), learned)), name))
                 else:
                     jobs.append((page, name))

@@ -4,6 +4,7 @@ The extractor fills the trace (extractors/trace.py, plain data); this module onl
 the decoding used, the candidate blocks and their scores, the choice and why, and every block or
 line that was removed with the stage and rule that removed it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,8 +18,10 @@ def trace_record(trace: Trace) -> dict[str, Any]:
     """The trace as JSON-ready data (for `--explain --json`)."""
     return {
         "decoding": trace.decoding,
-        "candidates": [{"name": c.name, "where": c.where, "chars": c.chars, "score": c.score, "detail": c.detail}
-                       for c in trace.candidates],
+        "candidates": [
+            {"name": c.name, "where": c.where, "chars": c.chars, "score": c.score, "detail": c.detail}
+            for c in trace.candidates
+        ],
         "chosen": trace.chosen,
         "reason": trace.reason,
         "steps": [{"stage": stage, "message": message} for stage, message in trace.steps],

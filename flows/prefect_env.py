@@ -16,6 +16,7 @@ and a real local server for scheduling.
 
 This module never imports Prefect, so the CLI can use it before deciding whether Prefect is needed.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 QUIET_DEFAULTS: Mapping[str, str] = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",   # DO_NOT_TRACK alone still makes a telemetry DNS lookup
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # DO_NOT_TRACK alone still makes a telemetry DNS lookup
     "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",   # default 20 s; 8-26 s seen on a fresh database
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # default 20 s; 8-26 s seen on a fresh database
     "PREFECT_LOGGING_LOG_PRINTS": "false",
 }
 
@@ -123,19 +124,32 @@ class LocalPrefectServer:
             return self.api_url
         self.home.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        env.pop("PREFECT_API_URL", None)   # the server is the API; it must not talk to another one
+        env.pop("PREFECT_API_URL", None)  # the server is the API; it must not talk to another one
         env.update(PREFECT_HOME=str(self.home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
         command = [
-            sys.executable, "-m", "prefect", "server", "start",
-            "--host", self.host, "--port", str(self.port), "--analytics-off",
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--analytics-off",
         ]
-        if self.ui is not None:   # None: PREFECT_SERVER_UI_ENABLED decides (on by default)
+        if self.ui is not None:  # None: PREFECT_SERVER_UI_ENABLED decides (on by default)
             command.append("--ui" if self.ui else "--no-ui")
         started = time.perf_counter()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         try:
             self._wait_healthy()
@@ -183,7 +197,7 @@ class LocalPrefectServer:
                 process.wait(wait)
             except subprocess.TimeoutExpired:
                 continue
-            try:   # the leader is gone; sweep anything it left behind in its group
+            try:  # the leader is gone; sweep anything it left behind in its group
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
@@ -197,7 +211,7 @@ class LocalPrefectServer:
         tail = "\n".join(text.strip().splitlines()[-lines:])
         return f"; its log ({self.log_path}) ends:\n{tail}" if tail else ""
 
-    def __enter__(self) -> "LocalPrefectServer":
+    def __enter__(self) -> LocalPrefectServer:
         self.start()
         return self
 
@@ -225,7 +239,7 @@ def write_server_file(warehouse_path: Path, api_url: str) -> Path:
 def remove_server_file(warehouse_path: Path) -> None:
     try:
         data = json.loads(server_file(warehouse_path).read_text(encoding="utf-8"))
-        if data.get("pid") == os.getpid():   # only our own: another serve may have taken over
+        if data.get("pid") == os.getpid():  # only our own: another serve may have taken over
             server_file(warehouse_path).unlink()
     except (OSError, ValueError):
         pass
@@ -311,14 +325,32 @@ class TemporaryPrefectServer:
         env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
         for key, value in TEMPORARY_SERVER_DEFAULTS.items():
             env.setdefault(key, value)
-        command = [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
-                   "--host", self.host, "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         return self.api_url
 
@@ -331,8 +363,9 @@ class TemporaryPrefectServer:
         with httpx.Client(timeout=2.0, trust_env=False) as client:
             while True:
                 if self.process.poll() is not None:
-                    raise PrefectServerError(f"Prefect's temporary server exited with code {self.process.returncode}"
-                                             f"{_tail(self.log_path)}")
+                    raise PrefectServerError(
+                        f"Prefect's temporary server exited with code {self.process.returncode}{_tail(self.log_path)}"
+                    )
                 try:
                     if client.get(f"{self.api_url}/health").status_code == 200:
                         self.healthy = True
@@ -340,8 +373,10 @@ class TemporaryPrefectServer:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise PrefectServerError(f"Prefect's temporary server on {self.api_url} not healthy after "
-                                             f"{self.startup_timeout:.0f} s{_tail(self.log_path)}")
+                    raise PrefectServerError(
+                        f"Prefect's temporary server on {self.api_url} not healthy after "
+                        f"{self.startup_timeout:.0f} s{_tail(self.log_path)}"
+                    )
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -369,7 +404,7 @@ class PrefectForRun:
     """Which Prefect server a CLI run reports to, and the temporary one to stop afterwards (if any)."""
 
     api_url: str | None
-    where: str                                   # "PREFECT_API_URL", "profile", "sieve serve" or "temporary"
+    where: str  # "PREFECT_API_URL", "profile", "sieve serve" or "temporary"
     temporary: TemporaryPrefectServer | None = None
 
 
@@ -386,7 +421,8 @@ def prefect_for_run(warehouse_path: Path, *, environ: dict[str, str] | None = No
     if url := served_api_url(warehouse_path):
         env["PREFECT_API_URL"] = url
         return PrefectForRun(url, "sieve serve")
-    server = TemporaryPrefectServer(startup_timeout=float(env.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
-                                                                  "120")))
+    server = TemporaryPrefectServer(
+        startup_timeout=float(env.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
+    )
     env["PREFECT_API_URL"] = server.start()
     return PrefectForRun(server.api_url, "temporary", server)

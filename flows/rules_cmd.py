@@ -10,6 +10,7 @@ config that sieve refuses.
 
 The CLI wrapper in flows/cli.py only parses options and calls `suggest_command`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -28,8 +29,14 @@ if TYPE_CHECKING:
 
     from flows.config import Config
 
-__all__ = ["suggest_command", "load_source_pages", "source_learned_rules", "add_rules_to_yaml", "suggestions_table",
-           "PAGES_SQL"]
+__all__ = [
+    "suggest_command",
+    "load_source_pages",
+    "source_learned_rules",
+    "add_rules_to_yaml",
+    "suggestions_table",
+    "PAGES_SQL",
+]
 
 PAGES_SQL = "SELECT url, html FROM pages WHERE source_id = ? AND html IS NOT NULL ORDER BY fetched_at DESC LIMIT ?"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,7 +50,7 @@ def load_source_pages(warehouse_path: Path, source: str, limit: int) -> list[tup
     return [(str(url), str(html)) for url, html in result.rows]
 
 
-def source_learned_rules(cfg: "Config", source: str, *, min_share: float = 0.3, max_pages: int = 400) -> Rules:
+def source_learned_rules(cfg: Config, source: str, *, min_share: float = 0.3, max_pages: int = 400) -> Rules:
     """The source's configured rules plus what its stored pages teach (the "learned" mode).
 
     Off by default: a caller (reextract, eval) opts in and passes the result to `extract`.
@@ -75,7 +82,14 @@ def suggestions_table(suggestions: Sequence[Suggestion], n_pages: int, title: st
         table.add_column("note", style="dim")
     for number, s in enumerate(suggestions, start=1):
         per_page = s.chars_removed / n_pages if n_pages else 0
-        row = [str(number), s.kind, s.value, f"{s.share:.0%} ({s.pages})", s.example, f"{s.chars_removed:,} ({per_page:.0f}/page)"]
+        row = [
+            str(number),
+            s.kind,
+            s.value,
+            f"{s.share:.0%} ({s.pages})",
+            s.example,
+            f"{s.chars_removed:,} ({per_page:.0f}/page)",
+        ]
         if notes:
             row.append("built-in rules do this already" if s.builtin else "")
         table.add_row(*row)
@@ -145,9 +159,11 @@ def _siblings_flow_style(rules) -> bool:
 
 
 def _unified_diff(old: str, new: str, path: Path) -> str:
-    return "".join(difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=str(path), tofile=f"{path} (new)"
-    ))
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=str(path), tofile=f"{path} (new)"
+        )
+    )
 
 
 def _replace_validated(path: Path, new_text: str) -> None:
@@ -166,14 +182,14 @@ def _replace_validated(path: Path, new_text: str) -> None:
 
 
 def suggest_command(
-    cfg: "Config",
+    cfg: Config,
     config_path: Path,
     source: str,
     *,
     min_share: float = 0.3,
     write: bool = False,
     yes: bool = False,
-    console: "Console",
+    console: Console,
     max_pages: int = 400,
     include_builtin: bool = False,
 ) -> int:
@@ -198,7 +214,7 @@ def suggest_command(
         return EXIT_USAGE
     try:
         pages = load_source_pages(cfg.warehouse.path, source, max_pages)
-    except WarehouseMissing as exc:   # its message says what to run first
+    except WarehouseMissing as exc:  # its message says what to run first
         console.print(str(exc), highlight=False)
         return EXIT_FAILED
     except WarehouseError as exc:
@@ -209,12 +225,16 @@ def suggest_command(
         return EXIT_OK
     suggestions = suggest_rules(pages, min_share=min_share, base=source_cfg.rules, max_pages=max_pages)
     if not suggestions:
-        console.print(f"nothing recurs on {min_share:.0%} of {len(pages)} pages of {source!r} beyond its configured rules")
+        console.print(
+            f"nothing recurs on {min_share:.0%} of {len(pages)} pages of {source!r} beyond its configured rules"
+        )
         return EXIT_OK
     console.print(suggestions_table(suggestions, len(pages), f"rules suggested for {source} ({len(pages)} pages)"))
     accepted = [s for s in suggestions if include_builtin or not s.builtin]
     if not write:
-        console.print(f"{len(accepted)} rule(s) to add; run again with --write to add them to {config_path}", style="dim")
+        console.print(
+            f"{len(accepted)} rule(s) to add; run again with --write to add them to {config_path}", style="dim"
+        )
         return EXIT_OK
     if not accepted:
         console.print("the built-in rules already do all of this: nothing to write", style="dim")

@@ -11,14 +11,22 @@ imports nothing of sieve, so every layer may import it (it sits below all of the
 An exception that is not a SieveError is a bug: it is logged with its traceback and counted as
 `internal_error`, never retried as if the network had failed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = [
-    "FETCH_ERRORS", "REJECTION_REASONS", "RUN_STATUSES", "TRANSIENT_FETCH_ERRORS", "INTERNAL_ERROR",
-    "SieveError", "TransientError", "TerminalError", "is_transient",
+    "FETCH_ERRORS",
+    "REJECTION_REASONS",
+    "RUN_STATUSES",
+    "TRANSIENT_FETCH_ERRORS",
+    "INTERNAL_ERROR",
+    "SieveError",
+    "TransientError",
+    "TerminalError",
+    "is_transient",
 ]
 
 INTERNAL_ERROR = "internal_error"
@@ -27,7 +35,10 @@ INTERNAL_ERROR = "internal_error"
 _FETCH: dict[str, tuple[bool, str]] = {
     "timeout": (True, "no complete answer within timeout_seconds (or HTTP 408)"),
     "connection": (True, "connecting, sending or receiving failed (refused, reset, DNS)"),
-    "unreachable": (True, "the host's robots.txt could not be fetched (network failure, timeout, 5xx, 429, or a redirect off allowed_hosts): the host is not crawled for now"),
+    "unreachable": (
+        True,
+        "the host's robots.txt could not be fetched (network failure, timeout, 5xx, 429, or a redirect off allowed_hosts): the host is not crawled for now",
+    ),
     "rate_limited": (True, "HTTP 429 (or 425): the host asked us to slow down; Retry-After is followed, capped"),
     "http_5xx": (True, "the server failed (HTTP 5xx)"),
     "http_4xx": (False, "the server refused (HTTP 4xx other than 408, 425, 429)"),
@@ -46,15 +57,17 @@ TRANSIENT_FETCH_ERRORS: tuple[str, ...] = tuple(kind for kind, (transient, _) in
 
 # Why a fetched page holds no article. All terminal for this extractor version: `sieve reextract`
 # redoes them from the stored HTML when the extractor or the rules change.
-REJECTION_REASONS: Mapping[str, str] = MappingProxyType({
-    "empty": "no markup, or nothing left after pruning",
-    "too_short": "less article text than the minimum",
-    "list_page": "a page of headlines, not an article",
-    "undecodable": "the text is mostly replacement or control characters",
-    "timeout": "extraction passed its CPU budget (the worker was replaced)",
-    "outside_window": "published outside a backfill's --since/--until window",
-    INTERNAL_ERROR: "a bug in the extractor (logged with its traceback)",
-})
+REJECTION_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "empty": "no markup, or nothing left after pruning",
+        "too_short": "less article text than the minimum",
+        "list_page": "a page of headlines, not an article",
+        "undecodable": "the text is mostly replacement or control characters",
+        "timeout": "extraction passed its CPU budget (the worker was replaced)",
+        "outside_window": "published outside a backfill's --since/--until window",
+        INTERNAL_ERROR: "a bug in the extractor (logged with its traceback)",
+    }
+)
 
 RUN_STATUSES: tuple[str, ...] = ("running", "completed", "failed", "cancelled", "crashed")
 

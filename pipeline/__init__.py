@@ -5,22 +5,24 @@
                   link discovery on list pages
     extract.py    extraction worker processes (extract_worker.py), a CPU budget per page, back-pressure
     write.py      the one writer: commits a window every N rows or T seconds, waits out a locked file
+    rows.py       an extraction's outcome as the row the writer stores (article, or rejection and reason)
     run.py        `Pipeline`: the stages wired together, the run row, what a run did (summary.py)
 
 It imports crawler, extractors, warehouse and outcomes; flows (Prefect, the CLI, config loading) sits on
 top and hands it plain values (spec.py). Names load on first use, so an extraction worker importing
 `pipeline.extract_worker` pulls in nothing else.
 """
+
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.run import Pipeline
-    from pipeline.spec import SourceSpec, StreamOptions
-    from pipeline.summary import RunSummary
-    from pipeline.write import Window
+    from pipeline.run import Pipeline as Pipeline
+    from pipeline.spec import SourceSpec as SourceSpec, StreamOptions as StreamOptions
+    from pipeline.summary import RunSummary as RunSummary
+    from pipeline.write import Window as Window
 
 _EXPORTS = {
     "Pipeline": "pipeline.run",

@@ -17,6 +17,7 @@ article) are extracted here, as a local crawl does at its start.
 `launch` is how a claim reaches a worker: a Prefect deployment run in production (flows/fleet.py),
 an in-process task in tests.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,22 +25,32 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from crawler import normalize_url
 from pipeline.fetch import kind_of
-from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal, StreamOptions
+from pipeline.spec import SourceSpec, StopSignal, StreamOptions
 from pipeline.summary import RunSummary
-from warehouse import Claim, FrontierRow, SourceRow, Warehouse
+from warehouse import LIST_KINDS, Claim, FrontierRow, SourceRow, Warehouse
 from warehouse.loader import CLEAN_AFTER, LEDGER_KEEP, LoadReport, load_shards
 from warehouse.shards import ShardStore
 
 log = logging.getLogger("sieve.pipeline")
-Launch = Callable[[Claim], Awaitable[str]]   # start a worker on the claim; returns who took it (a flow run id)
-_SUMMED = ("fetched", "unchanged", "failed", "discovered", "extracted", "articles_new", "articles_updated",
-           "articles_unchanged", "duplicates", "rejected")
+Launch = Callable[[Claim], Awaitable[str]]  # start a worker on the claim; returns who took it (a flow run id)
+_SUMMED = (
+    "fetched",
+    "unchanged",
+    "failed",
+    "discovered",
+    "extracted",
+    "articles_new",
+    "articles_updated",
+    "articles_unchanged",
+    "duplicates",
+    "rejected",
+)
 
 
 @dataclass(frozen=True)
@@ -64,9 +75,18 @@ def add_counts(summary: RunSummary, counts: dict[str, int]) -> None:
 
 
 class Dispatcher:
-    def __init__(self, source: SourceSpec, warehouse_path: str | Path, store: ShardStore, launch: Launch, *,
-                 settings: DispatchSettings = DispatchSettings(), options: StreamOptions | None = None,
-                 stop: StopSignal | None = None, params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        source: SourceSpec,
+        warehouse_path: str | Path,
+        store: ShardStore,
+        launch: Launch,
+        *,
+        settings: DispatchSettings = DispatchSettings(),
+        options: StreamOptions | None = None,
+        stop: StopSignal | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self.source = source
         self.warehouse = Warehouse(warehouse_path, hold_s=2.0)
         self.warehouse_path = warehouse_path
@@ -75,9 +95,15 @@ class Dispatcher:
         self.settings = settings
         self.options = options
         self.stop = stop or StopSignal()
-        self.params = {"fleet": True, "shards": store.root, "claim_urls": settings.claim_urls,
-                       "max_claims": settings.max_claims, "lease_s": settings.lease_s,
-                       "start_s": settings.start_s, **(params or {})}
+        self.params = {
+            "fleet": True,
+            "shards": store.root,
+            "claim_urls": settings.claim_urls,
+            "max_claims": settings.max_claims,
+            "lease_s": settings.lease_s,
+            "start_s": settings.start_s,
+            **(params or {}),
+        }
         self.summary = RunSummary(kind="crawl", source=source.name)
         self.claims_made = 0
         self.rounds = 0
@@ -118,31 +144,44 @@ class Dispatcher:
             import re
 
             article_re = re.compile(self.source.article_url_pattern)
-        rows = [FrontierRow(u, self.source.name, kind_of(u, article_re), None)
-                for u in (normalize_url(url) for url in self.source.start_urls) if u]
+        rows = [
+            FrontierRow(u, self.source.name, kind_of(u, article_re), None)
+            for u in (normalize_url(url) for url in self.source.start_urls)
+            if u
+        ]
         await asyncio.to_thread(self.warehouse.add_frontier, rows)
-        await asyncio.to_thread(self.warehouse.make_due, self.source.name, LIST_KINDS, datetime.now(timezone.utc))
+        await asyncio.to_thread(self.warehouse.make_due, self.source.name, LIST_KINDS, datetime.now(UTC))
 
     async def _rounds(self) -> None:
         s, wh = self.settings, self.warehouse
+        run_id = self.run_id
+        assert run_id is not None  # the run row is started before the rounds
         while not self.stop.requested:
             self.rounds += 1
             await self._load()
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             # A lease about to be let go: that claim's parts once more, listed now, so none written in time is missed.
             for ending in [c for c in await asyncio.to_thread(wh.claims, run_id=self.run_id) if c.lease_until <= now]:
                 await self._load(claim_id=ending.claim_id)
-            made = await asyncio.to_thread(wh.claim, self.run_id, self.source.name, max_claims=s.max_claims,
-                                           claim_urls=s.claim_urls, lease=timedelta(seconds=s.lease_s),
-                                           start=timedelta(seconds=s.start_s), now=now)
+            made = await asyncio.to_thread(
+                wh.claim,
+                run_id,
+                self.source.name,
+                max_claims=s.max_claims,
+                claim_urls=s.claim_urls,
+                lease=timedelta(seconds=s.lease_s),
+                start=timedelta(seconds=s.start_s),
+                now=now,
+            )
             for claim in made:
                 self.claims_made += 1
                 worker = await self.launch(claim)
                 await asyncio.to_thread(wh.set_claim_worker, claim.claim_id, worker)
-                log.info("claim %s: %d URLs of %s -> %s", claim.claim_id, len(claim.items), ", ".join(claim.hosts),
-                         worker)
+                log.info(
+                    "claim %s: %d URLs of %s -> %s", claim.claim_id, len(claim.items), ", ".join(claim.hosts), worker
+                )
             if not made and not await asyncio.to_thread(wh.claims, run_id=self.run_id):
-                await self._load()   # whatever landed since the last pass
+                await self._load()  # whatever landed since the last pass
                 return
             await self._pause(s.poll_s)
 
@@ -167,14 +206,20 @@ class Dispatcher:
         from pipeline.run import Pipeline
 
         orphans = await asyncio.to_thread(
-            self.warehouse.query, "SELECT count(*) FROM pages p ANTI JOIN extractions e USING (url) "
-            "WHERE p.source_id = ? AND p.kind = 'article'", [self.source.name])
+            self.warehouse.query,
+            "SELECT count(*) FROM pages p ANTI JOIN extractions e USING (url) "
+            "WHERE p.source_id = ? AND p.kind = 'article'",
+            [self.source.name],
+        )
         if not orphans.rows[0][0]:
             return
-        log.info("%d pages stored without an extraction (a worker stopped between windows): extracting them here",
-                 orphans.rows[0][0])
-        async with Pipeline(self.source, self.warehouse_path, kind="reextract", params={"after": self.run_id},
-                            options=self.options) as pipeline:
+        log.info(
+            "%d pages stored without an extraction (a worker stopped between windows): extracting them here",
+            orphans.rows[0][0],
+        )
+        async with Pipeline(
+            self.source, self.warehouse_path, kind="reextract", params={"after": self.run_id}, options=self.options
+        ) as pipeline:
             await pipeline.extract_pending(only_stale=True)
         self.summary.reextracted += pipeline.summary.reextracted
         self.summary.articles_new += pipeline.summary.articles_new
@@ -182,7 +227,9 @@ class Dispatcher:
         self.summary.duplicates += pipeline.summary.duplicates
 
 
-def load_pass(warehouse_path: str | Path, store: ShardStore, *, clean_after: timedelta | None = CLEAN_AFTER) -> dict[str, Any]:
+def load_pass(
+    warehouse_path: str | Path, store: ShardStore, *, clean_after: timedelta | None = CLEAN_AFTER
+) -> dict[str, Any]:
     """The loader on its own (`sieve fleet load`, the `load-shards` flow): apply what landed, clean up stale
     incomplete parts, let go of ended leases. Returns what it did, flat."""
     warehouse = Warehouse(warehouse_path, hold_s=2.0)
@@ -192,7 +239,16 @@ def load_pass(warehouse_path: str | Path, store: ShardStore, *, clean_after: tim
         pruned = warehouse.prune_shard_loads(LEDGER_KEEP)
     finally:
         warehouse.release()
-    return {"loaded": len(report.loaded), "already": len(report.already), "waiting": len(report.waiting),
-            "rejected": len(report.rejected), "cleaned": len(report.cleaned), "claims_closed": len(report.closed),
-            "claims_expired": len(expired), "ledger_pruned": pruned, "rows": report.rows, **dict(sorted(report.counts.items())),
-            "rejected_shards": report.rejected}
+    return {
+        "loaded": len(report.loaded),
+        "already": len(report.already),
+        "waiting": len(report.waiting),
+        "rejected": len(report.rejected),
+        "cleaned": len(report.cleaned),
+        "claims_closed": len(report.closed),
+        "claims_expired": len(expired),
+        "ledger_pruned": pruned,
+        "rows": report.rows,
+        **dict(sorted(report.counts.items())),
+        "rejected_shards": report.rejected,
+    }

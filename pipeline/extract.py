@@ -12,6 +12,7 @@ its current page with it (rejection `internal_error`), the rest of its chunk goe
 `extract_executor.ExecutorExtraction` hands chunks to a `concurrent.futures.Executor` instead (a
 thread of this process, or a Dask cluster): same interface, no budget enforcement.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,7 @@ from typing import Any
 from extractors.model import Article, Rejection, Rules
 
 log = logging.getLogger("sieve.pipeline")
-_LENGTH, _LONG_LENGTH = struct.Struct("!i"), struct.Struct("!Q")   # multiprocessing.connection's framing
+_LENGTH, _LONG_LENGTH = struct.Struct("!i"), struct.Struct("!Q")  # multiprocessing.connection's framing
 WORKER_MODULE = "pipeline.extract_worker"
 
 
@@ -41,8 +42,8 @@ class Page:
     url: str
     html: str
     fetched_at: datetime
-    stored: bool = False              # re-extracted from the warehouse, not fetched by this run
-    html_hash: str | None = None      # the stored HTML's hash, pinned on the outcome
+    stored: bool = False  # re-extracted from the warehouse, not fetched by this run
+    html_hash: str | None = None  # the stored HTML's hash, pinned on the outcome
 
 
 ResultSink = Callable[[Page, Article | Rejection], None]
@@ -79,27 +80,35 @@ class _Worker:
 
     def __init__(self, process: Any, sock: socket.socket) -> None:
         self.process = process
-        self.sock = sock                               # this side of the socket pair, non-blocking
+        self.sock = sock  # this side of the socket pair, non-blocking
         self.writer: asyncio.StreamWriter | None = None
         self.reader_task: asyncio.Task | None = None
         self.job: list[Page] | None = None
-        self.index = 0                 # the page of `job` being extracted
-        self.since = 0.0               # when that page started (monotonic)
-        self.killed = False            # by the wall-time watchdog
-        self.ready = False             # said hello
+        self.index = 0  # the page of `job` being extracted
+        self.since = 0.0  # when that page started (monotonic)
+        self.killed = False  # by the wall-time watchdog
+        self.ready = False  # said hello
 
 
 class ProcessExtraction:
-    def __init__(self, rules: Rules, on_result: ResultSink, *, workers: int, budget_s: float = 10.0,
-                 chunk_pages: int = 16, waiting_cap: int = 0) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        on_result: ResultSink,
+        *,
+        workers: int,
+        budget_s: float = 10.0,
+        chunk_pages: int = 16,
+        waiting_cap: int = 0,
+    ) -> None:
         self.rules = rules
         self.on_result = on_result
         self.workers = max(1, workers)
         self.budget_s = budget_s
-        self.hard_s = 2 * budget_s + 5.0   # wall seconds on one page before the worker is killed
+        self.hard_s = 2 * budget_s + 5.0  # wall seconds on one page before the worker is killed
         self.chunk_pages = chunk_pages
         self.waiting_cap = waiting_cap or 8 * self.workers
-        self.versions: tuple[str, str] | None = None    # (extractor, rules), from the first worker's hello
+        self.versions: tuple[str, str] | None = None  # (extractor, rules), from the first worker's hello
         self._versions_known = asyncio.Event()
         self._waiting: deque[Page] = deque()
         self._live: list[_Worker] = []
@@ -129,8 +138,9 @@ class ProcessExtraction:
 
     def _start_process(self) -> _Worker:
         ours, theirs = socket.socketpair()
-        process = self._context.Process(target=_serve, args=(theirs, self.rules, self.budget_s, os.getpid()),
-                                        name="sieve-extract", daemon=True)
+        process = self._context.Process(
+            target=_serve, args=(theirs, self.rules, self.budget_s, os.getpid()), name="sieve-extract", daemon=True
+        )
         process.start()
         theirs.close()
         return _Worker(process, ours)
@@ -159,7 +169,7 @@ class ProcessExtraction:
         while True:
             try:
                 (size,) = _LENGTH.unpack(await reader.readexactly(4))
-                if size == -1:   # multiprocessing's framing for messages over 2 GiB
+                if size == -1:  # multiprocessing's framing for messages over 2 GiB
                     (size,) = _LONG_LENGTH.unpack(await reader.readexactly(8))
                 message = pickle.loads(await reader.readexactly(size))
             except (asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -219,11 +229,14 @@ class ProcessExtraction:
             job = [self._waiting.popleft() for _ in range(min(size, len(self._waiting)))]
             worker.job, worker.index, worker.since = job, 0, time.monotonic()
             data = pickle.dumps([(p.url, p.html, p.fetched_at) for p in job], protocol=pickle.HIGHEST_PROTOCOL)
-            assert worker.writer is not None   # ready (said hello) implies attached
-            try:   # buffered by the transport: never blocks the loop
-                worker.writer.write(_LENGTH.pack(len(data)) + data if len(data) < 0x7FFFFFFF
-                                    else _LENGTH.pack(-1) + _LONG_LENGTH.pack(len(data)) + data)
-            except (ConnectionError, OSError):   # it died before reading: its pages go back, intact
+            assert worker.writer is not None  # ready (said hello) implies attached
+            try:  # buffered by the transport: never blocks the loop
+                worker.writer.write(
+                    _LENGTH.pack(len(data)) + data
+                    if len(data) < 0x7FFFFFFF
+                    else _LENGTH.pack(-1) + _LONG_LENGTH.pack(len(data)) + data
+                )
+            except (ConnectionError, OSError):  # it died before reading: its pages go back, intact
                 worker.job = None
                 self._waiting.extendleft(reversed(job))
                 self._retire(worker, kill=True)
@@ -242,8 +255,13 @@ class ProcessExtraction:
         job = worker.job
         assert job is not None
         if message[0] == "timeout":
-            self._give_up(worker, job, message[1], "timeout",
-                          f"extraction passed its CPU budget of {self.budget_s:g} s; the worker was replaced")
+            self._give_up(
+                worker,
+                job,
+                message[1],
+                "timeout",
+                f"extraction passed its CPU budget of {self.budget_s:g} s; the worker was replaced",
+            )
             return
         index, result = message
         worker.index, worker.since = index + 1, time.monotonic()
@@ -256,13 +274,21 @@ class ProcessExtraction:
     def _give_up(self, worker: _Worker, job: list[Page], index: int, reason: str, detail: str) -> None:
         """The page at `index` ends the worker: it becomes a rejection, the rest of the chunk is requeued."""
         worker.job = None
-        self._waiting.extendleft(reversed(job[index + 1:]))
+        self._waiting.extendleft(reversed(job[index + 1 :]))
         if reason == "timeout":
             self.timeouts += 1
         log.warning("%s: %s", job[index].url, detail)
         extractor_version, rules_version = self.versions or ("", "")
-        self._deliver(job[index], Rejection(url=job[index].url, reason=reason, detail=detail,
-                                            extractor_version=extractor_version, rules_version=rules_version))
+        self._deliver(
+            job[index],
+            Rejection(
+                url=job[index].url,
+                reason=reason,
+                detail=detail,
+                extractor_version=extractor_version,
+                rules_version=rules_version,
+            ),
+        )
         self._retire(worker, kill=True)
         self._replace()
 
@@ -274,8 +300,13 @@ class ProcessExtraction:
         if job is not None:
             worker.process.join(0.2)
             if worker.killed:
-                reason, detail = "timeout", (f"extraction passed {self.hard_s:g} s of wall time (budget "
-                                             f"{self.budget_s:g} s CPU); the worker was killed and replaced")
+                reason, detail = (
+                    "timeout",
+                    (
+                        f"extraction passed {self.hard_s:g} s of wall time (budget "
+                        f"{self.budget_s:g} s CPU); the worker was killed and replaced"
+                    ),
+                )
             else:
                 reason, detail = "internal_error", f"the extraction worker died (exit code {worker.process.exitcode})"
             worker.job = job
@@ -289,7 +320,7 @@ class ProcessExtraction:
         if worker.reader_task is not None and worker.reader_task is not asyncio.current_task():
             worker.reader_task.cancel()
         if worker.writer is not None:
-            worker.writer.close()     # the worker reads EOF and exits
+            worker.writer.close()  # the worker reads EOF and exits
         else:
             worker.sock.close()
         if kill and worker.process.is_alive():
@@ -309,12 +340,20 @@ class ProcessExtraction:
 
     def _fail_waiting(self, detail: str) -> None:
         if self._live:
-            return   # the others carry on
+            return  # the others carry on
         while self._waiting:
             page = self._waiting.popleft()
             extractor_version, rules_version = self.versions or ("", "")
-            self._deliver(page, Rejection(url=page.url, reason="internal_error", detail=detail,
-                                          extractor_version=extractor_version, rules_version=rules_version))
+            self._deliver(
+                page,
+                Rejection(
+                    url=page.url,
+                    reason="internal_error",
+                    detail=detail,
+                    extractor_version=extractor_version,
+                    rules_version=rules_version,
+                ),
+            )
 
     async def _watchdog(self) -> None:
         while True:
@@ -323,7 +362,7 @@ class ProcessExtraction:
             for worker in list(self._live):
                 if worker.job is not None and not worker.killed and now - worker.since > self.hard_s:
                     worker.killed = True
-                    worker.process.kill()   # its socket then reads EOF: _died() takes it from there
+                    worker.process.kill()  # its socket then reads EOF: _died() takes it from there
 
 
 def _join(processes: list[Any], timeout_s: float = 5.0) -> None:

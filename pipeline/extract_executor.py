@@ -2,9 +2,11 @@
 or a Dask cluster (`flows.dask_runner.TaskRunnerExecutor`). The same interface as the process pool
 in extract.py, without the per-page CPU budget (a thread cannot be stopped mid-page; Dask workers
 are the cluster's own)."""
+
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -19,12 +21,20 @@ log = logging.getLogger("sieve.pipeline")
 class ExecutorExtraction:
     """Chunks to an Executor: a thread here (`executor=None`), or a Dask cluster's TaskRunnerExecutor."""
 
-    def __init__(self, rules: Rules, on_result: ResultSink, *, executor: Callable[[], Executor] | None = None,
-                 workers: int = 1, chunk_pages: int = 16, waiting_cap: int = 0) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        on_result: ResultSink,
+        *,
+        executor: Callable[[], Executor] | None = None,
+        workers: int = 1,
+        chunk_pages: int = 16,
+        waiting_cap: int = 0,
+    ) -> None:
         self.rules = rules
         self.on_result = on_result
         self._factory = executor
-        self.calls = max(1, workers) * 2           # chunks in flight
+        self.calls = max(1, workers) * 2  # chunks in flight
         self.chunk_pages = chunk_pages
         self.waiting_cap = waiting_cap or 8 * max(1, workers)
         self.versions: tuple[str, str] | None = None
@@ -73,9 +83,10 @@ class ExecutorExtraction:
             size = max(1, min(self.chunk_pages, len(self._waiting) // (self.calls - self._running)))
             job = [self._waiting.popleft() for _ in range(min(size, len(self._waiting)))]
             self._running += 1
-            future = self._loop.run_in_executor(self._executor, extract_chunk,
-                                                [(p.url, p.html, p.fetched_at) for p in job], self.rules)
-            future.add_done_callback(lambda f, job=job: self._finished(job, f))
+            future = self._loop.run_in_executor(
+                self._executor, extract_chunk, [(p.url, p.html, p.fetched_at) for p in job], self.rules
+            )
+            future.add_done_callback(functools.partial(self._finished, job))
         if len(self._waiting) < self.waiting_cap:
             self._space.set()
 
@@ -86,13 +97,22 @@ class ExecutorExtraction:
         if future.exception() is not None:
             self.error = future.exception()
             log.error("extraction call failed: %r", self.error)
-            outputs = [(p.url, Rejection(url=p.url, reason="internal_error", detail=repr(self.error)[:300],
-                                         extractor_version=self.versions[0] if self.versions else "",
-                                         rules_version=self.versions[1] if self.versions else ""))
-                       for p in job]
+            outputs = [
+                (
+                    p.url,
+                    Rejection(
+                        url=p.url,
+                        reason="internal_error",
+                        detail=repr(self.error)[:300],
+                        extractor_version=self.versions[0] if self.versions else "",
+                        rules_version=self.versions[1] if self.versions else "",
+                    ),
+                )
+                for p in job
+            ]
         else:
             outputs = future.result()
-        for page, (_, result) in zip(job, outputs):
+        for page, (_, result) in zip(job, outputs, strict=True):
             self._in_flight -= 1
             self.done += 1
             self.on_result(page, result)

@@ -10,6 +10,7 @@ worker stuck in C code that never returns to Python, by wall time.
 Ctrl-C belongs to the parent (the terminal sends SIGINT to the whole process group), and a worker
 whose parent has gone (SIGKILL, OOM) exits within a second even in the middle of a page.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,7 +50,7 @@ def _exit_when_orphaned(parent_pid: int) -> None:
             os.kill(parent_pid, 0)
         except ProcessLookupError:
             os._exit(1)
-        except PermissionError:   # the pid was reused by another user's process: ours is gone
+        except PermissionError:  # the pid was reused by another user's process: ours is gone
             os._exit(1)
 
 
@@ -58,7 +59,7 @@ def serve(conn: Connection, rules: Rules, budget_s: float, parent_pid: int) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGPROF, _on_budget)
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="orphan-watch", daemon=True).start()
-    try:   # the versions stored with every outcome: the parent need not import the extractor itself
+    try:  # the versions stored with every outcome: the parent need not import the extractor itself
         conn.send_bytes(pickle.dumps(("hello", EXTRACTOR_VERSION, rules_version(rules))))
     except OSError:
         return
@@ -77,7 +78,7 @@ def serve(conn: Connection, rules: Rules, budget_s: float, parent_pid: int) -> N
             except PageTimeout:
                 conn.send_bytes(pickle.dumps(("timeout", index)))
                 return
-            except Exception:   # extract() never raises by contract: this is a bug, sent with its traceback
+            except Exception:  # extract() never raises by contract: this is a bug, sent with its traceback
                 result = Rejection(url=url, reason="internal_error", detail=traceback.format_exc()[-2000:])
             try:
                 conn.send_bytes(pickle.dumps((index, result), protocol=pickle.HIGHEST_PROTOCOL))

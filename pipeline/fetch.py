@@ -9,38 +9,51 @@ page goes on to extraction, which may make the worker wait (back-pressure).
 A bug while handling a page (not the network's fault) is logged with its traceback and recorded as
 a failed fetch of kind `internal_error`, which is never retried as if the network had failed.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from crawler import Fetcher, FetchResult, LinkRules, discover
 from outcomes import INTERNAL_ERROR
 from pipeline.frontier import Frontier
-from pipeline.spec import LIST_KINDS, SourceSpec
+from pipeline.spec import SourceSpec
 from pipeline.write import Writer
-from warehouse import FetchRow, FrontierItem, FrontierRow
+from warehouse import LIST_KINDS, FetchRow, FrontierItem, FrontierRow
 
 log = logging.getLogger("sieve.pipeline")
 
-PageSink = Callable[[str, str, object], Awaitable[None]]   # (url, html, fetched_at): on to extraction
+PageSink = Callable[[str, str, datetime], Awaitable[None]]  # (url, html, fetched_at): on to extraction
 
 
 class FetchStage:
-    def __init__(self, fetcher: Fetcher, source: SourceSpec, frontier: Frontier, writer: Writer,
-                 extract: PageSink, *, run_id: str | None) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        source: SourceSpec,
+        frontier: Frontier,
+        writer: Writer,
+        extract: PageSink,
+        *,
+        run_id: str | None,
+    ) -> None:
         self.fetcher = fetcher
         self.source = source
         self.frontier = frontier
         self.writer = writer
         self.extract = extract
         self.run_id = run_id
-        self.link_rules = LinkRules(allowed_hosts=source.allowed_hosts, list_url_pattern=source.list_url_pattern,
-                                    article_url_pattern=source.article_url_pattern)
+        self.link_rules = LinkRules(
+            allowed_hosts=source.allowed_hosts,
+            list_url_pattern=source.list_url_pattern,
+            article_url_pattern=source.article_url_pattern,
+        )
         self.in_flight = 0
-        self.fetched = 0                 # live counts for the progress bar (the summary counts commits)
+        self.fetched = 0  # live counts for the progress bar (the summary counts commits)
         self.failed = 0
 
     async def run(self, workers: int) -> None:
@@ -62,7 +75,7 @@ class FetchStage:
         result = await self.fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified)
         try:
             discovered, html = self._handle(item, result)
-        except Exception as exc:   # a bug in sieve, not the site: a row that says so, and the traceback
+        except Exception as exc:  # a bug in sieve, not the site: a row that says so, and the traceback
             log.exception("internal error handling %s", item.url)
             result.error, result.detail = INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:300]
             discovered, html = [], None
@@ -85,8 +98,10 @@ class FetchStage:
         found = discover(result.text, result.final_url, result.content_type, self.link_rules)
         self.frontier.offer_lists(item.url, found.list_urls)
         name = self.source.name
-        return ([FrontierRow(u, name, "list", item.url) for u in found.list_urls]
-                + [FrontierRow(u, name, "article", item.url) for u in found.article_urls]), None
+        return (
+            [FrontierRow(u, name, "list", item.url) for u in found.list_urls]
+            + [FrontierRow(u, name, "article", item.url) for u in found.article_urls]
+        ), None
 
 
 def kind_of(url: str, article_re: re.Pattern[str] | None) -> str:
@@ -103,8 +118,23 @@ def kind_of(url: str, article_re: re.Pattern[str] | None) -> str:
 
 def fetch_row(run_id: str | None, source_id: str, kind: str, r: FetchResult, html: str | None) -> FetchRow:
     return FetchRow(
-        run_id=run_id, source_id=source_id, url=r.url, kind=kind, final_url=r.final_url, status=r.status,
-        error=r.error, detail=r.detail, content_type=r.content_type, nbytes=r.nbytes, elapsed_ms=r.elapsed_ms,
-        encoding=r.encoding, replaced=r.replaced, attempts=r.attempts, etag=r.etag,
-        last_modified=r.last_modified, fetched_at=r.fetched_at, html=html, retry_after_s=r.retry_after_s,
+        run_id=run_id,
+        source_id=source_id,
+        url=r.url,
+        kind=kind,
+        final_url=r.final_url,
+        status=r.status,
+        error=r.error,
+        detail=r.detail,
+        content_type=r.content_type,
+        nbytes=r.nbytes,
+        elapsed_ms=r.elapsed_ms,
+        encoding=r.encoding,
+        replaced=r.replaced,
+        attempts=r.attempts,
+        etag=r.etag,
+        last_modified=r.last_modified,
+        fetched_at=r.fetched_at,
+        html=html,
+        retry_after_s=r.retry_after_s,
     )

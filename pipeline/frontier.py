@@ -14,17 +14,19 @@ A URL claimed but not yet committed is never claimed twice: a due query that sta
 commit of a URL's fetch may still list it, so claims remember the writer's generation (windows
 committed) at query time.
 """
+
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from outcomes import TransientError
-from pipeline.spec import LIST_KINDS, SourceSpec, StopSignal
+from pipeline.spec import SourceSpec, StopSignal
 from pipeline.write import WAREHOUSE_BUSY, Writer, patiently
-from warehouse import FrontierItem, Warehouse, WarehouseBusy
+from warehouse import LIST_KINDS, FrontierItem, Warehouse, WarehouseBusy
 
 
 class Frontier:
@@ -52,23 +54,23 @@ class Frontier:
         self.claim_due = claim_due
         self.follow_lists = follow_lists
         self.max_pages = max_pages
-        self._busy = busy                 # a fetch or an extraction in flight? (the writer is asked apart)
+        self._busy = busy  # a fetch or an extraction in flight? (the writer is asked apart)
         self._stop = stop
         self._on_wait = on_wait
         self._given: deque[FrontierItem] = deque({item.url: item for item in given}.values())
         self._lane: deque[FrontierItem] = deque()
         self._buffer: deque[FrontierItem] = deque()
-        self._queued: set[str] = {item.url for item in self._given}   # in given, lane or buffer
+        self._queued: set[str] = {item.url for item in self._given}  # in given, lane or buffer
         self._lists: set[str] = {item.url for item in self._given if item.kind in LIST_KINDS}  # queued or taken
         self._depth: dict[str, int] = {u: 0 for u in source.start_urls}
-        self._beyond: set[str] = set()             # list pages found deeper than max_depth: never claimed
-        self._uncommitted: dict[str, int | None] = {}   # taken: url -> window its fetch committed in (None: not yet)
+        self._beyond: set[str] = set()  # list pages found deeper than max_depth: never claimed
+        self._uncommitted: dict[str, int | None] = {}  # taken: url -> window its fetch committed in (None: not yet)
         self._claimed = 0
         self._given_count = len(self._given)
         self._refill = asyncio.Lock()
         self._lane_changed = asyncio.Event()
         self.done = False
-        self.now = datetime.now(timezone.utc)      # "due" means due when the run started
+        self.now = datetime.now(UTC)  # "due" means due when the run started
 
     # ---- what the fetch workers call ---------------------------------------------------------
     @property
@@ -97,8 +99,11 @@ class Frontier:
     async def next(self) -> FrontierItem | None:
         """The next URL to fetch, or None when the run has nothing more to do (or was asked to stop)."""
         while True:
-            if self.done or (self._stop is not None and self._stop.requested) or (
-                    self.max_pages is not None and self._claimed >= self.max_pages):
+            if (
+                self.done
+                or (self._stop is not None and self._stop.requested)
+                or (self.max_pages is not None and self._claimed >= self.max_pages)
+            ):
                 self.done = True
                 return None
             item = self._pop()
@@ -106,14 +111,14 @@ class Frontier:
                 return item
             async with self._refill:
                 if self._queued or self.done:
-                    continue                     # another worker refilled meanwhile
+                    continue  # another worker refilled meanwhile
                 generation = self.writer.generation
                 if self.claim_due and await self._query(generation):
                     continue
                 in_flight = self._busy()
                 if not in_flight and self.writer.idle:
                     if self.writer.generation == generation:
-                        self.done = True         # nothing due, nothing in flight, nothing committed since
+                        self.done = True  # nothing due, nothing in flight, nothing committed since
                     continue
                 await self._wait_for_news(force=not in_flight)
 
@@ -141,11 +146,17 @@ class Frontier:
         if limit <= 0:
             return False
         # rows the answer may hold that cannot be taken: fetched but not committed before the query, or queued
-        skip = (sum(1 for g in self._uncommitted.values() if g is None or g > generation) + len(self._queued)
-                + len(self._beyond))
+        skip = (
+            sum(1 for g in self._uncommitted.values() if g is None or g > generation)
+            + len(self._queued)
+            + len(self._beyond)
+        )
         due = await patiently(
             lambda: _read(self.warehouse.due, self.source.name, self.now, limit + skip, kinds),
-            "reading the frontier", stop=self._stop, on_wait=self._on_wait)
+            "reading the frontier",
+            stop=self._stop,
+            on_wait=self._on_wait,
+        )
         taken = 0
         for item in due:
             if taken >= limit:
@@ -170,8 +181,10 @@ class Frontier:
         """Nothing due yet, but work is in flight: ask the writer to commit what it found, then wait
         for a commit, a list page on the lane, or a stop."""
         self.writer.flush(force=force)
-        waiters = [asyncio.ensure_future(self.writer.committed.wait()),
-                   asyncio.ensure_future(self._lane_changed.wait())]
+        waiters: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self.writer.committed.wait()),
+            asyncio.ensure_future(self._lane_changed.wait()),
+        ]
         if self._stop is not None:
             waiters.append(asyncio.ensure_future(self._stop.wait()))
         try:

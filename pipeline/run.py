@@ -10,31 +10,30 @@ lives in the warehouse: what a window committed is never fetched again, and a ru
 moment loses at most its open window (pages committed but not extracted are extracted by the next
 run first). Use it as `async with Pipeline(...) as p: await p.crawl()`; `p.summary` is what it did.
 """
+
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from crawler import Fetcher, normalize_url
-from extractors.model import Article
-from outcomes import INTERNAL_ERROR, TransientError
+from outcomes import TransientError
 from pipeline.extract import Page, ProcessExtraction
 from pipeline.extract_executor import ExecutorExtraction
 from pipeline.fetch import FetchStage, kind_of
 from pipeline.frontier import Frontier
-from pipeline.spec import LIST_KINDS, PublishedWindow, SourceSpec, StopSignal, StreamOptions
-from pipeline.summary import OUTSIDE_WINDOW, Progress, RunSummary
+from pipeline.rows import outcome_row
+from pipeline.spec import PublishedWindow, SourceSpec, StopSignal, StreamOptions
+from pipeline.summary import Progress, RunSummary
 from pipeline.write import WAREHOUSE_BUSY, Committer, Window, Writer, patiently
-from warehouse import ArticleRow, FrontierItem, FrontierRow, Rejection, SourceRow, Warehouse, WarehouseBusy
+from warehouse import LIST_KINDS, FrontierItem, FrontierRow, SourceRow, Warehouse, WarehouseBusy
 
 log = logging.getLogger("sieve.pipeline")
 T = TypeVar("T")
@@ -69,7 +68,7 @@ class Pipeline:
         wait = self.options.lock_wait_s
         self.warehouse = Warehouse(warehouse_path, hold_s=2.0, lock_timeout_s=wait, write_lock_timeout_s=wait)
         self.summary = RunSummary(kind=kind, source=source.name)
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._started = time.monotonic()
         self._article_re = re.compile(source.article_url_pattern) if source.article_url_pattern else None
         self._phase = "starting"
@@ -84,31 +83,41 @@ class Pipeline:
         return self.summary.run_id
 
     # ---- lifecycle ------------------------------------------------------------------------------
-    async def __aenter__(self) -> "Pipeline":
-        self._start_extraction()   # first: its workers start while the warehouse is opened
+    async def __aenter__(self) -> Pipeline:
+        self._start_extraction()  # first: its workers start while the warehouse is opened
         source = self.source
         try:
             await self._patient(self.warehouse.migrate, what="opening the warehouse")
-            await self._patient(self.warehouse.upsert_sources,
-                                [SourceRow(source.name, source.config_hash, source.config_json)])
+            await self._patient(
+                self.warehouse.upsert_sources, [SourceRow(source.name, source.config_hash, source.config_json)]
+            )
             # exclusive: a crawl or backfill of a source another live run (or a fleet) holds is refused (SourceBusy)
-            self.summary.run_id = await self._patient(self.warehouse.start_run, self.kind, source.name, self.params,
-                                                      exclusive=True)
-        except BaseException:   # no run row yet: nothing to close but the workers and the file
+            self.summary.run_id = await self._patient(
+                self.warehouse.start_run, self.kind, source.name, self.params, exclusive=True
+            )
+        except BaseException:  # no run row yet: nothing to close but the workers and the file
             assert self.extraction is not None
             await self.extraction.close(cancel=True)
             self.warehouse.release()
             raise
-        self.writer = Writer(self.warehouse, self.summary,
-                             revisit_after=timedelta(hours=source.crawl.revisit_after_hours),
-                             commit_rows=self.options.commit_rows, commit_seconds=self.options.commit_seconds,
-                             checkpoint_rows=self.options.checkpoint_rows, commit=self._commit, stop=self.stop,
-                             on_commit=self._committed, on_wait=self._on_wait)
+        self.writer = Writer(
+            self.warehouse,
+            self.summary,
+            revisit_after=timedelta(hours=source.crawl.revisit_after_hours),
+            commit_rows=self.options.commit_rows,
+            commit_seconds=self.options.commit_seconds,
+            checkpoint_rows=self.options.checkpoint_rows,
+            commit=self._commit,
+            stop=self.stop,
+            on_commit=self._committed,
+            on_wait=self._on_wait,
+        )
         return self
 
     async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
-        interrupted = self.stop.requested or (exc_type is not None and issubclass(
-            exc_type, (KeyboardInterrupt, asyncio.CancelledError)))
+        interrupted = self.stop.requested or (
+            exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, asyncio.CancelledError))
+        )
         if self.extraction is not None:
             await self.extraction.close(cancel=True)
         if self.stop.failure is not None:
@@ -144,12 +153,23 @@ class Pipeline:
         workers = opts.extract_workers or (os.cpu_count() or 1)
         cap = opts.pages_waiting
         if opts.executor is not None or opts.extract_here:
-            self.extraction = ExecutorExtraction(self.source.rules, self._on_result, executor=opts.executor,
-                                                 workers=workers, chunk_pages=opts.chunk_pages, waiting_cap=cap)
+            self.extraction = ExecutorExtraction(
+                self.source.rules,
+                self._on_result,
+                executor=opts.executor,
+                workers=workers,
+                chunk_pages=opts.chunk_pages,
+                waiting_cap=cap,
+            )
         else:
-            self.extraction = ProcessExtraction(self.source.rules, self._on_result, workers=workers,
-                                                budget_s=opts.extract_budget_s, chunk_pages=opts.chunk_pages,
-                                                waiting_cap=cap)
+            self.extraction = ProcessExtraction(
+                self.source.rules,
+                self._on_result,
+                workers=workers,
+                budget_s=opts.extract_budget_s,
+                chunk_pages=opts.chunk_pages,
+                waiting_cap=cap,
+            )
         self.extraction.start()
 
     # ---- the runs ----------------------------------------------------------------------------------
@@ -157,7 +177,7 @@ class Pipeline:
         """A scheduled crawl: re-check the list pages from the start URLs, fetch what is due, follow
         pagination, extract what it finds, and first re-extract what earlier runs stored but left stale."""
         source = self.source
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await self.seed(source.start_urls)
         starts = [u for u in (normalize_url(url) for url in source.start_urls) if u]
         await self._patient(self.warehouse.make_due, source.name, LIST_KINDS, now, start_urls=starts)
@@ -165,16 +185,18 @@ class Pipeline:
         await self._stream(frontier, scan_stored=True)
         return self.summary
 
-    async def fetch_urls(self, urls: Sequence[str], *, as_lists: Collection[str] = (),
-                         then_due_articles: bool = False) -> RunSummary:
+    async def fetch_urls(
+        self, urls: Sequence[str], *, as_lists: Collection[str] = (), then_due_articles: bool = False
+    ) -> RunSummary:
         """A backfill: fetch the given URLs now, whatever their schedule (those in `as_lists` as list
         pages); with `then_due_articles`, also every article due in the frontier afterwards (what the
         list pages revealed). Pagination on given list pages is stored, not followed."""
         lists = {normalize_url(u) for u in as_lists}
         canonical = list(dict.fromkeys(u for u in (normalize_url(url) for url in urls) if u))
         kinds = {u: "list" if u in lists else kind_of(u, self._article_re) for u in canonical}
-        await self._patient(self.warehouse.add_frontier, [FrontierRow(u, self.source.name, k, None)
-                                                          for u, k in kinds.items()])
+        await self._patient(
+            self.warehouse.add_frontier, [FrontierRow(u, self.source.name, k, None) for u, k in kinds.items()]
+        )
         given = [FrontierItem(u, self.source.name, k, None, None, 0) for u, k in kinds.items()]
         frontier = self._frontier(given=given, claim_due=then_due_articles, kinds=("article",), follow_lists=False)
         await self._stream(frontier, scan_stored=False)
@@ -186,14 +208,25 @@ class Pipeline:
         return self.summary
 
     async def seed(self, urls: Sequence[str]) -> int:
-        rows = [FrontierRow(u, self.source.name, kind_of(u, self._article_re), None)
-                for u in (normalize_url(url) for url in urls) if u]
+        rows = [
+            FrontierRow(u, self.source.name, kind_of(u, self._article_re), None)
+            for u in (normalize_url(url) for url in urls)
+            if u
+        ]
         return await self._patient(self.warehouse.add_frontier, rows)
 
     def _frontier(self, **kwargs: Any) -> Frontier:
         assert self.writer is not None
-        return Frontier(self.warehouse, self.source, self.writer, batch_size=self.options.batch_size,
-                        busy=self._in_flight, stop=self.stop, on_wait=self._on_wait, **kwargs)
+        return Frontier(
+            self.warehouse,
+            self.source,
+            self.writer,
+            batch_size=self.options.batch_size,
+            busy=self._in_flight,
+            stop=self.stop,
+            on_wait=self._on_wait,
+            **kwargs,
+        )
 
     # ---- the stream --------------------------------------------------------------------------------
     async def _stream(self, frontier: Frontier | None, *, scan_stored: bool, only_stale: bool = True) -> None:
@@ -208,15 +241,16 @@ class Pipeline:
             if frontier is not None:
                 fetcher = Fetcher(self.source.crawl, self.source.allowed_hosts)
                 await fetcher.__aenter__()
-                self.fetch = FetchStage(fetcher, self.source, frontier, self.writer, self._extract_fetched,
-                                        run_id=self.run_id)
+                self.fetch = FetchStage(
+                    fetcher, self.source, frontier, self.writer, self._extract_fetched, run_id=self.run_id
+                )
                 producers.append(asyncio.ensure_future(self.fetch.run(self.source.crawl.concurrency)))
             if scan_stored:
                 producers.append(asyncio.ensure_future(self._scan_stored(only_stale)))
             await self._until_done_or_stopped(producers, writer_task)
             if not self.stop.requested:
                 await self._race(self.extraction.drain(), writer_task)
-            if self.stop.requested:      # pages still in extraction stay stored-not-extracted: the next run takes them
+            if self.stop.requested:  # pages still in extraction stay stored-not-extracted: the next run takes them
                 await self.extraction.close(cancel=True)
             await self.writer.close()
             try:
@@ -251,8 +285,8 @@ class Pipeline:
                             producer.cancel()
                         await asyncio.gather(*producers, return_exceptions=True)
                         return
-                    if task.exception() is not None:
-                        raise task.exception()   # type: ignore[misc]
+                    if (error := task.exception()) is not None:
+                        raise error
                     if task is writer_task:
                         raise RuntimeError("the writer ended before the producers")
         finally:
@@ -264,8 +298,8 @@ class Pipeline:
         stop = asyncio.ensure_future(self.stop.wait())
         try:
             done, _ = await asyncio.wait({main, writer_task, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if writer_task in done and writer_task.exception() is not None:
-                raise writer_task.exception()   # type: ignore[misc]
+            if writer_task in done and (error := writer_task.exception()) is not None:
+                raise error
         finally:
             main.cancel()
             stop.cancel()
@@ -274,9 +308,9 @@ class Pipeline:
         fetching = self.fetch.in_flight if self.fetch is not None else 0
         return bool(fetching or (self.extraction is not None and self.extraction.in_flight))
 
-    async def _extract_fetched(self, url: str, html: str, fetched_at: object) -> None:
+    async def _extract_fetched(self, url: str, html: str, fetched_at: datetime) -> None:
         assert self.extraction is not None
-        await self.extraction.submit(Page(url, html, fetched_at))   # type: ignore[arg-type]
+        await self.extraction.submit(Page(url, html, fetched_at))
 
     async def _scan_stored(self, only_stale: bool) -> None:
         """Stored article pages to extract again, oldest URL first, a batch at a time (back-pressure:
@@ -286,47 +320,31 @@ class Pipeline:
         after: str | None = None
         while not self.stop.requested:
             pages = await self._patient(
-                self.warehouse.pages_to_extract, source_id=self.source.name, extractor_version=extractor_version,
-                rules_versions={self.source.name: rules_version}, only_stale=only_stale,
-                limit=self.options.batch_size, after_url=after)
+                self.warehouse.pages_to_extract,
+                source_id=self.source.name,
+                extractor_version=extractor_version,
+                rules_versions={self.source.name: rules_version},
+                only_stale=only_stale,
+                limit=self.options.batch_size,
+                after_url=after,
+            )
             if not pages:
                 return
             after = pages[-1].url
             for page in pages:
-                fetched_at = page.fetched_at if page.fetched_at.tzinfo else page.fetched_at.replace(tzinfo=timezone.utc)
+                fetched_at = page.fetched_at if page.fetched_at.tzinfo else page.fetched_at.replace(tzinfo=UTC)
                 if self.kind == "crawl" and fetched_at >= self.started_at:
                     continue
-                await self.extraction.submit(Page(page.url, page.html, fetched_at, stored=True,
-                                                  html_hash=page.html_hash))
+                await self.extraction.submit(
+                    Page(page.url, page.html, fetched_at, stored=True, html_hash=page.html_hash)
+                )
 
     # ---- outcomes ----------------------------------------------------------------------------------
     def _on_result(self, page: Page, result: Any) -> None:
         """An extraction outcome, in the event loop: to the writer as an article row or a rejection."""
         assert self.writer is not None and self.extraction is not None
-        now = datetime.now(timezone.utc)
-        extractor_version, rules_version = self.extraction.versions or ("", "")
-        row: ArticleRow | Rejection
-        if isinstance(result, Article) and self._published_inside(result):
-            row = article_row(self.source.name, page.url, result, now, page.html_hash)
-        elif isinstance(result, Article):
-            row = Rejection(page.url, self.source.name, OUTSIDE_WINDOW, result.extractor_version or extractor_version,
-                            result.rules_version or rules_version, now, html_hash=page.html_hash)
-        else:
-            if result.reason == INTERNAL_ERROR:
-                log.error("a bug in extraction on %s:\n%s", page.url, result.detail)
-            row = Rejection(page.url, self.source.name, result.reason, result.extractor_version or extractor_version,
-                            result.rules_version or rules_version, now, detail=(result.detail or "")[:500],
-                            html_hash=page.html_hash)
+        row = outcome_row(self.source, page, result, self.extraction.versions, self.published, datetime.now(UTC))
         self.writer.add_extraction(row, stored=page.stored)
-
-    def _published_inside(self, article: Article) -> bool:
-        since, until = self.published.since, self.published.until
-        if since is None and until is None:
-            return True
-        if article.published_at is None:
-            return False    # a window asks for dated articles; an undated one cannot be shown to fall inside
-        day = article.published_at.astimezone(ZoneInfo(self.source.rules.timezone)).date()
-        return (since is None or day >= since) and (until is None or day < until)
 
     def _committed(self, window: Window) -> None:
         assert self.writer is not None
@@ -348,8 +366,9 @@ class Pipeline:
                     raise
                 raise TransientError(WAREHOUSE_BUSY, str(exc)) from exc
 
-        return await patiently(attempt, what or getattr(call, "__name__", "warehouse"), stop=self.stop,
-                               on_wait=self._on_wait)
+        return await patiently(
+            attempt, what or getattr(call, "__name__", "warehouse"), stop=self.stop, on_wait=self._on_wait
+        )
 
     def _on_wait(self, status: str | None) -> None:
         self._waiting_for = status
@@ -378,16 +397,3 @@ class Pipeline:
         while True:
             self._report()
             await asyncio.sleep(0.25)
-
-
-def article_id(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:20]
-
-
-def article_row(source_id: str, url: str, a: Article, now: datetime, html_hash: str | None = None) -> ArticleRow:
-    return ArticleRow(
-        article_id=article_id(url), source_id=source_id, url=url, title=a.title, author=a.author,
-        account=a.account, published_at=a.published_at, text=a.text, content_hash=a.content_hash,
-        simhash=a.simhash, flags=",".join(a.flags), extractor_version=a.extractor_version,
-        rules_version=a.rules_version, extracted_at=now, html_hash=html_hash,
-    )

@@ -13,6 +13,7 @@ shared storage instead of into the DuckDB file. The worker never opens a warehou
   for the dispatcher's view of the last part): the run stops as on Ctrl-C, commits its open window and
   ends. The dispatcher then gives the URLs it did not reach to another claim.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crawler.fetcher import host_key
@@ -64,15 +65,16 @@ class LeaseClock:
             self.started = True
 
     def left_s(self, now: datetime | None = None) -> float:
-        return (self.deadline - (now or datetime.now(timezone.utc))).total_seconds()
+        return (self.deadline - (now or datetime.now(UTC))).total_seconds()
 
 
 class ShardWriter(Writer):
     """The writer of a local crawl, storing each window as a shard part instead of a warehouse transaction."""
 
-    def __init__(self, store: ShardStore, claim: Claim, source: SourceSpec, clock: LeaseClock, worker: str,
-                 **kwargs: Any) -> None:
-        super().__init__(None, checkpoint_rows=sys.maxsize, **kwargs)   # type: ignore[arg-type]  # never a file
+    def __init__(
+        self, store: ShardStore, claim: Claim, source: SourceSpec, clock: LeaseClock, worker: str, **kwargs: Any
+    ) -> None:
+        super().__init__(None, checkpoint_rows=sys.maxsize, **kwargs)  # type: ignore[arg-type]  # never a file
         self.store = store
         self.claim = claim
         self.source = source
@@ -80,9 +82,16 @@ class ShardWriter(Writer):
         self.worker = worker
 
     def part(self, part: str, window: Window | None = None, **fields: Any) -> Shard:
-        shard = Shard(source_id=self.claim.source_id, claim_id=self.claim.claim_id, part=part,
-                      written_at=datetime.now(timezone.utc), run_id=self.claim.run_id,
-                      revisit_after_s=self.revisit_after.total_seconds(), worker=self.worker, **fields)
+        shard = Shard(
+            source_id=self.claim.source_id,
+            claim_id=self.claim.claim_id,
+            part=part,
+            written_at=datetime.now(UTC),
+            run_id=self.claim.run_id,
+            revisit_after_s=self.revisit_after.total_seconds(),
+            worker=self.worker,
+            **fields,
+        )
         if window is not None:
             shard.fetches, shard.discovered = list(window.fetches), list(window.discovered)
             shard.articles, shard.rejections = list(window.articles), list(window.rejections)
@@ -90,7 +99,7 @@ class ShardWriter(Writer):
 
     def write(self, shard: Shard) -> None:
         """Write a part; it proves this worker alive as of just before its manifest became visible."""
-        shard.written_at = datetime.now(timezone.utc)
+        shard.written_at = datetime.now(UTC)
         self.store.write(shard)
         self.clock.proof(shard.written_at)
 
@@ -98,7 +107,7 @@ class ShardWriter(Writer):
         # What is new to the frontier, or new as an article, only the loader can tell: it counts those.
         try:
             self.write(self.part(window_part(window.number), window))
-        except OSError as exc:   # storage unreachable: the writer keeps the window and tries again (until the lease)
+        except OSError as exc:  # storage unreachable: the writer keeps the window and tries again (until the lease)
             raise TransientError(SHARDS_UNAVAILABLE, f"{self.store.root}: {exc}") from exc
         return 0, ExtractionCounts()
 
@@ -123,11 +132,28 @@ def worker_name() -> str:
 class ClaimRun(Pipeline):
     """`async with ClaimRun(spec, claim, store) as run: await run.crawl_claim()`; `run.summary` is what it did."""
 
-    def __init__(self, source: SourceSpec, claim: Claim, store: ShardStore, *, options: StreamOptions | None = None,
-                 progress: ProgressFn | None = None, commit: Committer | None = None, stop: StopSignal | None = None,
-                 worker: str | None = None) -> None:
-        super().__init__(source, NO_WAREHOUSE, kind="crawl", params={"claim": claim.claim_id}, options=options,
-                         progress=progress, commit=commit, stop=stop)
+    def __init__(
+        self,
+        source: SourceSpec,
+        claim: Claim,
+        store: ShardStore,
+        *,
+        options: StreamOptions | None = None,
+        progress: ProgressFn | None = None,
+        commit: Committer | None = None,
+        stop: StopSignal | None = None,
+        worker: str | None = None,
+    ) -> None:
+        super().__init__(
+            source,
+            NO_WAREHOUSE,
+            kind="crawl",
+            params={"claim": claim.claim_id},
+            options=options,
+            progress=progress,
+            commit=commit,
+            stop=stop,
+        )
         self.claim = claim
         self.store = store
         self.clock = LeaseClock(claim.lease_until, claim.lease_s)
@@ -136,13 +162,23 @@ class ClaimRun(Pipeline):
         self.expired_before_start = False
         self._lease_stop = False
 
-    async def __aenter__(self) -> "ClaimRun":
+    async def __aenter__(self) -> ClaimRun:
         self._start_extraction()
         self.writer = ShardWriter(
-            self.store, self.claim, self.source, self.clock, self.worker, summary=self.summary,
+            self.store,
+            self.claim,
+            self.source,
+            self.clock,
+            self.worker,
+            summary=self.summary,
             revisit_after=timedelta(hours=self.source.crawl.revisit_after_hours),
-            commit_rows=self.options.commit_rows, commit_seconds=self.options.commit_seconds, commit=self._commit,
-            stop=self.stop, on_commit=self._committed, on_wait=self._on_wait)
+            commit_rows=self.options.commit_rows,
+            commit_seconds=self.options.commit_seconds,
+            commit=self._commit,
+            stop=self.stop,
+            on_commit=self._committed,
+            on_wait=self._on_wait,
+        )
         try:
             await asyncio.to_thread(self.writer.write, self.writer.part(START_PART))
         except BaseException:
@@ -171,13 +207,23 @@ class ClaimRun(Pipeline):
     async def crawl_claim(self) -> None:
         """Fetch the claim's URLs (and pagination on its hosts), extract, write shards; stop at the lease's end."""
         if self.clock.left_s() <= 0:
-            self.expired_before_start = True   # picked up too late: the dispatcher gives the URLs to another claim
+            self.expired_before_start = True  # picked up too late: the dispatcher gives the URLs to another claim
             log.warning("claim %s: its lease ended before this worker started; fetching nothing", self.claim.claim_id)
             return
-        frontier = HostFrontier(None, self.source, self.writer, batch_size=self.options.batch_size,   # type: ignore[arg-type]
-                                given=self.claim.items, claim_due=False, follow_lists=True, busy=self._in_flight,
-                                stop=self.stop, on_wait=self._on_wait, hosts=self.claim.hosts,
-                                skip=self.claim.skip)
+        frontier = HostFrontier(
+            None,
+            self.source,
+            self.writer,
+            batch_size=self.options.batch_size,
+            given=self.claim.items,
+            claim_due=False,
+            follow_lists=True,
+            busy=self._in_flight,
+            stop=self.stop,
+            on_wait=self._on_wait,
+            hosts=self.claim.hosts,
+            skip=self.claim.skip,
+        )
         watch = asyncio.ensure_future(self._watch_lease())
         try:
             await self._stream(frontier, scan_stored=False)
@@ -187,7 +233,9 @@ class ClaimRun(Pipeline):
     async def _watch_lease(self) -> None:
         while (left := self.clock.left_s()) > 0:
             await asyncio.sleep(min(left, 1.0))
-        log.warning("claim %s: lease ends; stopping (what is fetched is written, the rest goes to another claim)",
-                    self.claim.claim_id)
+        log.warning(
+            "claim %s: lease ends; stopping (what is fetched is written, the rest goes to another claim)",
+            self.claim.claim_id,
+        )
         self._lease_stop = True
         self.stop.set()

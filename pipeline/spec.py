@@ -1,4 +1,5 @@
 """What one run of the pipeline needs to know, as plain values. flows builds these from config.yaml."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +10,6 @@ from datetime import date
 
 from crawler.settings import CrawlSettings
 from extractors.model import Rules
-
-LIST_KINDS = ("list", "feed", "sitemap")
 
 
 @dataclass(frozen=True)
@@ -24,9 +23,9 @@ class SourceSpec:
     rules: Rules
     list_url_pattern: str | None = None
     article_url_pattern: str | None = None
-    max_pages: int | None = None          # fetches per run; None: until the frontier is empty
-    max_list_pages: int = 2000            # list/feed/sitemap pages fetched per run
-    max_depth: int = 1000                 # links followed from a start URL through list pages
+    max_pages: int | None = None  # fetches per run; None: until the frontier is empty
+    max_list_pages: int = 2000  # list/feed/sitemap pages fetched per run
+    max_depth: int = 1000  # links followed from a start URL through list pages
     config_hash: str = ""
     config_json: str = "{}"
 
@@ -35,17 +34,17 @@ class SourceSpec:
 class StreamOptions:
     """How the stages are sized. Every queue between them is bounded, so memory stays flat."""
 
-    batch_size: int = 100              # URLs claimed per frontier query; also the pagination lane's bound
-    extract_workers: int = 0           # worker processes; 0: one per core
-    extract_here: bool = False         # extract in a thread of this process instead (small runs, tests): no budget
-    extract_budget_s: float = 10.0     # CPU seconds per page in a worker process; past it: rejection `timeout`
-    chunk_pages: int = 16              # most pages handed to a worker at once (fewer when it would wait)
-    pages_waiting: int = 0             # fetched pages waiting for a worker, at most; 0: 8 per worker
-    commit_rows: int = 500             # a window commits at this many fetch and extraction rows ...
-    commit_seconds: float = 1.0        # ... or this long after it opened, whichever first
-    checkpoint_rows: int = 5000        # committed rows between two checkpoints of the file (flat memory)
-    lock_wait_s: float = 10.0          # one attempt to get the DuckDB file; then log who holds it, try again
-    executor: Callable[[], Executor] | None = None   # another extraction pool (a Dask cluster); None: processes
+    batch_size: int = 100  # URLs claimed per frontier query; also the pagination lane's bound
+    extract_workers: int = 0  # worker processes; 0: one per core
+    extract_here: bool = False  # extract in a thread of this process instead (small runs, tests): no budget
+    extract_budget_s: float = 10.0  # CPU seconds per page in a worker process; past it: rejection `timeout`
+    chunk_pages: int = 16  # most pages handed to a worker at once (fewer when it would wait)
+    pages_waiting: int = 0  # fetched pages waiting for a worker, at most; 0: 8 per worker
+    commit_rows: int = 500  # a window commits at this many fetch and extraction rows ...
+    commit_seconds: float = 1.0  # ... or this long after it opened, whichever first
+    checkpoint_rows: int = 5000  # committed rows between two checkpoints of the file (flat memory)
+    lock_wait_s: float = 10.0  # one attempt to get the DuckDB file; then log who holds it, try again
+    executor: Callable[[], Executor] | None = None  # another extraction pool (a Dask cluster); None: processes
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
 Counts move only when a window commits: a retried window counts once, and a run stopped by Ctrl-C
 or a crash reports exactly what the warehouse holds from it.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,20 +22,20 @@ class RunSummary:
     source: str = ""
     run_id: str | None = None
     status: str = "running"
-    fetched: int = 0                  # pages fetched (2xx)
-    unchanged: int = 0                # 304 Not Modified
-    failed: int = 0                   # fetches that failed, by kind in `failures`
+    fetched: int = 0  # pages fetched (2xx)
+    unchanged: int = 0  # 304 Not Modified
+    failed: int = 0  # fetches that failed, by kind in `failures`
     failures: Counter = field(default_factory=Counter)
-    discovered: int = 0               # URLs new to the frontier
-    extracted: int = 0                # pages fetched by this run and extracted
-    reextracted: int = 0              # stored pages extracted again (stale versions, or left by a crashed run)
+    discovered: int = 0  # URLs new to the frontier
+    extracted: int = 0  # pages fetched by this run and extracted
+    reextracted: int = 0  # stored pages extracted again (stale versions, or left by a crashed run)
     articles_new: int = 0
     articles_updated: int = 0
     articles_unchanged: int = 0
     duplicates: int = 0
-    rejected: int = 0                 # pages without an article (outside_window included), by reason below
+    rejected: int = 0  # pages without an article (outside_window included), by reason below
     rejections: Counter = field(default_factory=Counter)
-    windows: int = 0                  # commits
+    windows: int = 0  # commits
     duration_s: float = 0.0
     error: str | None = None
 
@@ -47,11 +48,15 @@ class RunSummary:
         """Sentences for what the numbers alone would leave a reader wondering about."""
         notes = []
         if self.reextracted:
-            notes.append(f"{self.reextracted} stored pages were extracted again without fetching: their extractor "
-                         "or rules version was stale, or an earlier run stored them and stopped before extracting")
+            notes.append(
+                f"{self.reextracted} stored pages were extracted again without fetching: their extractor "
+                "or rules version was stale, or an earlier run stored them and stopped before extracting"
+            )
         if self.rejections.get(OUTSIDE_WINDOW):
-            notes.append(f"{self.rejections[OUTSIDE_WINDOW]} articles were published outside --since/--until: "
-                         "their pages are stored, `sieve reextract --all` takes them later")
+            notes.append(
+                f"{self.rejections[OUTSIDE_WINDOW]} articles were published outside --since/--until: "
+                "their pages are stored, `sieve reextract --all` takes them later"
+            )
         if self.internal_errors:
             notes.append(f"{self.internal_errors} pages hit a bug in sieve (logged with its traceback)")
         if self.status == "cancelled":
@@ -100,12 +105,13 @@ class RunSummary:
         return flat
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunSummary":
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("failures", "rejections")}
         summary = cls(**known)
         summary.failures = Counter({k.removeprefix("failed_"): v for k, v in data.items() if k.startswith("failed_")})
-        summary.rejections = Counter({k.removeprefix("rejected_"): v for k, v in data.items()
-                                      if k.startswith("rejected_")})
+        summary.rejections = Counter(
+            {k.removeprefix("rejected_"): v for k, v in data.items() if k.startswith("rejected_")}
+        )
         return summary
 
 
@@ -113,14 +119,14 @@ class RunSummary:
 class Progress:
     """A live snapshot for a progress bar (uncommitted work included, unlike RunSummary)."""
 
-    phase: str                 # "crawling", "stopping", "waiting for the warehouse: ..."
+    phase: str  # "crawling", "stopping", "waiting for the warehouse: ..."
     fetched: int = 0
     failed: int = 0
     extracted: int = 0
     committed_windows: int = 0
-    queued: int = 0            # URLs claimed and pages waiting for a worker
-    uncommitted: int = 0       # rows waiting for the writer's next commit
-    total: int | None = None   # pages this run will fetch, when known (max_pages)
+    queued: int = 0  # URLs claimed and pages waiting for a worker
+    uncommitted: int = 0  # rows waiting for the writer's next commit
+    total: int | None = None  # pages this run will fetch, when known (max_pages)
     elapsed_s: float = 0.0
 
     @property

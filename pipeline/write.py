@@ -7,6 +7,7 @@ Counts move only after a commit (summary.py). A window the file lock keeps out i
 the writer logs who holds the file and tries again with backoff, while producers wait for room
 (`pending_cap` rows), so memory stays bounded however long the lock is held.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,14 +34,14 @@ class Window:
 
     __slots__ = ("number", "fetches", "discovered", "articles", "rejections", "tally", "opened", "_store")
 
-    def __init__(self, number: int, store: Callable[["Window"], tuple[int, ExtractionCounts]]) -> None:
+    def __init__(self, number: int, store: Callable[[Window], tuple[int, ExtractionCounts]]) -> None:
         self.number = number
         self.fetches: list[FetchRow] = []
         self.discovered: list[FrontierRow] = []
         self.articles: list[ArticleRow] = []
         self.rejections: list[Rejection] = []
-        self.tally: Counter = Counter()   # fetched/unchanged/failed:<kind>/extracted/reextracted/rejected:<reason>
-        self.opened = 0.0                 # when its first row came (the window's clock starts then)
+        self.tally: Counter = Counter()  # fetched/unchanged/failed:<kind>/extracted/reextracted/rejected:<reason>
+        self.opened = 0.0  # when its first row came (the window's clock starts then)
         self._store = store
 
     @property
@@ -68,8 +69,14 @@ async def direct_commit(window: Window) -> tuple[int, ExtractionCounts]:
     return await window.commit()
 
 
-async def patiently(call: Callable[[], Awaitable[T]], what: str, *, stop: StopSignal | None = None,
-                    on_wait: Callable[[str | None], None] | None = None, max_delay_s: float = 10.0) -> T:
+async def patiently(
+    call: Callable[[], Awaitable[T]],
+    what: str,
+    *,
+    stop: StopSignal | None = None,
+    on_wait: Callable[[str | None], None] | None = None,
+    max_delay_s: float = 10.0,
+) -> T:
     """Await `call()`, trying again after a TransientError (a locked file) with jittered backoff.
 
     Every failure is logged with its reason (DuckDB's message names the process holding the file);
@@ -82,8 +89,13 @@ async def patiently(call: Callable[[], Awaitable[T]], what: str, *, stop: StopSi
             result = await call()
         except TransientError as exc:
             attempt += 1
-            log.warning("%s: %s; keeping the work and trying again in %.1f s (attempt %d)", what, exc.detail or exc,
-                        delay, attempt)
+            log.warning(
+                "%s: %s; keeping the work and trying again in %.1f s (attempt %d)",
+                what,
+                exc.detail or exc,
+                delay,
+                attempt,
+            )
             if on_wait is not None:
                 on_wait(f"waiting for the warehouse: {exc.detail or exc}"[:160])
             if stop is not None and stop.requested:
@@ -99,17 +111,26 @@ async def patiently(call: Callable[[], Awaitable[T]], what: str, *, stop: StopSi
 class Writer:
     """Collects rows into windows and commits them; `run()` is the writer's task."""
 
-    def __init__(self, warehouse: Warehouse, summary: RunSummary, *, revisit_after: timedelta,
-                 commit_rows: int = 500, commit_seconds: float = 1.0, checkpoint_rows: int = 5000,
-                 commit: Committer | None = None,
-                 stop: StopSignal | None = None, on_commit: Callable[[Window], None] | None = None,
-                 on_wait: Callable[[str | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        summary: RunSummary,
+        *,
+        revisit_after: timedelta,
+        commit_rows: int = 500,
+        commit_seconds: float = 1.0,
+        checkpoint_rows: int = 5000,
+        commit: Committer | None = None,
+        stop: StopSignal | None = None,
+        on_commit: Callable[[Window], None] | None = None,
+        on_wait: Callable[[str | None], None] | None = None,
+    ) -> None:
         self.warehouse = warehouse
         self.summary = summary
         self.revisit_after = revisit_after
         self.commit_rows = commit_rows
         self.commit_seconds = commit_seconds
-        self.pending_cap = 4 * commit_rows       # producers wait beyond this many uncommitted rows
+        self.pending_cap = 4 * commit_rows  # producers wait beyond this many uncommitted rows
         # The warehouse's writer keeps the file open between windows and DuckDB holds what it wrote in
         # memory until a checkpoint; letting go of the file every so often checkpoints it, so the
         # writer's memory stays flat however long the crawl (about 0.1-0.3 s each time).
@@ -122,24 +143,28 @@ class Writer:
         self._number = 0
         self.window = self._new_window()
         self.committing: Window | None = None
-        self.generation = 0                      # windows committed so far
+        self.generation = 0  # windows committed so far
         self.committed_rows = 0
-        self._wake = asyncio.Event()             # a row arrived, a flush was asked, or the writer should end
+        self._wake = asyncio.Event()  # a row arrived, a flush was asked, or the writer should end
         self._room = asyncio.Event()
         self._room.set()
         self._flush = False
         self._force = False
         self._closing = False
-        self.committed = asyncio.Event()         # set after each commit (the frontier waits on it)
+        self.committed = asyncio.Event()  # set after each commit (the frontier waits on it)
 
     def _new_window(self) -> Window:
         self._number += 1
         return Window(self._number, self._store)
 
     def _store(self, window: Window) -> tuple[int, ExtractionCounts]:
-        return self.warehouse.record_window(window.fetches, revisit_after=self.revisit_after,
-                                            discovered=window.discovered, articles=window.articles,
-                                            rejections=window.rejections)
+        return self.warehouse.record_window(
+            window.fetches,
+            revisit_after=self.revisit_after,
+            discovered=window.discovered,
+            articles=window.articles,
+            rejections=window.rejections,
+        )
 
     # ---- producers -----------------------------------------------------------------------------
     @property
@@ -177,7 +202,7 @@ class Writer:
     def _arrived(self) -> None:
         if not self.window.opened:
             self.window.opened = time.monotonic()
-            self._wake.set()   # the writer starts waiting for this window
+            self._wake.set()  # the writer starts waiting for this window
         elif self.window.rows >= self.commit_rows or len(self.window.discovered) >= self.commit_rows:
             self._wake.set()
 
@@ -215,8 +240,12 @@ class Writer:
         window, self.committing = self.window, self.window
         self.window = self._new_window()
         try:
-            added, counts = await patiently(lambda: self._commit(window), f"committing window {window.number}",
-                                            stop=self._stop, on_wait=self._on_wait)
+            added, counts = await patiently(
+                lambda: self._commit(window),
+                f"committing window {window.number}",
+                stop=self._stop,
+                on_wait=self._on_wait,
+            )
         finally:
             self.committing = None
         self._apply(window, added, counts)
@@ -230,7 +259,7 @@ class Writer:
             self._on_commit(window)
         self._room.set()
         self.committed.set()
-        self.committed.clear()    # waiters already woken; the next commit sets it again
+        self.committed.clear()  # waiters already woken; the next commit sets it again
 
     def _apply(self, window: Window, added: int, counts: ExtractionCounts) -> None:
         s = self.summary

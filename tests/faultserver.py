@@ -57,7 +57,7 @@ class RequestRecord:
 class FaultHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, like real servers: the client reuses connections
     disable_nagle_algorithm = True  # headers and body go out in two writes: Nagle + delayed ACK would add 40 ms each
-    server: "_Server"
+    server: _Server
     record: RequestRecord
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
@@ -71,7 +71,7 @@ class FaultHandler(BaseHTTPRequestHandler):
                 self.send_body(404, b"not found", "text/plain")
             else:
                 route(self)
-        except (ConnectionError, BrokenPipeError, socket.timeout, OSError):
+        except (TimeoutError, ConnectionError, BrokenPipeError, OSError):
             self.close_connection = True
         finally:
             owner._end(self.record)
@@ -130,7 +130,7 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 256
     allow_reuse_address = True
-    owner: "FaultServer"
+    owner: FaultServer
     accepted: dict[Any, float]   # socket -> when it was accepted, until its first request is recorded
 
     def handle_error(self, request: object, client_address: object) -> None:  # clients hang up on purpose
@@ -162,7 +162,7 @@ class FaultServer:
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "FaultServer":
+    def start(self) -> FaultServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
@@ -172,7 +172,7 @@ class FaultServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "FaultServer":
+    def __enter__(self) -> FaultServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -208,7 +208,7 @@ class FaultServer:
         wanted = set(paths) if paths is not None else None
         with self._lock:
             times = sorted(r.started for r in self.records if wanted is None or r.path in wanted)
-        return [b - a for a, b in zip(times, times[1:])]
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
 
     def clear(self) -> None:
         with self._lock:

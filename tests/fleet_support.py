@@ -2,9 +2,9 @@
 requests in flight), a config whose demo source starts on all of them, and what the warehouse should hold."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-import threading
 from pathlib import Path
 
 import yaml
@@ -48,7 +48,7 @@ class Hosts:
         self.servers, self.sites = servers, sites
 
     def article_urls(self) -> set[str]:
-        return set().union(*(article_urls(s, site) for s, site in zip(self.servers, self.sites)))
+        return set().union(*(article_urls(s, site) for s, site in zip(self.servers, self.sites, strict=True)))
 
     def fetched_twice(self) -> dict[str, int]:
         """Pages (robots.txt aside) any host served more than once."""
@@ -67,7 +67,7 @@ def demo_hosts(n_hosts: int, n_articles: int, *, latency_s: float = 0.0) -> Iter
     with ExitStack() as stack:
         servers = [stack.enter_context(FaultServer()) for _ in range(n_hosts)]
         sites = [DemoSite(n_articles, seed=7 + i) for i in range(n_hosts)]
-        for server, site in zip(servers, sites):
+        for server, site in zip(servers, sites, strict=True):
             serve_site(server, site, latency_s)
         yield Hosts(servers, sites)
 

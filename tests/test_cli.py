@@ -5,8 +5,8 @@ import json
 import os
 import subprocess
 import sys
-from importlib.metadata import version
 from datetime import timedelta
+from importlib.metadata import version
 from pathlib import Path
 
 import yaml
@@ -60,7 +60,7 @@ def test_extract_json_many_inputs_in_order(tmp_path: Path) -> None:
     assert len(records) == len(inputs)
     assert "error" in records[1] and "error" in records[2]
     good = [records[0], *records[3:]]
-    for number, record in zip(numbers, good):
+    for number, record in zip(numbers, good, strict=True):
         truth = site.article(number)
         assert record["title"] == truth.title
         assert record["text"] == truth.text

@@ -28,8 +28,7 @@ import psutil
 import pytest
 
 from demo import DemoServer, DemoSite
-from flows.prefect_env import (TemporaryPrefectServer, remove_server_file, served_api_url, server_file,
-                               write_server_file)
+from flows.prefect_env import remove_server_file, served_api_url, server_file, write_server_file
 from tests.conftest import ROOT, write_config
 
 

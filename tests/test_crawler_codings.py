@@ -10,8 +10,7 @@ import zlib
 import brotli
 import pytest
 import zstandard
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from crawler.codings import PIECE, CodingError, ContentDecoder, LayerTooLarge, parse_codings
 

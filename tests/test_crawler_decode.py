@@ -114,7 +114,7 @@ def test_decoding_through_http(fault_server: FaultServer) -> None:
             return list(await asyncio.gather(*(f.fetch(fault_server.url(p)) for p in cases)))
 
     results = asyncio.run(go())
-    for r, (path, (body, _)) in zip(results, cases.items()):
+    for r, (path, (body, _)) in zip(results, cases.items(), strict=True):
         assert r.ok, (path, r.error)
         assert r.body == body and r.nbytes == len(body)
         assert TEXT in (r.text or ""), path

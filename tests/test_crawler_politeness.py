@@ -145,7 +145,7 @@ def test_disallowed_urls_are_never_requested_and_robots_fetched_once_with_ua(fau
     fault_server.robots("User-agent: *\nDisallow: /private/\n")
     allowed = [fault_server.page(f"/pub/{i}.html", "<html>pub</html>") for i in range(20)]
     banned = [fault_server.page(f"/private/{i}.html", "<html>secret</html>") for i in range(20)]
-    urls = [u for pair in zip(allowed, banned) for u in pair]
+    urls = [u for pair in zip(allowed, banned, strict=True) for u in pair]
     results, fetcher = fetch_urls(urls, per_host_concurrency=4)
     by_url = {r.url: r for r in results}
     assert all(by_url[u].ok for u in allowed)

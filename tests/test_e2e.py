@@ -11,7 +11,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -107,7 +107,7 @@ def test_dates_resolved_or_null(crawled) -> None:
     site: DemoSite = crawled["site"]
     rows = _rows(crawled["db"], "SELECT url, published_at FROM articles")
     by_path = {url.split(crawled["base_url"], 1)[1]: published for url, published in rows}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for article in site.articles():
         got = by_path[article.path]
         if article.published_at is not None:

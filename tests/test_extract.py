@@ -1,7 +1,7 @@
 """extract(): the public API, text rules, metadata and dedup keys, on small hand-made pages."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -139,7 +139,7 @@ def test_date_from_meta_or_none(head, want):
 ])
 def test_chinese_info_line_dates(info, want):
     html = page(f"<div class='info'>{info}</div><div class='c'>" + "".join(f"<p>{p}</p>" for p in PARAS) + "</div>")
-    fetched = datetime(2026, 11, 27, 4, 0, tzinfo=timezone.utc)  # 12:00 in Shanghai
+    fetched = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
     article = extract(html, "u", fetched_at=fetched)
     assert article.published_at.isoformat() == want
     assert info not in article.text

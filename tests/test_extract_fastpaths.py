@@ -10,15 +10,14 @@ import hashlib
 import re
 import unicodedata
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from extractors.dedup import content_hash, hash_keys, simhash
 from extractors.density import PUNCTUATION, _score, best_container, punctuation_marks
 from extractors.dom import ALWAYS_DROP, class_words, outermost, worded
 from extractors.genre import compiled
-from extractors.lines import BLOCK_TAGS, CJK_CHAR, SENTENCE_PUNCT, TOKEN, _SPACES, cjk_share, real_links, sentence_marks
+from extractors.lines import _SPACES, BLOCK_TAGS, CJK_CHAR, SENTENCE_PUNCT, TOKEN, cjk_share, real_links, sentence_marks
 from extractors.regex import compile_rule, find_all_text
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -137,15 +136,15 @@ def _plain_best(root, notice, hidden, real):
         p = parents[i]
         if i in blocks and not excluded[p]:
             discounted += 1
-            c, l, q, a = chars[i], links[i], puncts[i], p
+            c, n_links, q, a = chars[i], links[i], puncts[i], p
             while a >= 0:
                 chars[a] -= c
-                links[a] -= l
+                links[a] -= n_links
                 puncts[a] -= q
                 a = parents[a]
         excluded[i] = excluded[p] or i in blocks
     ids = frozenset(nodes[i].mem_id for i in blocks if not excluded[parents[i]])
-    scores = [_score(c, l, q) for c, l, q in zip(chars, links, puncts)]
+    scores = [_score(c, n, q) for c, n, q in zip(chars, links, puncts, strict=True)]
     allowed = [i for i in range(len(nodes)) if not excluded[i] and not unseen[i]]
     if not allowed or scores[max(allowed, key=lambda i: scores[i])] <= 0:
         return None

@@ -2,8 +2,7 @@
 page that holds an article still yields it, however broken the markup around it."""
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from extractors import Article, Rejection, extract
 from outcomes import INTERNAL_ERROR, REJECTION_REASONS

@@ -15,7 +15,7 @@ from crawler import normalize_url
 from flows.config import load_config
 from flows.fleet import claim_from_parameters, claim_parameters, worker_config
 from flows.pipeline import source_spec, stream_options
-from pipeline.dispatch import DispatchSettings, Dispatcher
+from pipeline.dispatch import Dispatcher, DispatchSettings
 from pipeline.shard_run import ClaimRun
 from pipeline.spec import StreamOptions
 from warehouse import Claim, SourceBusy, Warehouse

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from crawler import decode_html
 from flows.config import load_config
-from flows.dask_runner import (TaskRunnerExecutor, dask_setting, dask_task_runner, extraction_executor_factory,
-                               task_runner_from_env)
+from flows.dask_runner import (
+    TaskRunnerExecutor,
+    dask_setting,
+    dask_task_runner,
+    extraction_executor_factory,
+    task_runner_from_env,
+)
 from pipeline.extract_worker import extract_chunk
 from tests.conftest import ROOT
 
@@ -49,7 +54,7 @@ def test_extraction_runs_on_dask_worker_processes(prefect_harness, demo_site) ->
     from prefect.cache_policies import NO_CACHE
 
     rules = load_config(ROOT / "config.yaml").sources["demo"].rules
-    fetched_at = datetime(2023, 6, 1, 12, 0, tzinfo=timezone.utc)
+    fetched_at = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
     pages = []
     for number in range(1, 7):
         path = demo_site.article_path(number)

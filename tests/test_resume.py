@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.config import load_config
 from demo import DemoServer, DemoSite
+from flows.config import load_config
 from flows.pipeline import PipelineOptions, run_crawl
 from tests.conftest import ROOT, write_config
 

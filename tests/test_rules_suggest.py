@@ -10,23 +10,23 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from selectolax.lexbor import LexborHTMLParser
 
+from demo import DemoSite
 from extractors import Article, Rules, extract
 from extractors.learned import Suggestion, learned_rules, merge_rules, rules_from, suggest_rules
 from extractors.scoring import char_scores
 from flows.config import load_config
-from demo import DemoSite
 from flows.rules_cmd import add_rules_to_yaml, source_learned_rules, suggest_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = DemoSite(60)
-FETCHED_AT = datetime(2023, 6, 1, 12, 0, tzinfo=timezone.utc)
+FETCHED_AT = datetime(2023, 6, 1, 12, 0, tzinfo=UTC)
 
 DEMO_BOILERPLATE = ["热博", "搜索建议", "免责声明", "我唯一的个人微信", "添加请备注", "聚热点", "欠款不还会坐牢吗",
                     "相关阅读", "相关文章", "上一篇", "阅读原文", "点击上方蓝字", "Copyright"]
@@ -55,7 +55,7 @@ def redesign(html: str) -> str:
     for old, new in _TEXT_RENAMES.items():
         html = html.replace(old, new)
     html = re.sub(r'class="([^"]+)"',
-                  lambda m: 'class="%s"' % " ".join(_CLASS_RENAMES.get(c, c) for c in m.group(1).split()), html)
+                  lambda m: 'class="{}"'.format(" ".join(_CLASS_RENAMES.get(c, c) for c in m.group(1).split())), html)
     # the hot block moves from the sidebar to the end of the article body, without classes
     found = re.search(r'<div class="kw-box">(.*?)</div><div class="more-box">', html, re.S)
     assert found, "the demo template changed: update redesign()"
@@ -89,7 +89,7 @@ def redesigned() -> list[tuple[str, str]]:
 def _run(pages: list[tuple[str, str]], rules: Rules | None) -> tuple[float, list[tuple[str, str]]]:
     """Mean character F1 against the site's truth, and (url, boilerplate) pairs that leaked."""
     scores, leaks = [], []
-    for article, (url, html) in zip(SITE.articles(), pages):
+    for article, (url, html) in zip(SITE.articles(), pages, strict=True):
         result = extract(html, url, rules, fetched_at=FETCHED_AT)
         text = result.text if isinstance(result, Article) else ""
         scores.append(char_scores(text, article.text).f1)

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -98,7 +98,7 @@ async def _run_pages(pages: list[Page], *, during=None, **kwargs) -> tuple[dict[
 
 
 def _page(url: str, html: str) -> Page:
-    return Page(url, html, datetime(2026, 1, 5, tzinfo=timezone.utc))
+    return Page(url, html, datetime(2026, 1, 5, tzinfo=UTC))
 
 
 def test_a_page_past_its_cpu_budget_is_a_timeout_and_its_worker_is_replaced() -> None:

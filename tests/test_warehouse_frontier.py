@@ -59,7 +59,7 @@ def test_a_robots_outage_over_many_runs_does_not_retire_the_start_url(wh) -> Non
     """The issue's scenario: robots.txt down for 5+ runs; every scheduled run still tries the start URL."""
     wh.add_frontier([frontier_row(START, kind="list"), frontier_row("https://d/a/1")])
     at = T0
-    for run in range(6):
+    for _ in range(6):
         assert wh.make_due("demo", warehouse.LIST_KINDS, at, start_urls=[START]) in (0, 1)
         assert START in _due(wh, at)
         wh.record_fetches([fetch(START, kind="list", status=None, error="unreachable", fetched_at=at),

@@ -5,7 +5,7 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
@@ -27,7 +27,7 @@ def wh(tmp_path) -> Warehouse:
 
 def _run(wh: Warehouse, run_id: str) -> dict:
     result = wh.query("SELECT * FROM crawl_runs WHERE run_id = ?", [run_id])
-    return dict(zip(result.columns, result.rows[0]))
+    return dict(zip(result.columns, result.rows[0], strict=True))
 
 
 def _set(wh: Warehouse, run_id: str, **values) -> None:
@@ -61,7 +61,7 @@ def test_a_run_whose_process_died_is_marked_crashed_at_the_next_start(wh) -> Non
                           timeout=60)
     dead_run = done.stdout.strip()
     assert done.returncode == 9 and _run(wh, dead_run)["status"] == "running"
-    _set(wh, dead_run, heartbeat_at=datetime.now(timezone.utc) - timedelta(seconds=30))
+    _set(wh, dead_run, heartbeat_at=datetime.now(UTC) - timedelta(seconds=30))
     mine = wh.start_run("crawl", "demo", {})                            # the next start notices
     row = _run(wh, dead_run)
     assert row["status"] == "crashed" and row["finished_at"] == row["heartbeat_at"]
@@ -72,13 +72,13 @@ def test_a_run_whose_process_died_is_marked_crashed_at_the_next_start(wh) -> Non
 
 def test_a_reused_pid_does_not_keep_a_dead_run_alive(wh) -> None:
     run_id = wh.start_run("crawl", "demo", {})
-    born = datetime.fromtimestamp(psutil.Process().create_time(), timezone.utc)
+    born = datetime.fromtimestamp(psutil.Process().create_time(), UTC)
     _set(wh, run_id, started_at=born - timedelta(days=1))               # our pid, but we started after the run
     assert wh.mark_crashed_runs() == [run_id]
 
 
 def test_runs_of_other_hosts_and_of_older_sieves_go_by_age(wh) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fresh, stale, legacy = (wh.start_run("crawl", "demo", {}) for _ in range(3))
     _set(wh, fresh, host="elsewhere", heartbeat_at=now - timedelta(minutes=5))
     _set(wh, stale, host="elsewhere", heartbeat_at=now - timedelta(hours=2))

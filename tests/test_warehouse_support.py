@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -10,7 +10,7 @@ import duckdb
 from warehouse import ArticleRow, FetchRow, FrontierRow, Rejection
 from warehouse.lease import release_all
 
-T0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 TABLES = ("sources", "crawl_runs", "frontier", "fetches", "pages", "articles", "extractions")
 
 

@@ -8,6 +8,7 @@ text is never read: on a 200k-row table reading it costs about a millisecond a r
 Every page processed leaves one row in `extractions` (article or rejection, with the versions and
 the HTML hash used), which is what `pages_to_extract` compares against.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,18 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import pyarrow as pa
 
-from .batches import (TS, UINT64_MASK, arrow_table, forget, hex_key_sql, hex_of_key_sql, key_sql, last_per_key,
-                      stored_rows_sql, utc)
+from .batches import (
+    TS,
+    UINT64_MASK,
+    arrow_table,
+    forget,
+    hex_key_sql,
+    hex_of_key_sql,
+    key_sql,
+    last_per_key,
+    stored_rows_sql,
+    utc,
+)
 from .duplicates import fold_duplicates
 from .rows import ArticleRow, ExtractionCounts, PageRow, Rejection
 
@@ -33,12 +44,22 @@ def row_hashes(rows: Sequence[ArticleRow], texts: Sequence[bytes]) -> list[str]:
     """
     out = []
     blake2b, crc32 = hashlib.blake2b, zlib.crc32
-    for row, text in zip(rows, texts):
-        published = row.published_at
-        if published is not None:
-            published = utc(published).isoformat()   # type: ignore[union-attr]
-        meta = (row.source_id, row.url, row.page_url or row.url, row.title, row.author, row.account, published,
-                row.content_hash or None, row.simhash & UINT64_MASK, row.flags, len(text), crc32(text))
+    for row, text in zip(rows, texts, strict=True):
+        published = None if row.published_at is None else utc(row.published_at).isoformat()
+        meta = (
+            row.source_id,
+            row.url,
+            row.page_url or row.url,
+            row.title,
+            row.author,
+            row.account,
+            published,
+            row.content_hash or None,
+            row.simhash & UINT64_MASK,
+            row.flags,
+            len(text),
+            crc32(text),
+        )
         out.append(blake2b(repr(meta).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest())
     return out
 
@@ -60,26 +81,28 @@ def _article_batch(rows: Sequence[ArticleRow]) -> pa.Table:
     """The batch as Arrow, keys and hashes included. Datetimes go in as given: Arrow reads a naive one as
     UTC and converts an aware one, which is `utc()`'s rule, without a Python call per value."""
     texts = [r.text.encode("utf-8", "surrogatepass") for r in rows]
-    table = arrow_table({
-        "idx": (pa.int64(), range(len(rows))),
-        "article_id": (pa.string(), [r.article_id for r in rows]),
-        "source_id": (pa.string(), [r.source_id for r in rows]),
-        "url": (pa.string(), [r.url for r in rows]),
-        "page_url": (pa.string(), [r.page_url or r.url for r in rows]),
-        "title": (pa.string(), [r.title for r in rows]),
-        "author": (pa.string(), [r.author for r in rows]),
-        "account": (pa.string(), [r.account for r in rows]),
-        "published_at": (TS, [r.published_at for r in rows]),
-        "content_hash": (pa.string(), [r.content_hash or None for r in rows]),
-        "content_key": (pa.uint64(), [content_key(r.content_hash) for r in rows]),
-        "simhash": (pa.uint64(), [r.simhash & UINT64_MASK for r in rows]),
-        "flags": (pa.string(), [r.flags for r in rows]),
-        "extractor_version": (pa.string(), [r.extractor_version for r in rows]),
-        "rules_version": (pa.string(), [r.rules_version for r in rows]),
-        "extracted_at": (TS, [r.extracted_at for r in rows]),
-        "row_hash": (pa.string(), row_hashes(rows, texts)),
-        "html_hash": (pa.string(), [r.html_hash for r in rows]),
-    })
+    table = arrow_table(
+        {
+            "idx": (pa.int64(), range(len(rows))),
+            "article_id": (pa.string(), [r.article_id for r in rows]),
+            "source_id": (pa.string(), [r.source_id for r in rows]),
+            "url": (pa.string(), [r.url for r in rows]),
+            "page_url": (pa.string(), [r.page_url or r.url for r in rows]),
+            "title": (pa.string(), [r.title for r in rows]),
+            "author": (pa.string(), [r.author for r in rows]),
+            "account": (pa.string(), [r.account for r in rows]),
+            "published_at": (TS, [r.published_at for r in rows]),
+            "content_hash": (pa.string(), [r.content_hash or None for r in rows]),
+            "content_key": (pa.uint64(), [content_key(r.content_hash) for r in rows]),
+            "simhash": (pa.uint64(), [r.simhash & UINT64_MASK for r in rows]),
+            "flags": (pa.string(), [r.flags for r in rows]),
+            "extractor_version": (pa.string(), [r.extractor_version for r in rows]),
+            "rules_version": (pa.string(), [r.rules_version for r in rows]),
+            "extracted_at": (TS, [r.extracted_at for r in rows]),
+            "row_hash": (pa.string(), row_hashes(rows, texts)),
+            "html_hash": (pa.string(), [r.html_hash for r in rows]),
+        }
+    )
     # Encoded once: the bytes are both hashed and handed to Arrow (a view, no second UTF-8 pass).
     return table.append_column("text", pa.array(texts, pa.binary()).view(pa.string()))
 
@@ -96,7 +119,7 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stage AS
-        WITH k AS (SELECT idx, {key_sql('article_id')} AS article_key, {hex_key_sql('row_hash')} AS row_key
+        WITH k AS (SELECT idx, {key_sql("article_id")} AS article_key, {hex_key_sql("row_hash")} AS row_key
                    FROM _article_batch)
         SELECT b.idx, b.article_id, k.article_key, k.row_key, b.content_key, b.content_hash, b.simhash,
                s.rid IS NOT NULL AS existed,
@@ -111,19 +134,39 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM articles WHERE rowid IN (SELECT stored_rid FROM _stage WHERE existed)")
 
 
-_BATCH_COLUMNS = ("article_id", "source_id", "url", "page_url", "title", "author", "account", "published_at",
-                  "text", "content_hash", "content_key", "simhash", "flags", "extractor_version", "rules_version",
-                  "extracted_at")
+_BATCH_COLUMNS = (
+    "article_id",
+    "source_id",
+    "url",
+    "page_url",
+    "title",
+    "author",
+    "account",
+    "published_at",
+    "text",
+    "content_hash",
+    "content_key",
+    "simhash",
+    "flags",
+    "extractor_version",
+    "rules_version",
+    "extracted_at",
+)
 
 
 def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None], moved: list[str]) -> None:
     """Insert the whole batch (`_stage` took the stored versions out): changed articles with their new
     dup_of and updated_at, unchanged ones with their stored ones. `moved`: stored originals that became
     copies; their own copies follow them to the new root."""
-    con.register("_roots", arrow_table({
-        "article_id": (pa.string(), list(roots)),
-        "dup_of": (pa.string(), list(roots.values())),
-    }))
+    con.register(
+        "_roots",
+        arrow_table(
+            {
+                "article_id": (pa.string(), list(roots)),
+                "dup_of": (pa.string(), list(roots.values())),
+            }
+        ),
+    )
     try:
         con.execute(
             f"""
@@ -150,8 +193,9 @@ def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]
         forget(con, "_roots")
 
 
-def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
-                       rejections: Sequence[Rejection]) -> None:
+def _write_extractions(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]
+) -> None:
     """One row per page: its latest outcome, versions and the HTML hash it was made from.
 
     Article outcomes come straight from the registered `_article_batch` (no second Python pass);
@@ -165,17 +209,22 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
                                NULL AS detail, extractor_version, rules_version, html_hash, extracted_at, idx AS ord
                         FROM _article_batch""")
     if rejections:
-        con.register("_rejections", arrow_table({
-            "idx": (pa.int64(), range(len(rejections))),
-            "url": (pa.string(), [r.url for r in rejections]),
-            "source_id": (pa.string(), [r.source_id for r in rejections]),
-            "reason": (pa.string(), [r.reason for r in rejections]),
-            "detail": (pa.string(), [r.detail for r in rejections]),
-            "extractor_version": (pa.string(), [r.extractor_version for r in rejections]),
-            "rules_version": (pa.string(), [r.rules_version for r in rejections]),
-            "html_hash": (pa.string(), [r.html_hash for r in rejections]),
-            "extracted_at": (TS, [r.extracted_at for r in rejections]),
-        }))
+        con.register(
+            "_rejections",
+            arrow_table(
+                {
+                    "idx": (pa.int64(), range(len(rejections))),
+                    "url": (pa.string(), [r.url for r in rejections]),
+                    "source_id": (pa.string(), [r.source_id for r in rejections]),
+                    "reason": (pa.string(), [r.reason for r in rejections]),
+                    "detail": (pa.string(), [r.detail for r in rejections]),
+                    "extractor_version": (pa.string(), [r.extractor_version for r in rejections]),
+                    "rules_version": (pa.string(), [r.rules_version for r in rejections]),
+                    "html_hash": (pa.string(), [r.html_hash for r in rejections]),
+                    "extracted_at": (TS, [r.extracted_at for r in rejections]),
+                }
+            ),
+        )
         parts.append("""SELECT url, source_id, 'rejected' AS outcome, NULL AS article_id, reason, detail,
                                extractor_version, rules_version, html_hash, extracted_at, idx + 1000000000000 AS ord
                         FROM _rejections""")
@@ -189,7 +238,9 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
             QUALIFY row_number() OVER (PARTITION BY url ORDER BY ord DESC) = 1
             """
         )
-        con.execute(f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {stored_rows_sql('extractions', 'url_key', '_outcomes')})")
+        con.execute(
+            f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {stored_rows_sql('extractions', 'url_key', '_outcomes')})"
+        )
         # Rows that do not say which HTML they came from were made from the page as stored now.
         page_hash = "o.html_hash"
         pages = ""
@@ -210,8 +261,9 @@ def _write_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
             forget(con, "_rejections")
 
 
-def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow],
-                       rejections: Sequence[Rejection]) -> ExtractionCounts:
+def record_extractions(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]
+) -> ExtractionCounts:
     """Upsert one batch of articles and rejections (call inside a transaction)."""
     articles = last_per_key(articles, lambda a: a.article_id)
     rejections = last_per_key(rejections, lambda r: r.url)
@@ -228,13 +280,25 @@ def record_extractions(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
     finally:
         forget(con, "_article_batch")
     new = sum(1 for t in targets if not t.existed)
-    return ExtractionCounts(new=new, updated=len(targets) - new, unchanged=len(articles) - len(targets),
-                            duplicates=sum(1 for root in roots.values() if root is not None), rejected=len(rejections))
+    return ExtractionCounts(
+        new=new,
+        updated=len(targets) - new,
+        unchanged=len(articles) - len(targets),
+        duplicates=sum(1 for root in roots.values() if root is not None),
+        rejected=len(rejections),
+    )
 
 
-def pages_to_extract(con: duckdb.DuckDBPyConnection, *, source_id: str | None, extractor_version: str,
-                     rules_versions: Mapping[str, str], only_stale: bool, limit: int,
-                     after_url: str | None) -> list[PageRow]:
+def pages_to_extract(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_id: str | None,
+    extractor_version: str,
+    rules_versions: Mapping[str, str],
+    only_stale: bool,
+    limit: int,
+    after_url: str | None,
+) -> list[PageRow]:
     """Article pages never extracted, or last extracted from other HTML or by other versions.
 
     A source missing from `rules_versions` is compared on the extractor version and HTML only.
@@ -264,9 +328,17 @@ def pages_to_extract(con: duckdb.DuckDBPyConnection, *, source_id: str | None, e
         FROM pages WHERE rowid IN (SELECT rid FROM picked)
         ORDER BY url
         """,
-        {"rv_sources": list(rules_versions.keys()), "rv_versions": list(rules_versions.values()),
-         "source": source_id, "after": after_url, "only_stale": only_stale,
-         "extractor_version": extractor_version, "limit": limit},
+        {
+            "rv_sources": list(rules_versions.keys()),
+            "rv_versions": list(rules_versions.values()),
+            "source": source_id,
+            "after": after_url,
+            "only_stale": only_stale,
+            "extractor_version": extractor_version,
+            "limit": limit,
+        },
     ).fetchall()
-    return [PageRow(url=u, source_id=s, html=h, fetched_at=f, html_hash=hh, encoding=enc, final_url=fu, kind=k)
-            for u, s, h, f, hh, enc, fu, k in rows]
+    return [
+        PageRow(url=u, source_id=s, html=h, fetched_at=f, html_hash=hh, encoding=enc, final_url=fu, kind=k)
+        for u, s, h, f, hh, enc, fu, k in rows
+    ]

@@ -3,12 +3,13 @@
 Every upsert in DuckDB silently keeps only one of two rows with the same key in one statement, so a
 batch is de-duplicated by key here first (the last occurrence wins, at the first one's position).
 """
+
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import datetime, timezone
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import TypeVar, overload
 
 import duckdb
 import pyarrow as pa
@@ -19,13 +20,17 @@ TS = pa.timestamp("us", tz="UTC")
 UINT64_MASK = (1 << 64) - 1
 
 
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: datetime | None) -> datetime | None:
     """Aware UTC datetime; a naive one is taken to be UTC already."""
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def last_per_key(rows: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
@@ -44,7 +49,7 @@ def digest(*parts: object) -> str:
 # point lookups (a rowid or key IN-list is a semi-join that scans every row of each column read), and
 # scanning strings is what costs (measured 2 ms for a 128-bit key against 15 ms for the VARCHAR id on
 # 200k rows). 128 bits (md5_number), so the key is the identity: no string comparison after.
-KEY_SQL = "md5_number({col})"                       # UHUGEINT of a URL or an article id
+KEY_SQL = "md5_number({col})"  # UHUGEINT of a URL or an article id
 HEX_KEY_SQL = "TRY_CAST('0x' || {col} AS UHUGEINT)"  # UHUGEINT of a 32-hex-digit digest (row_hash, html_hash)
 
 
@@ -65,8 +70,10 @@ def stored_rows_sql(table: str, key: str, batch: str, columns: str = "") -> str:
     """A subquery: `rid` (rowid), the key and `columns` (numeric ones: every row is scanned for them) of
     the rows of `table` whose `key` some row of `batch` (a table with that key column) has."""
     wanted = "".join(f", t.{c.strip()}" for c in columns.split(",") if c.strip())
-    return (f"(SELECT t.rowid AS rid, t.{key}{wanted} "
-            f"FROM {table} t JOIN (SELECT DISTINCT {key} FROM {batch}) k ON t.{key} = k.{key})")
+    return (
+        f"(SELECT t.rowid AS rid, t.{key}{wanted} "
+        f"FROM {table} t JOIN (SELECT DISTINCT {key} FROM {batch}) k ON t.{key} = k.{key})"
+    )
 
 
 def arrow_table(columns: dict[str, tuple[pa.DataType, Sequence]]) -> pa.Table:

@@ -20,6 +20,7 @@ The rules (all state lives here, so a dispatcher that restarts picks up where th
   records its fetch.
 Claims are made inside one transaction of the single writer: two dispatchers never claim one URL.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -35,7 +36,7 @@ from .frontier import _LIVE, HOST_FAILURES, LIST_KINDS
 from .rows import FrontierItem
 
 CLAIM_STATUSES: tuple[str, ...] = ("open", "done", "expired")
-MAX_SKIP = 2_000         # fresh list pages named per claim, at most (a parameter of the worker's run)
+MAX_SKIP = 2_000  # fresh list pages named per claim, at most (a parameter of the worker's run)
 # host[:port] of a canonical URL (userinfo dropped, as the crawler's host_key): the unit of politeness.
 HOST_SQL = "lower(regexp_extract({col}, '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#]+)', 1))"
 
@@ -65,32 +66,57 @@ class Claim:
 
 def expire(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
     """Close as `expired` every open claim whose lease has ended; returns their ids."""
-    ids = [r[0] for r in con.execute(
-        "SELECT claim_id FROM claims WHERE status = 'open' AND lease_until <= $now ORDER BY claim_id",
-        {"now": utc(now)}).fetchall()]
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT claim_id FROM claims WHERE status = 'open' AND lease_until <= $now ORDER BY claim_id",
+            {"now": utc(now)},
+        ).fetchall()
+    ]
     if ids:
-        con.execute("UPDATE claims SET status = 'expired', closed_at = $now WHERE list_contains($ids, claim_id)",
-                    {"now": utc(now), "ids": ids})
+        con.execute(
+            "UPDATE claims SET status = 'expired', closed_at = $now WHERE list_contains($ids, claim_id)",
+            {"now": utc(now), "ids": ids},
+        )
         con.execute("DELETE FROM claimed_urls WHERE list_contains($ids, claim_id)", {"ids": ids})
     return ids
 
 
-def claim(con: duckdb.DuckDBPyConnection, run_id: str, source_id: str, now: datetime, *, max_claims: int,
-          claim_urls: int, lease_s: float, max_failures: int, kinds: Sequence[str] | None = None,
-          start_s: float | None = None) -> list[Claim]:
+def claim(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    source_id: str,
+    now: datetime,
+    *,
+    max_claims: int,
+    claim_urls: int,
+    lease_s: float,
+    max_failures: int,
+    kinds: Sequence[str] | None = None,
+    start_s: float | None = None,
+) -> list[Claim]:
     """New claims for `run_id` on the source's due URLs (rules in the module docstring), as many as keep
     the run's open claims at `max_claims`. Expires ended leases first. Call inside a transaction."""
     expire(con, now)
-    open_now = con.execute("SELECT count(*) FROM claims WHERE status = 'open' AND run_id = ?", [run_id]).fetchall()[0][0]
+    open_now = con.execute("SELECT count(*) FROM claims WHERE status = 'open' AND run_id = ?", [run_id]).fetchall()[0][
+        0
+    ]
     free = max_claims - int(open_now)
     if free <= 0 or claim_urls <= 0:
         return []
-    params = {"source": source_id, "now": utc(now), "max_failures": max_failures, "host_failures": list(HOST_FAILURES),
-              "kinds": None if kinds is None else list(kinds), "list_kinds": list(LIST_KINDS), "per_host": claim_urls}
+    params = {
+        "source": source_id,
+        "now": utc(now),
+        "max_failures": max_failures,
+        "host_failures": list(HOST_FAILURES),
+        "kinds": None if kinds is None else list(kinds),
+        "list_kinds": list(LIST_KINDS),
+        "per_host": claim_urls,
+    }
     due = f"""
         WITH held AS (SELECT DISTINCT unnest(hosts) AS host FROM claims WHERE status = 'open'),
         due AS (
-            SELECT url, source_id, kind, etag, last_modified, attempts, url_key, {host_sql('url')} AS host,
+            SELECT url, source_id, kind, etag, last_modified, attempts, url_key, {host_sql("url")} AS host,
                    CASE WHEN list_contains($list_kinds, kind) THEN 0 ELSE 1 END AS lane, seq
             FROM frontier
             WHERE source_id = $source
@@ -103,23 +129,28 @@ def claim(con: duckdb.DuckDBPyConnection, run_id: str, source_id: str, now: date
     # Hosts first (in the order of their first due URL, list pages before articles), packed whole: at most
     # `free * claim_urls` hosts can fit, each with at least one URL.
     hosts = con.execute(
-        due + """
+        due
+        + """
         SELECT host, least(count(*), $per_host) AS n FROM free GROUP BY host
         ORDER BY min(lane), min(CASE WHEN lane = 0 THEN seq END) NULLS LAST, min(seq), host
         LIMIT $max_hosts
-        """, {**params, "max_hosts": free * claim_urls}).fetchall()
+        """,
+        {**params, "max_hosts": free * claim_urls},
+    ).fetchall()
     # A host goes whole into one claim: its own while slots are free (hosts spread over workers), then the
     # least loaded claim it fits in; a host that fits nowhere waits for the next round.
     packs: list[list[str]] = []
     sizes: list[int] = []
     for host, n in hosts:
+        slot: int | None
         if len(packs) < free:
             packs.append([])
             sizes.append(0)
-            slot: int | None = len(packs) - 1
+            slot = len(packs) - 1
         else:
-            slot = min((k for k, size in enumerate(sizes) if size + n <= claim_urls), key=sizes.__getitem__,
-                       default=None)
+            slot = min(
+                (k for k, size in enumerate(sizes) if size + n <= claim_urls), key=sizes.__getitem__, default=None
+            )
             if slot is None:
                 continue
         packs[slot].append(host)
@@ -127,48 +158,77 @@ def claim(con: duckdb.DuckDBPyConnection, run_id: str, source_id: str, now: date
     if not packs:
         return []
     rows = con.execute(
-        due + """
+        due
+        + """
         SELECT url, source_id, kind, etag, last_modified, attempts, host FROM free
         WHERE list_contains($chosen, host)
         QUALIFY row_number() OVER (PARTITION BY host ORDER BY lane, seq) <= $per_host
         ORDER BY lane, seq
-        """, {**params, "chosen": [h for pack in packs for h in pack]}).fetchall()
+        """,
+        {**params, "chosen": [h for pack in packs for h in pack]},
+    ).fetchall()
     by_host: dict[str, list[FrontierItem]] = {}
     for url, source, kind, etag, last_modified, attempts, host in rows:
         by_host.setdefault(host, []).append(FrontierItem(url, source, kind, etag, last_modified, attempts))
     fresh: dict[str, list[str]] = {}
     for url, host in con.execute(
         f"""
-        SELECT url, host FROM (SELECT url, {host_sql('url')} AS host FROM frontier
+        SELECT url, host FROM (SELECT url, {host_sql("url")} AS host FROM frontier
                                WHERE source_id = $source AND list_contains($list_kinds, kind) AND next_fetch_at > $now)
         WHERE list_contains($chosen, host) ORDER BY url LIMIT $cap
-        """, {"source": source_id, "list_kinds": list(LIST_KINDS), "now": utc(now),
-              "chosen": [h for pack in packs for h in pack], "cap": MAX_SKIP * len(packs)}).fetchall():
+        """,
+        {
+            "source": source_id,
+            "list_kinds": list(LIST_KINDS),
+            "now": utc(now),
+            "chosen": [h for pack in packs for h in pack],
+            "cap": MAX_SKIP * len(packs),
+        },
+    ).fetchall():
         fresh.setdefault(host, []).append(url)
     lease_until = utc(now) + timedelta(seconds=lease_s if start_s is None else start_s)
-    claims = [Claim(claim_id=f"{utc(now):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}", run_id=run_id, source_id=source_id,
-                    hosts=tuple(pack), lease_until=lease_until, lease_s=float(lease_s),
-                    items=tuple(i for host in pack for i in by_host[host]), created_at=utc(now),
-                    skip=tuple(u for host in pack for u in fresh.get(host, ())))
-              for pack in packs]
+    claims = [
+        Claim(
+            claim_id=f"{utc(now):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}",
+            run_id=run_id,
+            source_id=source_id,
+            hosts=tuple(pack),
+            lease_until=lease_until,
+            lease_s=float(lease_s),
+            items=tuple(i for host in pack for i in by_host[host]),
+            created_at=utc(now),
+            skip=tuple(u for host in pack for u in fresh.get(host, ())),
+        )
+        for pack in packs
+    ]
     _insert(con, claims, by_host)
     return claims
 
 
 def _insert(con: duckdb.DuckDBPyConnection, claims: list[Claim], by_host: dict[str, list[FrontierItem]]) -> None:
-    con.register("_claims", arrow_table({
-        "claim_id": (pa.string(), [c.claim_id for c in claims]),
-        "run_id": (pa.string(), [c.run_id for c in claims]),
-        "source_id": (pa.string(), [c.source_id for c in claims]),
-        "hosts": (pa.list_(pa.string()), [list(c.hosts) for c in claims]),
-        "urls": (pa.int32(), [len(c.items) for c in claims]),
-    }))
+    con.register(
+        "_claims",
+        arrow_table(
+            {
+                "claim_id": (pa.string(), [c.claim_id for c in claims]),
+                "run_id": (pa.string(), [c.run_id for c in claims]),
+                "source_id": (pa.string(), [c.source_id for c in claims]),
+                "hosts": (pa.list_(pa.string()), [list(c.hosts) for c in claims]),
+                "urls": (pa.int32(), [len(c.items) for c in claims]),
+            }
+        ),
+    )
     urls = [(c.claim_id, host, item.url) for c in claims for host in c.hosts for item in by_host[host]]
-    con.register("_claimed", arrow_table({
-        "claim_id": (pa.string(), [u[0] for u in urls]),
-        "host": (pa.string(), [u[1] for u in urls]),
-        "url": (pa.string(), [u[2] for u in urls]),
-    }))
+    con.register(
+        "_claimed",
+        arrow_table(
+            {
+                "claim_id": (pa.string(), [u[0] for u in urls]),
+                "host": (pa.string(), [u[1] for u in urls]),
+                "url": (pa.string(), [u[2] for u in urls]),
+            }
+        ),
+    )
     try:
         first = claims[0]
         con.execute(
@@ -176,8 +236,10 @@ def _insert(con: duckdb.DuckDBPyConnection, claims: list[Claim], by_host: dict[s
             "SELECT claim_id, run_id, source_id, hosts, urls, 'open', $now, $lease_s, $until FROM _claims",
             {"now": first.created_at, "lease_s": first.lease_s, "until": first.lease_until},
         )
-        con.execute("INSERT INTO claimed_urls (url_key, url, claim_id, host) "
-                    "SELECT md5_number(url), url, claim_id, host FROM _claimed")
+        con.execute(
+            "INSERT INTO claimed_urls (url_key, url, claim_id, host) "
+            "SELECT md5_number(url), url, claim_id, host FROM _claimed"
+        )
     finally:
         forget(con, "_claims", "_claimed")
 
@@ -193,10 +255,14 @@ def renew(con: duckdb.DuckDBPyConnection, claim_id: str, proof_at: datetime) -> 
                           started_at = coalesce(started_at, $at)
         WHERE claim_id = $id AND status = 'open' AND $at < lease_until
         RETURNING lease_until
-        """, {"id": claim_id, "at": utc(proof_at)}).fetchall()
+        """,
+        {"id": claim_id, "at": utc(proof_at)},
+    ).fetchall()
     if row:
         return row[0][0]
-    open_row = con.execute("SELECT lease_until FROM claims WHERE claim_id = ? AND status = 'open'", [claim_id]).fetchall()
+    open_row = con.execute(
+        "SELECT lease_until FROM claims WHERE claim_id = ? AND status = 'open'", [claim_id]
+    ).fetchall()
     return open_row[0][0] if open_row else None
 
 
@@ -204,8 +270,10 @@ def close(con: duckdb.DuckDBPyConnection, claim_id: str, now: datetime, status: 
     """Close an open claim (`done`: its worker's last shard is loaded); its hosts are free again."""
     if status not in CLAIM_STATUSES or status == "open":
         raise ValueError(f"a claim closes as done or expired, not {status!r}")
-    closed = con.execute("UPDATE claims SET status = $status, closed_at = $now WHERE claim_id = $id AND status = 'open'",
-                         {"status": status, "now": utc(now), "id": claim_id}).fetchall()[0][0]
+    closed = con.execute(
+        "UPDATE claims SET status = $status, closed_at = $now WHERE claim_id = $id AND status = 'open'",
+        {"status": status, "now": utc(now), "id": claim_id},
+    ).fetchall()[0][0]
     con.execute("DELETE FROM claimed_urls WHERE claim_id = ?", [claim_id])
     return bool(closed)
 
@@ -214,8 +282,9 @@ def set_worker(con: duckdb.DuckDBPyConnection, claim_id: str, worker: str) -> No
     con.execute("UPDATE claims SET worker = ? WHERE claim_id = ?", [worker, claim_id])
 
 
-def read(con: duckdb.DuckDBPyConnection, *, source_id: str | None = None, run_id: str | None = None,
-         open_only: bool = True) -> list[Claim]:
+def read(
+    con: duckdb.DuckDBPyConnection, *, source_id: str | None = None, run_id: str | None = None, open_only: bool = True
+) -> list[Claim]:
     """Claims (without their URLs), oldest first."""
     rows = con.execute(
         """
@@ -223,6 +292,20 @@ def read(con: duckdb.DuckDBPyConnection, *, source_id: str | None = None, run_id
         WHERE ($source IS NULL OR source_id = $source) AND ($run IS NULL OR run_id = $run)
           AND (NOT $open_only OR status = 'open')
         ORDER BY created_at, claim_id
-        """, {"source": source_id, "run": run_id, "open_only": open_only}).fetchall()
-    return [Claim(claim_id=c, run_id=r, source_id=s, hosts=tuple(h), lease_until=lu, lease_s=ls, status=st, worker=w,
-                  created_at=ca) for c, r, s, h, lu, ls, st, w, ca in rows]
+        """,
+        {"source": source_id, "run": run_id, "open_only": open_only},
+    ).fetchall()
+    return [
+        Claim(
+            claim_id=c,
+            run_id=r,
+            source_id=s,
+            hosts=tuple(h),
+            lease_until=lu,
+            lease_s=ls,
+            status=st,
+            worker=w,
+            created_at=ca,
+        )
+        for c, r, s, h, lu, ls, st, w, ca in rows
+    ]

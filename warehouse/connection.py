@@ -10,6 +10,7 @@ to let go at the end of its current batch.
 Inside one process DuckDB refuses a read-only and a read-write connection to the same file at the
 same time, so all opens of one path in a process are serialised by a per-path lock (`path_lock`).
 """
+
 from __future__ import annotations
 
 import random
@@ -49,12 +50,12 @@ def _ask_holder_to_yield(path: Path) -> None:
     try:
         request_path(path).touch()
     except OSError:
-        pass                                     # a read-only directory: the holder's idle timeout still frees it
+        pass  # a read-only directory: the holder's idle timeout still frees it
 
 
 def configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")   # it would print into `sieve sql` output
+    con.execute("SET enable_progress_bar = false")  # it would print into `sieve sql` output
     return con
 
 
@@ -64,7 +65,7 @@ def connect(path: Path, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPy
         raise WarehouseMissing(path)
     deadline = time.monotonic() + timeout_s
     delay = 0.01
-    max_delay = 0.08 if read_only else 0.05   # a waiting writer polls faster: batches matter more than queries
+    max_delay = 0.08 if read_only else 0.05  # a waiting writer polls faster: batches matter more than queries
     while True:
         try:
             return configure(duckdb.connect(str(path), read_only=read_only))

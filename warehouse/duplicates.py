@@ -12,6 +12,7 @@ four bands, nothing else read), whose few hits are then read by rowid; inside th
 few thousand rows) it is dictionaries in Python, comparing full content hashes. Measured: the earlier single statement that did both
 and read the hits' strings by a semi-join spent about two thirds of its time planning and scanning.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -41,13 +42,17 @@ class BatchArticle:
 
 _TARGETS = "(SELECT idx, content_key, simhash, seen_seq FROM _stage WHERE changed)"
 _STORED_PAIRS = " UNION ALL ".join(
-    [f"SELECT t.idx, p.rowid AS rid, p.seen_seq, -1 AS dist FROM {_TARGETS} t "
-     "JOIN articles p ON p.content_key = t.content_key WHERE p.seen_seq < t.seen_seq"]
-    + [f"SELECT t.idx, p.rowid, p.seen_seq, bit_count(xor(t.simhash, p.simhash)) FROM {_TARGETS} t "
-       f"JOIN articles p ON (t.simhash >> {s}) & {_BAND} = (p.simhash >> {s}) & {_BAND} "
-       f"WHERE p.seen_seq < t.seen_seq AND t.simhash <> 0 AND p.simhash <> 0 "
-       f"AND bit_count(xor(t.simhash, p.simhash)) <= {NEAR_DISTANCE}"
-       for s in _SHIFTS]
+    [
+        f"SELECT t.idx, p.rowid AS rid, p.seen_seq, -1 AS dist FROM {_TARGETS} t "
+        "JOIN articles p ON p.content_key = t.content_key WHERE p.seen_seq < t.seen_seq"
+    ]
+    + [
+        f"SELECT t.idx, p.rowid, p.seen_seq, bit_count(xor(t.simhash, p.simhash)) FROM {_TARGETS} t "
+        f"JOIN articles p ON (t.simhash >> {s}) & {_BAND} = (p.simhash >> {s}) & {_BAND} "
+        f"WHERE p.seen_seq < t.seen_seq AND t.simhash <> 0 AND p.simhash <> 0 "
+        f"AND bit_count(xor(t.simhash, p.simhash)) <= {NEAR_DISTANCE}"
+        for s in _SHIFTS
+    ]
 )
 
 
@@ -60,14 +65,17 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
         return {}
     rids = sorted({rid for _, rid, _, _ in pairs})
     # Reading strings of a few rows scans the whole column (no point lookups): only the two needed.
-    details = {rid: (article_id, dup_of) for rid, article_id, dup_of in con.execute(
-        "SELECT rowid, article_id, dup_of FROM articles WHERE rowid = ANY($rids)", {"rids": rids}
-    ).fetchall()}
+    details = {
+        rid: (article_id, dup_of)
+        for rid, article_id, dup_of in con.execute(
+            "SELECT rowid, article_id, dup_of FROM articles WHERE rowid = ANY($rids)", {"rids": rids}
+        ).fetchall()
+    }
     best: dict[int, tuple] = {}
     for idx, rid, seq, dist in pairs:
         article_id, dup_of = details[rid]
         if dist >= 0 and dup_of is not None:
-            continue                                  # near copies attach to distinct articles only
+            continue  # near copies attach to distinct articles only
         option = (dist, seq, article_id, dup_of)
         if idx not in best or option[:2] < best[idx][:2]:
             best[idx] = option
@@ -86,15 +94,17 @@ def _batch_candidates(batch: list[BatchArticle], targets: list[BatchArticle]) ->
         if row.content_key is not None:
             by_key[row.content_key].append(row)
         if row.simhash:
-            for band, shift in zip(by_band, _SHIFTS):
+            for band, shift in zip(by_band, _SHIFTS, strict=True):
                 band[(row.simhash >> shift) & _BAND].append(row)
     best: dict[int, tuple] = {}
     for t in targets:
-        options = [(-1, p.seen_seq, p.article_id, None if p.changed else p.stored_dup_of)
-                   for p in by_key.get(t.content_key, ()) if t.content_key is not None
-                   and p.seen_seq < t.seen_seq and p.content_hash == t.content_hash]
+        options = [
+            (-1, p.seen_seq, p.article_id, None if p.changed else p.stored_dup_of)
+            for p in (by_key.get(t.content_key, ()) if t.content_key is not None else ())
+            if p.seen_seq < t.seen_seq and p.content_hash == t.content_hash
+        ]
         if t.simhash:
-            for band, shift in zip(by_band, _SHIFTS):
+            for band, shift in zip(by_band, _SHIFTS, strict=True):
                 for p in band.get((t.simhash >> shift) & _BAND, ()):
                     dist = (p.simhash ^ t.simhash).bit_count()
                     if p.seen_seq < t.seen_seq and dist <= NEAR_DISTANCE and (p.changed or p.stored_dup_of is None):
@@ -109,10 +119,13 @@ def fold_duplicates(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | Non
 
     Returns (article_id -> dup_of, the changed rows in first-seen order).
     """
-    batch = [BatchArticle(*row) for row in con.execute(
-        "SELECT idx, article_id, seen_seq, content_key, content_hash, simhash, existed, changed, stored_dup_of "
-        "FROM _stage ORDER BY seen_seq"
-    ).fetchall()]
+    batch = [
+        BatchArticle(*row)
+        for row in con.execute(
+            "SELECT idx, article_id, seen_seq, content_key, content_hash, simhash, existed, changed, stored_dup_of "
+            "FROM _stage ORDER BY seen_seq"
+        ).fetchall()
+    ]
     targets = [row for row in batch if row.changed]
     if not targets:
         return {}, []
@@ -120,7 +133,7 @@ def fold_duplicates(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | Non
     local = _batch_candidates(batch, targets)
     in_batch = {row.article_id for row in targets}
     resolved: dict[str, str | None] = {}
-    for t in targets:                                 # first-seen order: a twin is resolved before its copies
+    for t in targets:  # first-seen order: a twin is resolved before its copies
         options = [o for o in (stored.get(t.idx), local.get(t.idx)) if o is not None]
         if not options:
             resolved[t.article_id] = None

@@ -1,13 +1,14 @@
 """Errors the warehouse raises.
 
-    WarehouseError            anything the warehouse cannot do (missing file, bad SQL, ...)
-    ├── WarehouseBusy         the file stayed locked by another process past the timeout (transient: retry later)
-    ├── WarehouseMissing      nothing at the configured path yet: read before anything was written
-    ├── SchemaTooNew          the file was written by a newer sieve; refusing to touch it (terminal)
-    ├── SourceBusy            another live run (or a fleet's open claims) holds the source: this run did not start
-    ├── QueryError            a query given to `Warehouse.query` was refused or failed (terminal: fix the SQL)
-    └── ExportError           an export cannot be written as asked (target not empty, not writable)
+WarehouseError            anything the warehouse cannot do (missing file, bad SQL, ...)
+├── WarehouseBusy         the file stayed locked by another process past the timeout (transient: retry later)
+├── WarehouseMissing      nothing at the configured path yet: read before anything was written
+├── SchemaTooNew          the file was written by a newer sieve; refusing to touch it (terminal)
+├── SourceBusy            another live run (or a fleet's open claims) holds the source: this run did not start
+├── QueryError            a query given to `Warehouse.query` was refused or failed (terminal: fix the SQL)
+└── ExportError           an export cannot be written as asked (target not empty, not writable)
 """
+
 from __future__ import annotations
 
 from pathlib import Path

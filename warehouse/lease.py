@@ -17,6 +17,7 @@ A plain `duckdb` CLI does not ask: it gets in once the writer has been idle for 
 There is one lease per file per process because DuckDB allows one read-write connection (instance) per
 file per process: every Warehouse object on the path shares it, and nothing else of theirs.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -34,12 +35,12 @@ from .connection import configure, connect, request_path
 
 YIELD_S = 0.15
 CHECKPOINT_THRESHOLD = "512MB"
-_LEASES: "weakref.WeakSet[WriterLease]" = weakref.WeakSet()
-_BY_PATH: dict[str, "WriterLease"] = {}
+_LEASES: weakref.WeakSet[WriterLease] = weakref.WeakSet()
+_BY_PATH: dict[str, WriterLease] = {}
 _BY_PATH_GUARD = threading.Lock()
 
 
-def lease_for(path: Path, lock: threading.RLock) -> "WriterLease":
+def lease_for(path: Path, lock: threading.RLock) -> WriterLease:
     """The process's lease for one file (every Warehouse object on that path shares its connection)."""
     key = str(path.resolve())
     with _BY_PATH_GUARD:
@@ -55,7 +56,7 @@ class WriterLease:
     def __init__(self, path: Path, lock: threading.RLock) -> None:
         self.path = path
         self.lock = lock
-        self.hold_s = 0.0                        # of the last write call
+        self.hold_s = 0.0  # of the last write call
         self._con: duckdb.DuckDBPyConnection | None = None
         self._opened_ns = 0
         self._last_used = 0.0
@@ -85,11 +86,11 @@ class WriterLease:
             # table's last, growing row group, so frequent ones make a bulk load quadratic. Readers never
             # replay this WAL: they get in only after the close, which checkpoints.
             self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-            self._opened_ns = time.time_ns()     # requests older than this were served (or were our own)
+            self._opened_ns = time.time_ns()  # requests older than this were served (or were our own)
         try:
             yield self._con
         except BaseException:
-            self.release()                       # a failed batch: start the next from a fresh connection
+            self.release()  # a failed batch: start the next from a fresh connection
             raise
         finally:
             self._last_used = time.monotonic()
@@ -133,7 +134,7 @@ class WriterLease:
 
     def _release_if_idle(self) -> None:
         if not self.lock.acquire(timeout=self.hold_s):
-            return                               # busy writing: the call's end re-arms the timer
+            return  # busy writing: the call's end re-arms the timer
         try:
             if self._con is not None and time.monotonic() - self._last_used >= self.hold_s * 0.9:
                 self.release()

@@ -11,19 +11,19 @@ read or is not what its manifest says, rows of another source than the shard's, 
 warehouse never made (two warehouses writing to one root must not mix). A part without a manifest is
 left alone while its worker may still be writing it, and deleted once older than `clean_after`.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from . import articles as article_store
-from . import claims, fetch_log, frontier, runs
+from . import articles as article_store, claims, fetch_log, frontier, runs
 from .shards import END_PART, START_PART, Shard, ShardError, ShardStore
 
 log = logging.getLogger("sieve.warehouse")
@@ -51,18 +51,31 @@ def shard_counts(shard: Shard) -> Counter:
 
 
 def _check(con: duckdb.DuckDBPyConnection, shard: Shard) -> None:
-    if not con.execute("SELECT 1 FROM claims WHERE claim_id = ? AND source_id = ?",
-                       [shard.claim_id, shard.source_id]).fetchall():
+    if not con.execute(
+        "SELECT 1 FROM claims WHERE claim_id = ? AND source_id = ?", [shard.claim_id, shard.source_id]
+    ).fetchall():
         raise ShardError(f"claim {shard.claim_id} of {shard.source_id} was not made by this warehouse")
-    sources = ({r.source_id for r in shard.fetches} | {r.source_id for r in shard.discovered}
-               | {r.source_id for r in shard.articles} | {r.source_id for r in shard.rejections})
+    sources = (
+        {r.source_id for r in shard.fetches}
+        | {r.source_id for r in shard.discovered}
+        | {r.source_id for r in shard.articles}
+        | {r.source_id for r in shard.rejections}
+    )
     if sources - {shard.source_id}:
-        raise ShardError(f"rows of other sources ({', '.join(sorted(sources - {shard.source_id}))}) "
-                         f"in a shard of {shard.source_id}")
+        raise ShardError(
+            f"rows of other sources ({', '.join(sorted(sources - {shard.source_id}))}) in a shard of {shard.source_id}"
+        )
 
 
-def apply_shard(con: duckdb.DuckDBPyConnection, shard: Shard, now: datetime, *, retry_base_s: float,
-                backoff_cap_s: float, retry_after_cap_s: float) -> tuple[str, dict[str, Any]]:
+def apply_shard(
+    con: duckdb.DuckDBPyConnection,
+    shard: Shard,
+    now: datetime,
+    *,
+    retry_base_s: float,
+    backoff_cap_s: float,
+    retry_after_cap_s: float,
+) -> tuple[str, dict[str, Any]]:
     """Apply one shard (call inside a transaction). Returns ("loaded", counts), ("already", {}) or
     ("waiting", {}) for an end part whose windows are not all loaded yet."""
     if con.execute("SELECT 1 FROM shard_loads WHERE shard_id = ?", [shard.shard_id]).fetchall():
@@ -70,25 +83,38 @@ def apply_shard(con: duckdb.DuckDBPyConnection, shard: Shard, now: datetime, *, 
     _check(con, shard)
     state = con.execute("SELECT status FROM claims WHERE claim_id = ?", [shard.claim_id]).fetchall()[0][0]
     if shard.final and state == "open":
-        loaded = con.execute("SELECT count(*) FROM shard_loads WHERE claim_id = ? AND shard_id NOT LIKE ? "
-                             "AND shard_id NOT LIKE ?", [shard.claim_id, f"%/{START_PART}", f"%/{END_PART}"]).fetchall()[0][0]
+        loaded = con.execute(
+            "SELECT count(*) FROM shard_loads WHERE claim_id = ? AND shard_id NOT LIKE ? AND shard_id NOT LIKE ?",
+            [shard.claim_id, f"%/{START_PART}", f"%/{END_PART}"],
+        ).fetchall()[0][0]
         if loaded < shard.windows:
             return "waiting", {}
     counts = shard_counts(shard)
     if shard.fetches or shard.discovered:
         known = con.execute("SELECT count(*) FROM frontier WHERE source_id = ?", [shard.source_id]).fetchall()[0][0]
-        schedule = frontier.Schedule(revisit_s=shard.revisit_after_s, retry_base_s=retry_base_s,
-                                     backoff_cap_s=backoff_cap_s, retry_after_cap_s=retry_after_cap_s)
+        schedule = frontier.Schedule(
+            revisit_s=shard.revisit_after_s,
+            retry_base_s=retry_base_s,
+            backoff_cap_s=backoff_cap_s,
+            retry_after_cap_s=retry_after_cap_s,
+        )
         fetch_log.append_fetches(con, shard.fetches)
         fetch_log.upsert_pages(con, shard.fetches)
         frontier.update_after_fetches(con, shard.fetches, schedule, shard.discovered, now)
-        counts["discovered"] = con.execute("SELECT count(*) FROM frontier WHERE source_id = ?",
-                                           [shard.source_id]).fetchall()[0][0] - known
+        counts["discovered"] = (
+            con.execute("SELECT count(*) FROM frontier WHERE source_id = ?", [shard.source_id]).fetchall()[0][0] - known
+        )
     if shard.articles or shard.rejections:
         made = article_store.record_extractions(con, shard.articles, shard.rejections)
-        counts.update({"articles_new": made.new, "articles_updated": made.updated,
-                       "articles_unchanged": made.unchanged, "duplicates": made.duplicates,
-                       "rejected": made.rejected})
+        counts.update(
+            {
+                "articles_new": made.new,
+                "articles_updated": made.updated,
+                "articles_unchanged": made.unchanged,
+                "duplicates": made.duplicates,
+                "rejected": made.rejected,
+            }
+        )
     if state == "open":
         if shard.final:
             claims.close(con, shard.claim_id, now, "done")
@@ -97,35 +123,40 @@ def apply_shard(con: duckdb.DuckDBPyConnection, shard: Shard, now: datetime, *, 
     if shard.run_id:
         runs.heartbeat(con, [shard.run_id], now)
     result = dict(counts)
-    con.execute("INSERT INTO shard_loads (shard_id, claim_id, run_id, source_id, written_at, loaded_at, counts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [shard.shard_id, shard.claim_id, shard.run_id, shard.source_id, shard.written_at, now,
-                 json.dumps(result)])
+    con.execute(
+        "INSERT INTO shard_loads (shard_id, claim_id, run_id, source_id, written_at, loaded_at, counts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [shard.shard_id, shard.claim_id, shard.run_id, shard.source_id, shard.written_at, now, json.dumps(result)],
+    )
     return "loaded", result
 
 
 def prune_ledger(con: duckdb.DuckDBPyConnection, before: datetime) -> int:
     """Forget the loaded parts of claims closed before `before`. Returns how many ledger rows went."""
-    return int(con.execute(
-        "DELETE FROM shard_loads WHERE claim_id IN (SELECT claim_id FROM claims WHERE status <> 'open' "
-        "AND closed_at < ?)", [before]).fetchall()[0][0])
+    return int(
+        con.execute(
+            "DELETE FROM shard_loads WHERE claim_id IN (SELECT claim_id FROM claims WHERE status <> 'open' "
+            "AND closed_at < ?)",
+            [before],
+        ).fetchall()[0][0]
+    )
 
 
 @dataclass
 class LoadReport:
     """What one pass of the loader did."""
 
-    loaded: list[str] = field(default_factory=list)       # shard ids applied now
-    already: list[str] = field(default_factory=list)      # found applied before (moved to loaded/ now)
-    waiting: list[str] = field(default_factory=list)      # end parts whose windows are not all loaded yet
-    rejected: dict[str, str] = field(default_factory=dict)   # shard id (or folder) -> why
-    cleaned: list[str] = field(default_factory=list)      # incomplete parts deleted
-    closed: list[str] = field(default_factory=list)       # claims closed as done
-    counts: Counter = field(default_factory=Counter)      # the applied shards' counts, summed
+    loaded: list[str] = field(default_factory=list)  # shard ids applied now
+    already: list[str] = field(default_factory=list)  # found applied before (moved to loaded/ now)
+    waiting: list[str] = field(default_factory=list)  # end parts whose windows are not all loaded yet
+    rejected: dict[str, str] = field(default_factory=dict)  # shard id (or folder) -> why
+    cleaned: list[str] = field(default_factory=list)  # incomplete parts deleted
+    closed: list[str] = field(default_factory=list)  # claims closed as done
+    counts: Counter = field(default_factory=Counter)  # the applied shards' counts, summed
     by_run: dict[str, Counter] = field(default_factory=dict)
-    rows: int = 0                                         # rows applied (fetches, links, articles, rejections)
+    rows: int = 0  # rows applied (fetches, links, articles, rejections)
 
-    def add(self, other: "LoadReport") -> None:
+    def add(self, other: LoadReport) -> None:
         self.loaded += other.loaded
         self.already += other.already
         self.waiting = other.waiting
@@ -138,8 +169,14 @@ class LoadReport:
         self.rows += other.rows
 
 
-def load_shards(warehouse: Any, store: ShardStore, *, claim_id: str | None = None,
-                clean_after: timedelta | None = CLEAN_AFTER, now: datetime | None = None) -> LoadReport:
+def load_shards(
+    warehouse: Any,
+    store: ShardStore,
+    *,
+    claim_id: str | None = None,
+    clean_after: timedelta | None = CLEAN_AFTER,
+    now: datetime | None = None,
+) -> LoadReport:
     """One pass: apply every complete shard under incoming/ (of one claim, or all), in claim and part
     order, each in its own transaction; move each to loaded/; delete incomplete parts older than
     `clean_after` (None: keep them). `warehouse` is a `Warehouse`."""
@@ -168,5 +205,5 @@ def load_shards(warehouse: Any, store: ShardStore, *, claim_id: str | None = Non
         if shard.final:
             report.closed.append(shard.claim_id)
     if clean_after is not None and claim_id is None:
-        report.cleaned = store.clean_incomplete(older_than=clean_after, now=now or datetime.now(timezone.utc))
+        report.cleaned = store.clean_incomplete(older_than=clean_after, now=now or datetime.now(UTC))
     return report

@@ -5,6 +5,7 @@ an older file applies the missing ones in order, each in its own transaction wit
 whose recorded version is higher than `LATEST_VERSION` was written by a newer sieve and is refused.
 Times are TIMESTAMPTZ holding UTC; nothing here needs sieve code to read (plain DuckDB SQL only).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

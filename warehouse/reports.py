@@ -1,4 +1,5 @@
 """Read-side helpers: the per-source summary and file exports (Parquet, CSV, JSON lines)."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,8 @@ from .migrations import GOOD_RUNS_SQL
 ExportFormat = Literal["parquet", "csv", "jsonl"]
 EXPORT_FORMATS: tuple[str, ...] = ("parquet", "csv", "jsonl")
 
-STATS_SQL = """
+STATS_SQL = (
+    """
 WITH ids AS (
     SELECT source_id FROM sources UNION SELECT source_id FROM articles
     UNION SELECT source_id FROM pages UNION SELECT source_id FROM fetches
@@ -29,7 +31,9 @@ f AS (
     SELECT source_id, count(*) AS fetches, count(*) FILTER (WHERE error IS NOT NULL) AS failures
     FROM fetches GROUP BY source_id
 ), r AS (  -- a completed crawl or backfill that fetched something (migrations.GOOD_RUNS_SQL)
-    SELECT source_id, max(finished_at) AS last_good_crawl FROM (""" + GOOD_RUNS_SQL + """) GROUP BY source_id
+    SELECT source_id, max(finished_at) AS last_good_crawl FROM ("""
+    + GOOD_RUNS_SQL
+    + """) GROUP BY source_id
 )
 SELECT ids.source_id, coalesce(a.articles, 0) AS articles, coalesce(a.distinct_articles, 0) AS "distinct",
        coalesce(a.duplicates, 0) AS duplicates, coalesce(p.pages, 0) AS pages,
@@ -38,6 +42,7 @@ FROM ids LEFT JOIN a USING (source_id) LEFT JOIN p USING (source_id) LEFT JOIN f
 LEFT JOIN r USING (source_id)
 ORDER BY ids.source_id
 """
+)
 
 _EXPORT_COLUMNS = """
     article_id, source_id, url, title, author, account, published_at, text, content_hash, simhash,
@@ -45,7 +50,7 @@ _EXPORT_COLUMNS = """
 """
 
 
-MANIFEST = ".sieve-export.json"   # in the export folder: the files sieve wrote there, so only those are ever replaced
+MANIFEST = ".sieve-export.json"  # in the export folder: the files sieve wrote there, so only those are ever replaced
 
 
 def _sql_literal(text: str) -> str:
@@ -67,15 +72,17 @@ def _prepare(out_dir: Path, overwrite: bool) -> list[Path]:
     if not out_dir.is_dir():
         raise ExportError(f"cannot export to {out_dir}: not a folder")
     if present and not overwrite:
-        raise ExportError(f"{out_dir} is not empty ({len(present)} entries): choose an empty folder, or pass "
-                          f"--overwrite to replace sieve's earlier export there (other files are never touched)")
+        raise ExportError(
+            f"{out_dir} is not empty ({len(present)} entries): choose an empty folder, or pass "
+            f"--overwrite to replace sieve's earlier export there (other files are never touched)"
+        )
     try:
         listed = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError):
         listed = []
     root = out_dir.resolve()
     earlier = []
-    for name in listed:            # only plain relative paths inside out_dir: a manifest is not trusted further
+    for name in listed:  # only plain relative paths inside out_dir: a manifest is not trusted further
         path = (out_dir / str(name)).resolve()
         if path.is_relative_to(root) and path != root and path.is_file():
             earlier.append(path)
@@ -93,23 +100,32 @@ def _install(staging: Path, out_dir: Path, earlier: list[Path]) -> list[Path]:
         raise ExportError(f"{foreign[0]} exists and was not written by sieve: not replacing it (move it away first)")
     for path in earlier:
         path.unlink(missing_ok=True)
-    for src, dst in zip(staged, targets):
+    for src, dst in zip(staged, targets, strict=True):
         dst.parent.mkdir(parents=True, exist_ok=True)
         src.replace(dst)
     for folder in sorted({p.parent for p in earlier}, key=lambda p: len(p.parts), reverse=True):
         while folder != root and folder.is_relative_to(root):
             try:
-                folder.rmdir()            # only if empty: earlier partitions with nothing left
+                folder.rmdir()  # only if empty: earlier partitions with nothing left
             except OSError:
                 break
             folder = folder.parent
-    (root / MANIFEST).write_text(json.dumps({"files": [str(t.relative_to(root)) for t in targets]}, indent=1),
-                                 encoding="utf-8")
+    (root / MANIFEST).write_text(
+        json.dumps({"files": [str(t.relative_to(root)) for t in targets]}, indent=1), encoding="utf-8"
+    )
     return targets
 
 
-def export_articles(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: ExportFormat, *,
-                    source: str | None, since: date | None, distinct_only: bool, overwrite: bool = False) -> list[Path]:
+def export_articles(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    fmt: ExportFormat,
+    *,
+    source: str | None,
+    since: date | None,
+    distinct_only: bool,
+    overwrite: bool = False,
+) -> list[Path]:
     """Write articles (with `dup_of`, so copies can be told apart) to `out_dir`.
 
     `since` filters on the article's date: published_at, or first_seen when the page gave none; the
@@ -144,8 +160,10 @@ def export_articles(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: ExportFo
         else:
             target = staging / ("articles.csv" if fmt == "csv" else "articles.jsonl")
             options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
-            con.execute(f"COPY (SELECT * EXCLUDE (source, month) FROM ({select})) TO {_sql_literal(str(target))} "
-                        f"({options})", params)
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (source, month) FROM ({select})) TO {_sql_literal(str(target))} ({options})",
+                params,
+            )
         return _install(staging, out_dir, earlier)
     except duckdb.IOException as exc:
         raise ExportError(f"cannot write the export under {out_dir}: {exc}") from exc

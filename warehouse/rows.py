@@ -1,4 +1,5 @@
 """Rows the warehouse accepts and returns. Plain data: the warehouse knows nothing of HTTP or HTML parsing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ class SourceRow:
 
 @dataclass(frozen=True, slots=True)
 class FrontierRow:
-    url: str                        # canonical URL (the key)
+    url: str  # canonical URL (the key)
     source_id: str
-    kind: str                       # "list" | "article" | "feed" | "sitemap"
+    kind: str  # "list" | "article" | "feed" | "sitemap"
     discovered_from: str | None = None
 
 
@@ -38,7 +39,7 @@ class FetchRow:
     kind: str
     final_url: str
     status: int | None
-    error: str | None               # error kind, None when the fetch succeeded (2xx or 304)
+    error: str | None  # error kind, None when the fetch succeeded (2xx or 304)
     detail: str
     content_type: str | None
     nbytes: int
@@ -49,7 +50,7 @@ class FetchRow:
     etag: str | None
     last_modified: str | None
     fetched_at: datetime
-    html: str | None                # decoded HTML to keep in `pages` (None for failures, 304 and non-HTML)
+    html: str | None  # decoded HTML to keep in `pages` (None for failures, 304 and non-HTML)
     retry_after_s: float | None = None  # a 429/425's Retry-After in seconds: when the frontier tries the URL again
 
 
@@ -59,7 +60,7 @@ class PageRow:
     source_id: str
     html: str
     fetched_at: datetime
-    html_hash: str = ""             # hash of `html`; pass it back on ArticleRow/Rejection to pin what was extracted
+    html_hash: str = ""  # hash of `html`; pass it back on ArticleRow/Rejection to pin what was extracted
     encoding: str | None = None
     final_url: str | None = None
     kind: str = "article"
@@ -67,7 +68,7 @@ class PageRow:
 
 @dataclass(frozen=True, slots=True)
 class ArticleRow:
-    article_id: str                 # hash of the canonical URL
+    article_id: str  # hash of the canonical URL
     source_id: str
     url: str
     title: str | None
@@ -76,25 +77,25 @@ class ArticleRow:
     published_at: datetime | None
     text: str
     content_hash: str
-    simhash: int                    # unsigned 64-bit
-    flags: str                      # comma-separated
+    simhash: int  # unsigned 64-bit
+    flags: str  # comma-separated
     extractor_version: str
     rules_version: str
     extracted_at: datetime
-    page_url: str | None = None     # the `pages` URL it came from, when it differs from `url`
-    html_hash: str | None = None    # PageRow.html_hash it was extracted from (None: the page's current hash)
+    page_url: str | None = None  # the `pages` URL it came from, when it differs from `url`
+    html_hash: str | None = None  # PageRow.html_hash it was extracted from (None: the page's current hash)
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    url: str                        # the page URL
+    url: str  # the page URL
     source_id: str
     reason: str
     extractor_version: str
     rules_version: str
     extracted_at: datetime
     detail: str = ""
-    html_hash: str | None = None    # PageRow.html_hash it was extracted from (None: the page's current hash)
+    html_hash: str | None = None  # PageRow.html_hash it was extracted from (None: the page's current hash)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ SELECT (which covers WITH, VALUES, FROM-first, DESCRIBE, SHOW, SUMMARIZE); anyth
 `QueryError` naming what was refused. Registered Python objects and replacement scans are off too.
 A query may be given a time limit: past it DuckDB is interrupted and the query is a `QueryError`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,7 +27,7 @@ ALLOWED = (duckdb.StatementType.SELECT,)
 
 def lock_down(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """No Python objects, external access off, then the configuration locked (last: after it nothing can be set)."""
-    con.execute("SET python_enable_replacements = false")   # no reading this process's DataFrames by name
+    con.execute("SET python_enable_replacements = false")  # no reading this process's DataFrames by name
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -41,18 +42,23 @@ def one_select(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Statement:
     except duckdb.Error as exc:
         raise QueryError(str(exc)) from exc
     if len(statements) != 1:
-        raise QueryError(f"one statement per query, {len(statements)} given" if statements
-                         else "empty query: give one SELECT statement")
+        raise QueryError(
+            f"one statement per query, {len(statements)} given"
+            if statements
+            else "empty query: give one SELECT statement"
+        )
     statement = statements[0]
     if statement.type not in ALLOWED:
         kind = statement.type.name
-        raise QueryError(f"only SELECT queries may run here (read-only, nothing outside the warehouse); "
-                         f"refused a {kind} statement")
+        raise QueryError(
+            f"only SELECT queries may run here (read-only, nothing outside the warehouse); refused a {kind} statement"
+        )
     return statement
 
 
-def run_user_query(path: Path, sql: str, params: Sequence | Mapping | None, *, lock_timeout_s: float,
-                   timeout_s: float | None = None) -> QueryResult:
+def run_user_query(
+    path: Path, sql: str, params: Sequence | Mapping | None, *, lock_timeout_s: float, timeout_s: float | None = None
+) -> QueryResult:
     """Open `path` read-only and locked down, run one SELECT, close. Caller holds the file's process lock."""
     con = lock_down(connect(path, read_only=True, timeout_s=lock_timeout_s))
     timer = None

@@ -18,6 +18,7 @@ A claim's parts: `00000` when its worker starts (no rows: a proof of life), `000
 what the window has: a part lists its files and row counts in the manifest, and the reader checks them.
 A part written again (a retried window) replaces its files, then its manifest.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,7 +26,7 @@ import json
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fsspec
@@ -43,20 +44,55 @@ MAX_MANIFEST_BYTES = 16 << 20
 START_PART, END_PART = "00000", "end"
 _STR, _I32, _I64, _F64, _BOOL = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
 _FETCH_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("run_id", _STR), ("source_id", _STR), ("url", _STR), ("kind", _STR), ("final_url", _STR), ("status", _I32),
-    ("error", _STR), ("detail", _STR), ("content_type", _STR), ("nbytes", _I64), ("elapsed_ms", _I64),
-    ("encoding", _STR), ("replaced", _BOOL), ("attempts", _I32), ("etag", _STR), ("last_modified", _STR),
-    ("fetched_at", TS), ("retry_after_s", _F64))
+    ("run_id", _STR),
+    ("source_id", _STR),
+    ("url", _STR),
+    ("kind", _STR),
+    ("final_url", _STR),
+    ("status", _I32),
+    ("error", _STR),
+    ("detail", _STR),
+    ("content_type", _STR),
+    ("nbytes", _I64),
+    ("elapsed_ms", _I64),
+    ("encoding", _STR),
+    ("replaced", _BOOL),
+    ("attempts", _I32),
+    ("etag", _STR),
+    ("last_modified", _STR),
+    ("fetched_at", TS),
+    ("retry_after_s", _F64),
+)
 _PAGE_COLUMNS = (("url", _STR), ("fetched_at", TS), ("html", _STR))
 _DISCOVERED_COLUMNS = (("url", _STR), ("source_id", _STR), ("kind", _STR), ("discovered_from", _STR))
 _ARTICLE_COLUMNS = (
-    ("article_id", _STR), ("source_id", _STR), ("url", _STR), ("title", _STR), ("author", _STR), ("account", _STR),
-    ("published_at", TS), ("text", _STR), ("content_hash", _STR), ("simhash", pa.uint64()), ("flags", _STR),
-    ("extractor_version", _STR), ("rules_version", _STR), ("extracted_at", TS), ("page_url", _STR),
-    ("html_hash", _STR))
+    ("article_id", _STR),
+    ("source_id", _STR),
+    ("url", _STR),
+    ("title", _STR),
+    ("author", _STR),
+    ("account", _STR),
+    ("published_at", TS),
+    ("text", _STR),
+    ("content_hash", _STR),
+    ("simhash", pa.uint64()),
+    ("flags", _STR),
+    ("extractor_version", _STR),
+    ("rules_version", _STR),
+    ("extracted_at", TS),
+    ("page_url", _STR),
+    ("html_hash", _STR),
+)
 _REJECTION_COLUMNS = (
-    ("url", _STR), ("source_id", _STR), ("reason", _STR), ("extractor_version", _STR), ("rules_version", _STR),
-    ("extracted_at", TS), ("detail", _STR), ("html_hash", _STR))
+    ("url", _STR),
+    ("source_id", _STR),
+    ("reason", _STR),
+    ("extractor_version", _STR),
+    ("rules_version", _STR),
+    ("extracted_at", TS),
+    ("detail", _STR),
+    ("html_hash", _STR),
+)
 
 
 TABLES = ("fetches", "pages", "discovered", "articles", "rejections")
@@ -75,10 +111,10 @@ class Shard:
     part: str
     written_at: datetime
     run_id: str | None = None
-    revisit_after_s: float = 7 * 86400.0     # the source's revisit_after: how the loader schedules the fetched URLs
+    revisit_after_s: float = 7 * 86400.0  # the source's revisit_after: how the loader schedules the fetched URLs
     final: bool = False
-    windows: int = 0                         # on the end part: window parts written before it
-    worker: str | None = None                # who wrote it (a Prefect flow run id, host:pid)
+    windows: int = 0  # on the end part: window parts written before it
+    worker: str | None = None  # who wrote it (a Prefect flow run id, host:pid)
     summary: dict[str, Any] = field(default_factory=dict)
     fetches: list[FetchRow] = field(default_factory=list)
     discovered: list[FrontierRow] = field(default_factory=list)
@@ -106,7 +142,7 @@ def window_part(number: int) -> str:
 class ShardRef:
     """A complete part found under incoming/: its manifest, and where it lies."""
 
-    path: str                                # the part's folder, in the store's filesystem
+    path: str  # the part's folder, in the store's filesystem
     manifest: dict[str, Any]
 
     @property
@@ -130,7 +166,7 @@ def _rows(table: pa.Table, cls: type, columns: tuple[tuple[str, pa.DataType], ..
     data = table.select([name for name, _ in columns]).to_pydict()
     data.update(extra)
     names = list(data)
-    return [cls(**dict(zip(names, values))) for values in zip(*(data[n] for n in names))]
+    return [cls(**dict(zip(names, values, strict=True))) for values in zip(*(data[n] for n in names), strict=True)]
 
 
 class ShardStore:
@@ -171,10 +207,19 @@ class ShardStore:
             self.fs.pipe_file(posixpath.join(folder, f"{name}.parquet"), data)
             files[name] = {"rows": table.num_rows, "bytes": len(data)}
         manifest = {
-            "format": FORMAT, "shard_id": shard.shard_id, "source_id": shard.source_id, "claim_id": shard.claim_id,
-            "part": shard.part, "run_id": shard.run_id, "written_at": utc(shard.written_at).isoformat(),
-            "revisit_after_s": shard.revisit_after_s, "final": shard.final, "windows": shard.windows,
-            "worker": shard.worker, "files": files, "summary": shard.summary,
+            "format": FORMAT,
+            "shard_id": shard.shard_id,
+            "source_id": shard.source_id,
+            "claim_id": shard.claim_id,
+            "part": shard.part,
+            "run_id": shard.run_id,
+            "written_at": utc(shard.written_at).isoformat(),
+            "revisit_after_s": shard.revisit_after_s,
+            "final": shard.final,
+            "windows": shard.windows,
+            "worker": shard.worker,
+            "files": files,
+            "summary": shard.summary,
         }
         temporary = posixpath.join(folder, MANIFEST + ".partial")
         self.fs.pipe_file(temporary, json.dumps(manifest, ensure_ascii=False, default=str).encode("utf-8"))
@@ -203,7 +248,7 @@ class ShardStore:
                 if quarantine:
                     self._move(folder, "rejected", reason=f"unreadable manifest: {exc}")
                 continue
-            except FileNotFoundError:   # another loader moved it meanwhile
+            except FileNotFoundError:  # another loader moved it meanwhile
                 continue
             refs.append(ShardRef(folder, manifest))
         return sorted(refs, key=lambda r: (r.manifest["claim_id"], r.manifest["part"]))
@@ -242,16 +287,23 @@ class ShardStore:
         html: dict[tuple[str, datetime], str] = {}
         if (pages := tables.get("pages")) is not None:
             data = pages.to_pydict()
-            html = {(u, t): h for u, t, h in zip(data["url"], data["fetched_at"], data["html"])}
+            html = {(u, t): h for u, t, h in zip(data["url"], data["fetched_at"], data["html"], strict=True)}
         fetches = []
         if (table := tables.get("fetches")) is not None and table.num_rows:
-            keys = zip(table.column("url").to_pylist(), table.column("fetched_at").to_pylist())
+            keys = zip(table.column("url").to_pylist(), table.column("fetched_at").to_pylist(), strict=True)
             fetches = _rows(table, FetchRow, _FETCH_COLUMNS, html=[html.get(k) for k in keys])
         return Shard(
-            source_id=m["source_id"], claim_id=m["claim_id"], part=m["part"], run_id=m.get("run_id"),
-            written_at=datetime.fromisoformat(m["written_at"]), revisit_after_s=float(m["revisit_after_s"]),
-            final=bool(m.get("final")), windows=int(m.get("windows") or 0), worker=m.get("worker"),
-            summary=dict(m.get("summary") or {}), fetches=fetches,
+            source_id=m["source_id"],
+            claim_id=m["claim_id"],
+            part=m["part"],
+            run_id=m.get("run_id"),
+            written_at=datetime.fromisoformat(m["written_at"]),
+            revisit_after_s=float(m["revisit_after_s"]),
+            final=bool(m.get("final")),
+            windows=int(m.get("windows") or 0),
+            worker=m.get("worker"),
+            summary=dict(m.get("summary") or {}),
+            fetches=fetches,
             discovered=rows("discovered", FrontierRow, _DISCOVERED_COLUMNS),
             articles=rows("articles", ArticleRow, _ARTICLE_COLUMNS),
             rejections=rows("rejections", Rejection, _REJECTION_COLUMNS),
@@ -273,7 +325,7 @@ class ShardStore:
                 self.fs.rm(target, recursive=True)
             self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
             self.fs.mv(folder, target, recursive=True)
-        except FileNotFoundError:      # another loader moved it first
+        except FileNotFoundError:  # another loader moved it first
             return
         if reason is not None:
             self.fs.pipe_file(posixpath.join(target, "reason.txt"), reason.encode("utf-8"))
@@ -290,7 +342,7 @@ class ShardStore:
     def incomplete(self, *, older_than: timedelta, now: datetime | None = None) -> list[str]:
         """Part folders without a manifest whose newest file is older than `older_than` (a worker that died
         mid-window): their rows were never applied, and the claim's lease gives those URLs to another."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         stale = []
         for folder in self.fs.glob(posixpath.join(self.base, "incoming", "*", "*", "*")):
             try:
@@ -319,4 +371,4 @@ class ShardStore:
 
 def _modified(fs: Any, path: str) -> datetime:
     stamp = fs.modified(path)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)

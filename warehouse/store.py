@@ -8,12 +8,13 @@ thread-safe within a process. A call either commits its whole batch or nothing: 
 leaves the file as it was. `query` is the door for user SQL (`sieve sql`): sandboxed (sandbox.py);
 sieve's own reads (stats, due, pages_to_extract, frontier_size) use trusted read-only connections.
 """
+
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,19 +22,26 @@ import pyarrow as pa
 
 from outcomes import RUN_STATUSES
 
-from . import articles as article_store
-from . import claims as claim_store
-from . import fetch_log, frontier, runs
-from .loader import apply_shard, prune_ledger
+from . import articles as article_store, claims as claim_store, fetch_log, frontier, runs
 from .batches import arrow_table, forget, last_per_key
 from .claims import Claim
 from .connection import open_connection, path_lock, transaction
 from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
 from .lease import lease_for
+from .loader import apply_shard, prune_ledger
 from .migrations import apply_migrations, check_not_too_new, current_version
 from .reports import STATS_SQL, ExportFormat, export_articles
-from .rows import (ArticleRow, ExtractionCounts, FetchRow, FrontierItem, FrontierRow, PageRow, QueryResult,
-                   Rejection, SourceRow)
+from .rows import (
+    ArticleRow,
+    ExtractionCounts,
+    FetchRow,
+    FrontierItem,
+    FrontierRow,
+    PageRow,
+    QueryResult,
+    Rejection,
+    SourceRow,
+)
 from .sandbox import run_user_query
 from .shards import Shard
 
@@ -43,22 +51,31 @@ HEARTBEAT_EVERY_S = 5.0
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Warehouse:
     """The sieve warehouse at `path` (created with its parent directory on first write)."""
 
-    def __init__(self, path: str | Path, *, lock_timeout_s: float = 10.0, write_lock_timeout_s: float = 120.0,
-                 max_failures: int = 5, retry_backoff: timedelta = timedelta(minutes=5), hold_s: float = 0.0,
-                 max_backoff: timedelta = timedelta(hours=6), retry_after_cap: timedelta = timedelta(hours=6)) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lock_timeout_s: float = 10.0,
+        write_lock_timeout_s: float = 120.0,
+        max_failures: int = 5,
+        retry_backoff: timedelta = timedelta(minutes=5),
+        hold_s: float = 0.0,
+        max_backoff: timedelta = timedelta(hours=6),
+        retry_after_cap: timedelta = timedelta(hours=6),
+    ) -> None:
         self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s            # readers (`query`, `sieve sql`) give up after this
+        self.lock_timeout_s = lock_timeout_s  # readers (`query`, `sieve sql`) give up after this
         self.write_lock_timeout_s = write_lock_timeout_s  # writers wait longer: a crawl should outlast a query
-        self.max_failures = max_failures                # consecutive failed fetches before a URL is given up
-        self.retry_backoff = retry_backoff              # first back-off after a transient failure
-        self.max_backoff = max_backoff                  # longest back-off after transient failures
-        self.retry_after_cap = retry_after_cap          # longest Retry-After the frontier honours
+        self.max_failures = max_failures  # consecutive failed fetches before a URL is given up
+        self.retry_backoff = retry_backoff  # first back-off after a transient failure
+        self.max_backoff = max_backoff  # longest back-off after transient failures
+        self.retry_after_cap = retry_after_cap  # longest Retry-After the frontier honours
         # hold_s=0 (default): the file is opened read-write for each write call only. hold_s>0 (bulk loads):
         # the writer keeps it between calls for up to hold_s idle seconds and lets go at the next call when
         # another sieve process asks (lease.py): several times faster for batches of a few thousand rows.
@@ -67,7 +84,7 @@ class Warehouse:
         self._lock = path_lock(self.path)
         self._lease = lease_for(self.path, self._lock)
         self._migrated = False
-        self._beats: dict[str, float] = {}     # run_id -> when record_fetches last touched its heartbeat
+        self._beats: dict[str, float] = {}  # run_id -> when record_fetches last touched its heartbeat
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
@@ -77,8 +94,10 @@ class Warehouse:
     def _held(self, timeout_s: float) -> Iterator[None]:
         """The in-process lock for this file, waited for no longer than the file lock would be."""
         if not self._lock.acquire(timeout=timeout_s):
-            raise WarehouseBusy(f"warehouse {self.path} is busy in this process (another thread has held it for "
-                                f"{timeout_s:.1f}s); try again in a moment")
+            raise WarehouseBusy(
+                f"warehouse {self.path} is busy in this process (another thread has held it for "
+                f"{timeout_s:.1f}s); try again in a moment"
+            )
         try:
             yield
         finally:
@@ -88,7 +107,7 @@ class Warehouse:
     def _reading(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         timeout_s = self.lock_timeout_s if timeout_s is None else timeout_s
         with self._held(timeout_s):
-            if self._lease.held:                 # this process holds the file: read through it
+            if self._lease.held:  # this process holds the file: read through it
                 with self._lease.reading() as con:
                     yield con
             else:
@@ -137,11 +156,13 @@ class Warehouse:
         if not rows:
             return
         now = _now()
-        batch = arrow_table({
-            "source_id": (pa.string(), [r.source_id for r in rows]),
-            "config_hash": (pa.string(), [r.config_hash for r in rows]),
-            "config_json": (pa.string(), [r.config_json for r in rows]),
-        })
+        batch = arrow_table(
+            {
+                "source_id": (pa.string(), [r.source_id for r in rows]),
+                "config_hash": (pa.string(), [r.config_hash for r in rows]),
+                "config_json": (pa.string(), [r.config_json for r in rows]),
+            }
+        )
         with self._writing() as con:
             con.register("_sources", batch)
             con.execute(
@@ -165,11 +186,11 @@ class Warehouse:
         inserted in one transaction, so of two runs started at once exactly one starts."""
         exclusive = exclusive and source_id is not None
         if exclusive:
-            self.mark_crashed_runs()      # its own transaction: kept even when this run is refused
+            self.mark_crashed_runs()  # its own transaction: kept even when this run is refused
         with self._writing() as con:
             runs.mark_crashed(con, _now())
-            if exclusive:
-                runs.refuse_if_held(con, kind, source_id, _now())   # type: ignore[arg-type]
+            if exclusive and source_id is not None:  # (exclusive implies a source: said again for mypy)
+                runs.refuse_if_held(con, kind, source_id, _now())
             return runs.start_run(con, kind, source_id, params, _now())
 
     def finish_run(self, run_id: str, status: str, counts: dict[str, int], error: str | None = None) -> None:
@@ -182,7 +203,11 @@ class Warehouse:
     def _due_heartbeats(self, rows: Sequence[FetchRow]) -> list[str]:
         """The batch's runs whose heartbeat is older than HEARTBEAT_EVERY here (one statement fewer per window)."""
         now = time.monotonic()
-        due = [r for r in sorted({row.run_id for row in rows if row.run_id}) if now - self._beats.get(r, -1e9) >= HEARTBEAT_EVERY_S]
+        due = [
+            r
+            for r in sorted({row.run_id for row in rows if row.run_id})
+            if now - self._beats.get(r, -1e9) >= HEARTBEAT_EVERY_S
+        ]
         self._beats.update((r, now) for r in due)
         return due
 
@@ -213,15 +238,18 @@ class Warehouse:
         with self._reading_schema() as con:
             return frontier.due(con, source_id, now, limit, kinds, self.max_failures)
 
-    def record_fetches(self, rows: Sequence[FetchRow], *, revisit_after: timedelta,
-                       discovered: Sequence[FrontierRow] = ()) -> None:
+    def record_fetches(
+        self, rows: Sequence[FetchRow], *, revisit_after: timedelta, discovered: Sequence[FrontierRow] = ()
+    ) -> None:
         """One transaction: append the fetch log, keep the HTML, update the frontier, queue new URLs."""
         if not rows and not discovered:
             return
-        schedule = frontier.Schedule(revisit_s=revisit_after.total_seconds(),
-                                     retry_base_s=self.retry_backoff.total_seconds(),
-                                     backoff_cap_s=self.max_backoff.total_seconds(),
-                                     retry_after_cap_s=self.retry_after_cap.total_seconds())
+        schedule = frontier.Schedule(
+            revisit_s=revisit_after.total_seconds(),
+            retry_base_s=self.retry_backoff.total_seconds(),
+            backoff_cap_s=self.max_backoff.total_seconds(),
+            retry_after_cap_s=self.retry_after_cap.total_seconds(),
+        )
         with self._writing() as con:
             fetch_log.append_fetches(con, rows)
             fetch_log.upsert_pages(con, rows)
@@ -229,16 +257,33 @@ class Warehouse:
             runs.heartbeat(con, self._due_heartbeats(rows), _now())
 
     # --- the fleet's claims (claims.py) ----------------------------------------------------------
-    def claim(self, run_id: str, source_id: str, *, max_claims: int, claim_urls: int, lease: timedelta,
-              start: timedelta | None = None, kinds: Sequence[str] | None = None,
-              now: datetime | None = None) -> list[Claim]:
+    def claim(
+        self,
+        run_id: str,
+        source_id: str,
+        *,
+        max_claims: int,
+        claim_urls: int,
+        lease: timedelta,
+        start: timedelta | None = None,
+        kinds: Sequence[str] | None = None,
+        now: datetime | None = None,
+    ) -> list[Claim]:
         """Claim due URLs of the source for workers, host by host, keeping the run's open claims at `max_claims`.
         A claim's worker has `start` (default: `lease`) to write its first shard, then `lease` between two."""
         with self._writing() as con:
-            return claim_store.claim(con, run_id, source_id, now or _now(), max_claims=max_claims,
-                                     claim_urls=claim_urls, lease_s=lease.total_seconds(),
-                                     start_s=None if start is None else start.total_seconds(),
-                                     max_failures=self.max_failures, kinds=kinds)
+            return claim_store.claim(
+                con,
+                run_id,
+                source_id,
+                now or _now(),
+                max_claims=max_claims,
+                claim_urls=claim_urls,
+                lease_s=lease.total_seconds(),
+                start_s=None if start is None else start.total_seconds(),
+                max_failures=self.max_failures,
+                kinds=kinds,
+            )
 
     def expire_claims(self, now: datetime | None = None) -> list[str]:
         """Close as expired the open claims whose lease has ended; their URLs are due to the next claim."""
@@ -265,18 +310,29 @@ class Warehouse:
         """Apply a fleet worker's shard in one transaction (loader.py): ("loaded", counts), ("already", {})
         or ("waiting", {}). ShardError for a shard this warehouse must refuse."""
         with self._writing() as con:
-            return apply_shard(con, shard, _now(), retry_base_s=self.retry_backoff.total_seconds(),
-                               backoff_cap_s=self.max_backoff.total_seconds(),
-                               retry_after_cap_s=self.retry_after_cap.total_seconds())
+            return apply_shard(
+                con,
+                shard,
+                _now(),
+                retry_base_s=self.retry_backoff.total_seconds(),
+                backoff_cap_s=self.max_backoff.total_seconds(),
+                retry_after_cap_s=self.retry_after_cap.total_seconds(),
+            )
 
     def prune_shard_loads(self, older_than: timedelta) -> int:
         """Drop the loader's ledger rows of claims closed longer than `older_than` ago (loader.prune_ledger)."""
         with self._writing() as con:
             return prune_ledger(con, _now() - older_than)
 
-    def record_window(self, fetches: Sequence[FetchRow], *, revisit_after: timedelta,
-                      discovered: Sequence[FrontierRow] = (), articles: Sequence[ArticleRow] = (),
-                      rejections: Sequence[Rejection] = ()) -> tuple[int, ExtractionCounts]:
+    def record_window(
+        self,
+        fetches: Sequence[FetchRow],
+        *,
+        revisit_after: timedelta,
+        discovered: Sequence[FrontierRow] = (),
+        articles: Sequence[ArticleRow] = (),
+        rejections: Sequence[Rejection] = (),
+    ) -> tuple[int, ExtractionCounts]:
         """One transaction for a streaming writer's window: `record_fetches` then `record_extractions`.
 
         Either all of it commits or none of it, so a retried window neither stores twice nor counts twice.
@@ -285,27 +341,46 @@ class Warehouse:
         """
         if not fetches and not discovered and not articles and not rejections:
             return 0, ExtractionCounts()
-        schedule = frontier.Schedule(revisit_s=revisit_after.total_seconds(),
-                                     retry_base_s=self.retry_backoff.total_seconds(),
-                                     backoff_cap_s=self.max_backoff.total_seconds(),
-                                     retry_after_cap_s=self.retry_after_cap.total_seconds())
+        schedule = frontier.Schedule(
+            revisit_s=revisit_after.total_seconds(),
+            retry_base_s=self.retry_backoff.total_seconds(),
+            backoff_cap_s=self.max_backoff.total_seconds(),
+            retry_after_cap_s=self.retry_after_cap.total_seconds(),
+        )
         now = _now()
         with self._writing() as con:
             fetch_log.append_fetches(con, fetches)
             fetch_log.upsert_pages(con, fetches)
             frontier.update_after_fetches(con, fetches, schedule, (), now)
-            added = frontier.add_frontier(con, discovered, now)   # apart, to count what was new
+            added = frontier.add_frontier(con, discovered, now)  # apart, to count what was new
             runs.heartbeat(con, self._due_heartbeats(fetches), now)
-            counts = (article_store.record_extractions(con, articles, rejections) if articles or rejections
-                      else ExtractionCounts())
+            counts = (
+                article_store.record_extractions(con, articles, rejections)
+                if articles or rejections
+                else ExtractionCounts()
+            )
             return added, counts
 
-    def pages_to_extract(self, *, source_id: str | None, extractor_version: str, rules_versions: Mapping[str, str],
-                         only_stale: bool = True, limit: int = 200, after_url: str | None = None) -> list[PageRow]:
+    def pages_to_extract(
+        self,
+        *,
+        source_id: str | None,
+        extractor_version: str,
+        rules_versions: Mapping[str, str],
+        only_stale: bool = True,
+        limit: int = 200,
+        after_url: str | None = None,
+    ) -> list[PageRow]:
         with self._reading_schema() as con:
             return article_store.pages_to_extract(
-                con, source_id=source_id, extractor_version=extractor_version, rules_versions=rules_versions,
-                only_stale=only_stale, limit=limit, after_url=after_url)
+                con,
+                source_id=source_id,
+                extractor_version=extractor_version,
+                rules_versions=rules_versions,
+                only_stale=only_stale,
+                limit=limit,
+                after_url=after_url,
+            )
 
     def record_extractions(self, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]) -> ExtractionCounts:
         if not articles and not rejections:
@@ -324,7 +399,9 @@ class Warehouse:
         if not self.path.exists():
             raise WarehouseMissing(self.path)
 
-    def query(self, sql: str, params: Sequence | Mapping | None = None, *, timeout_s: float | None = None) -> QueryResult:
+    def query(
+        self, sql: str, params: Sequence | Mapping | None = None, *, timeout_s: float | None = None
+    ) -> QueryResult:
         """Run one user SELECT, sandboxed (sandbox.py): QueryError for anything else, or past `timeout_s`.
 
         Its connection is a DuckDB instance of its own, so a writer lease this process holds is released first.
@@ -351,11 +428,20 @@ class Warehouse:
         with self._reading_schema() as con:
             return int(con.execute("SELECT count(*) FROM frontier WHERE source_id = ?", [source_id]).fetchall()[0][0])
 
-    def export(self, out_dir: Path, fmt: ExportFormat, *, source: str | None = None, since: date | None = None,
-               distinct_only: bool = False, overwrite: bool = False) -> list[Path]:
+    def export(
+        self,
+        out_dir: Path,
+        fmt: ExportFormat,
+        *,
+        source: str | None = None,
+        since: date | None = None,
+        distinct_only: bool = False,
+        overwrite: bool = False,
+    ) -> list[Path]:
         """Write articles to `out_dir` (reports.export_articles). A folder that is not empty is refused
         (ExportError) unless `overwrite`; even then only files of sieve's earlier export there are replaced."""
         self.require()
         with self._reading() as con:
-            return export_articles(con, Path(out_dir), fmt, source=source, since=since, distinct_only=distinct_only,
-                                   overwrite=overwrite)
+            return export_articles(
+                con, Path(out_dir), fmt, source=source, since=since, distinct_only=distinct_only, overwrite=overwrite
+            )

@@ -1,15 +1,17 @@
 """The `sieve` command line: one module per concern, all registered on one typer app.
 
-    common.py    the app, consoles, shared options, config loading, exit codes
-    runs.py      crawl, backfill, reextract, demo, serve (Prefect flows)
-    data.py      sql, stats, export (the warehouse)
-    sources.py   sources (config and the warehouse's last crawls: one table)
-    cleaning.py  extract, eval, rules suggest (the extractor)
-    fleet.py     fleet deploy, crawl, load, status (beyond one machine)
+common.py    the app, consoles, shared options, config loading, exit codes
+runs.py      crawl, backfill, reextract, demo, serve (Prefect flows)
+data.py      sql, stats, export (the warehouse)
+sources.py   sources (config and the warehouse's last crawls: one table)
+cleaning.py  extract, eval, rules suggest (the extractor)
+fleet.py     fleet deploy, crawl, load, status (beyond one machine)
 """
+
 from __future__ import annotations
 
-from flows.cli import runs, data, sources, cleaning, fleet  # noqa: F401, I001  (importing registers the commands, in this order)
+# importing registers the commands, in this order (the order of `sieve --help`)
+from flows.cli import runs, data, sources, cleaning, fleet  # noqa: F401  # isort: skip
 from flows.cli.common import app
 
 __all__ = ["app", "main"]
@@ -32,11 +34,11 @@ def _main_is_this_package() -> None:
 def main() -> None:
     _main_is_this_package()
     try:
-        app(prog_name="sieve")   # also under `python -m flows.cli`: usage lines and completion say `sieve`
+        app(prog_name="sieve")  # also under `python -m flows.cli`: usage lines and completion say `sieve`
     except SystemExit as done:
         from flows.cli import runner
 
-        if runner.FLOW_RAN:   # a flow ran: flush Prefect and exit at once (the teardown costs 0.5 s or more)
+        if runner.FLOW_RAN:  # a flow ran: flush Prefect and exit at once (the teardown costs 0.5 s or more)
             code = done.code
             runner.exit_after_flow(code if isinstance(code, int) else (0 if code is None else 1))
         raise

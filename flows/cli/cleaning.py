@@ -1,4 +1,5 @@
 """Commands about cleaning pages: extract, eval, rules suggest. No Prefect here."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,12 +9,12 @@ import stat
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from flows.cli.common import DEFAULT_CONFIG, ConfigOption, _load, _require_source, app, console, err, rules_app
-
+from flows.cli.common import ConfigOption, _load, _require_source, app, console, err, rules_app
+from flows.config import DEFAULT_CONFIG
 
 EXTRACT_HELP = """Clean pages and print the article: title and text, or JSON lines.
 
@@ -28,8 +29,8 @@ with the rule that removed it."""
 @app.command(help=EXTRACT_HELP)
 def extract(
     inputs: Annotated[list[str], typer.Argument(metavar="PATH_OR_URL...", help="HTML files or http(s) URLs")],
-    source: Annotated[Optional[str], typer.Option(help="apply this source's rules (default: global rules only)")] = None,
-    url: Annotated[Optional[str], typer.Option(help="the page URL for a file input (resolves links, metadata)")] = None,
+    source: Annotated[str | None, typer.Option(help="apply this source's rules (default: global rules only)")] = None,
+    url: Annotated[str | None, typer.Option(help="the page URL for a file input (resolves links, metadata)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input, one per line")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="print the pipeline's decisions for each page")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -61,9 +62,16 @@ def extract(
         trace = Trace(decoding=page.pop("decoding")) if explain else None
         article = extract_article(page.pop("html"), page["url"], rules, fetched_at=page.pop("fetched_at"), trace=trace)
         if isinstance(article, Article):
-            record = {**page, "title": article.title, "author": article.author, "account": article.account,
-                      "published_at": article.published_at.isoformat() if article.published_at else None,
-                      "text": article.text, "content_hash": article.content_hash, "flags": list(article.flags)}
+            record = {
+                **page,
+                "title": article.title,
+                "author": article.author,
+                "account": article.account,
+                "published_at": article.published_at.isoformat() if article.published_at else None,
+                "text": article.text,
+                "content_hash": article.content_hash,
+                "flags": list(article.flags),
+            }
         else:
             failed += 1
             record = {**page, "error": article.reason, "detail": article.detail}
@@ -82,7 +90,11 @@ def _read_input(item: str, url: str | None, fetched: dict[str, Any], max_bytes: 
         result = fetched[item]
         if not result.ok or result.body is None:
             status = f" (HTTP {result.status})" if result.status else ""
-            return {"url": item, "error": result.error or f"http_{result.status}", "detail": (result.detail or "") + status}
+            return {
+                "url": item,
+                "error": result.error or f"http_{result.status}",
+                "detail": (result.detail or "") + status,
+            }
         body, page_url, fetched_at, content_type = result.body, result.final_url, result.fetched_at, result.content_type
         record: dict[str, Any] = {"url": page_url}
     else:
@@ -137,7 +149,7 @@ def _fetch_inputs(urls: list[str], settings: Any) -> dict[str, Any]:
     async def fetch_all() -> dict[str, Any]:
         async with Fetcher(settings, None) as fetcher:
             results = await asyncio.gather(*(fetcher.fetch(u) for u in urls))
-        return dict(zip(urls, results))
+        return dict(zip(urls, results, strict=True))
 
     return asyncio.run(fetch_all())
 
@@ -172,12 +184,16 @@ def _emit(out: Any, record: dict[str, Any], as_json: bool) -> None:
 
 @app.command(name="eval")
 def evaluate(
-    golden: Annotated[Optional[list[Path]], typer.Option("--golden", help="golden folder(s); default tests/golden")] = None,
-    against: Annotated[str, typer.Option(help="other extractors to score side by side, comma-separated")] = "trafilatura,readability",
+    golden: Annotated[
+        list[Path] | None, typer.Option("--golden", help="golden folder(s); default tests/golden")
+    ] = None,
+    against: Annotated[
+        str, typer.Option(help="other extractors to score side by side, comma-separated")
+    ] = "trafilatura,readability",
     per_page: Annotated[bool, typer.Option("--per-page/--summary", help="show a row per page")] = True,
     worst: Annotated[int, typer.Option(help="list this many worst pages per set, with their cause (0: none)")] = 8,
     workers: Annotated[int, typer.Option(min=1, max=64, help="score pages in this many processes")] = 1,
-    source: Annotated[Optional[str], typer.Option(help="apply this source's rules to pages that name none")] = None,
+    source: Annotated[str | None, typer.Option(help="apply this source's rules to pages that name none")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Score sieve's extraction against golden text (character P/R/F1, leaked boilerplate, titles, dates).
@@ -202,8 +218,9 @@ def evaluate(
         raise typer.Exit(2)
     others = [name.strip() for name in against.split(",") if name.strip()]
     try:
-        run_eval(dirs, others, per_page=per_page, console=console, default_rules=default_rules,
-                 worst=worst, workers=workers)
+        run_eval(
+            dirs, others, per_page=per_page, console=console, default_rules=default_rules, worst=worst, workers=workers
+        )
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(2) from None
@@ -212,8 +229,10 @@ def evaluate(
 @rules_app.command("suggest")
 def rules_suggest(
     source: Annotated[str, typer.Argument(help="source name in config.yaml")],
-    min_share: Annotated[float, typer.Option("--min-share", min=0.01, max=1.0,
-                                             help="share of distinct pages a block or line must recur on")] = 0.3,
+    min_share: Annotated[
+        float,
+        typer.Option("--min-share", min=0.01, max=1.0, help="share of distinct pages a block or line must recur on"),
+    ] = 0.3,
     write: Annotated[bool, typer.Option("--write", help="add the rules to config.yaml (shows the diff first)")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="write without asking")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -223,5 +242,3 @@ def rules_suggest(
     from flows.rules_cmd import suggest_command
 
     raise typer.Exit(suggest_command(cfg, config, source, min_share=min_share, write=write, yes=yes, console=console))
-
-

@@ -5,18 +5,28 @@ error, an unknown table or column, a type error, a write to the read-only wareho
 `QueryError`); 1 the warehouse could not be read (none yet, or another process holds it longer
 than the lock timeout).
 """
+
 from __future__ import annotations
 
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.common import (DEFAULT_CONFIG, ConfigOption, ExportFormat, OutputFormat, _load, _require_warehouse, app,
-                              console, err)
+from flows.cli.common import (
+    ConfigOption,
+    ExportFormat,
+    OutputFormat,
+    _load,
+    _require_warehouse,
+    app,
+    console,
+    err,
+)
+from flows.config import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
     from flows.config import Config
@@ -38,12 +48,13 @@ def sql(
     _print_query(cfg, query, fmt)
 
 
-def _print_query(cfg: "Config", query: str, fmt: OutputFormat) -> None:
+def _print_query(cfg: Config, query: str, fmt: OutputFormat) -> None:
     from warehouse import QueryError, Warehouse, WarehouseBusy, WarehouseError
 
     if not query.strip().strip(";").strip():
-        err.print("empty query: give one SQL statement, e.g. sieve sql \"SELECT count(*) FROM articles\"",
-                  highlight=False)
+        err.print(
+            'empty query: give one SQL statement, e.g. sieve sql "SELECT count(*) FROM articles"', highlight=False
+        )
         raise typer.Exit(2)
     path = _require_warehouse(cfg)
     try:
@@ -51,14 +62,14 @@ def _print_query(cfg: "Config", query: str, fmt: OutputFormat) -> None:
     except WarehouseBusy as exc:
         err.print(f"warehouse busy: {exc}", highlight=False, markup=False)
         raise typer.Exit(1) from None
-    except QueryError as exc:   # DuckDB refused the user's SQL: bad usage, fix the query
+    except QueryError as exc:  # DuckDB refused the user's SQL: bad usage, fix the query
         err.print(f"query refused: {exc}", highlight=False, markup=False)
         raise typer.Exit(2) from None
     except WarehouseError as exc:
         err.print(f"cannot read the warehouse: {exc}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     if fmt is OutputFormat.json:
-        rows = [dict(zip(result.columns, row)) for row in result.rows]
+        rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, default=str, indent=None) + "\n")
     elif fmt is OutputFormat.csv:
         import csv
@@ -93,12 +104,19 @@ def stats(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def export(
-    out_dir: Annotated[Path, typer.Argument(help="folder to write into (empty, or an earlier sieve export with --overwrite)")],
+    out_dir: Annotated[
+        Path, typer.Argument(help="folder to write into (empty, or an earlier sieve export with --overwrite)")
+    ],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.parquet,
-    source: Annotated[Optional[str], typer.Option(help="only this source")] = None,
-    since: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="articles extracted on or after")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace sieve's earlier export in OUT_DIR "
-                                            "(files sieve did not write are never touched)")] = False,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="articles extracted on or after")] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="replace sieve's earlier export in OUT_DIR (files sieve did not write are never touched)",
+        ),
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Export articles (Parquet partitioned by source and month, CSV or JSON lines).
@@ -112,8 +130,9 @@ def export(
     _require_source(cfg, source)
 
     try:
-        paths = Warehouse(cfg.warehouse.path).export(out_dir, fmt.value, source=source,
-                                                     since=since.date() if since else None, overwrite=overwrite)
+        paths = Warehouse(cfg.warehouse.path).export(
+            out_dir, fmt.value, source=source, since=since.date() if since else None, overwrite=overwrite
+        )
     except WarehouseMissing as exc:
         err.print(str(exc), highlight=False)
         raise typer.Exit(1) from None

@@ -8,22 +8,35 @@
 The workers are Prefect's own: `prefect worker start --pool <fleet.work_pool>` on each machine that has
 sieve installed and PREFECT_API_URL set. `sieve crawl` never uses any of this.
 """
+
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import typer
 
-from flows.cli.common import (DEFAULT_CONFIG, ConfigOption, QuietOption, VerboseOption, _load, _require_source, app,
-                              console, err)
+from flows.cli.common import (
+    ConfigOption,
+    QuietOption,
+    VerboseOption,
+    _load,
+    _require_source,
+    app,
+    console,
+    err,
+)
+from flows.config import DEFAULT_CONFIG
 
-fleet_app = typer.Typer(help="Crawl beyond one machine: a dispatcher, workers on a Prefect work pool, shards, a loader.",
-                        no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+fleet_app = typer.Typer(
+    help="Crawl beyond one machine: a dispatcher, workers on a Prefect work pool, shards, a loader.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 app.add_typer(fleet_app, name="fleet")
 
-ShardsOption = Annotated[Optional[str], typer.Option("--shards", help="shards location (default: fleet.shards)")]
+ShardsOption = Annotated[str | None, typer.Option("--shards", help="shards location (default: fleet.shards)")]
 
 
 def _shared_server(cfg: Any) -> str:
@@ -32,15 +45,18 @@ def _shared_server(cfg: Any) -> str:
 
     url = os.environ.get("PREFECT_API_URL") or profile_api_url(os.environ) or served_api_url(cfg.warehouse.path)
     if not url:
-        err.print("the fleet needs a Prefect server its workers can reach: start one (`prefect server start`, or "
-                  "`sieve serve`) and set PREFECT_API_URL; see docs/orchestration.md", highlight=False)
+        err.print(
+            "the fleet needs a Prefect server its workers can reach: start one (`prefect server start`, or "
+            "`sieve serve`) and set PREFECT_API_URL; see docs/orchestration.md",
+            highlight=False,
+        )
         raise typer.Exit(2)
     return url
 
 
 @fleet_app.command("deploy")
 def deploy(
-    pool: Annotated[Optional[str], typer.Option(help="work pool (default: fleet.work_pool); created if missing")] = None,
+    pool: Annotated[str | None, typer.Option(help="work pool (default: fleet.work_pool); created if missing")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Register `crawl-claim/fleet` in the work pool: what `fleet crawl` starts once per claim."""
@@ -54,9 +70,13 @@ def deploy(
 
     name = pool or cfg.fleet.work_pool
     deployment_id = deploy_claims(name)
-    console.print(f"{CLAIM_DEPLOYMENT} ({deployment_id}) in work pool {name!r} on {api_url}\n"
-                  f"start workers where the crawling should happen (sieve installed, shards reachable):\n"
-                  f"  PREFECT_API_URL={api_url} prefect worker start --pool {name}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{CLAIM_DEPLOYMENT} ({deployment_id}) in work pool {name!r} on {api_url}\n"
+        f"start workers where the crawling should happen (sieve installed, shards reachable):\n"
+        f"  PREFECT_API_URL={api_url} prefect worker start --pool {name}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @fleet_app.command("crawl")
@@ -89,8 +109,11 @@ def load(config: ConfigOption = DEFAULT_CONFIG, shards: ShardsOption = None) -> 
     from pipeline.dispatch import load_pass
     from warehouse.shards import ShardStore
 
-    result = load_pass(cfg.warehouse.path, ShardStore(shards or cfg.fleet.shards),
-                       clean_after=timedelta(seconds=cfg.fleet.clean_after_seconds))
+    result = load_pass(
+        cfg.warehouse.path,
+        ShardStore(shards or cfg.fleet.shards),
+        clean_after=timedelta(seconds=cfg.fleet.clean_after_seconds),
+    )
     for shard_id, why in result.pop("rejected_shards").items():
         err.print(f"refused {shard_id}: {why}", highlight=False)
     console.print(" · ".join(f"{k} {v}" for k, v in result.items()), highlight=False)
@@ -106,17 +129,21 @@ def status(config: ConfigOption = DEFAULT_CONFIG, shards: ShardsOption = None) -
 
     cfg = _load(config)
     store = ShardStore(shards or cfg.fleet.shards)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     claims = Warehouse(cfg.warehouse.path).claims() if cfg.warehouse.path.exists() else []
     table = Table(title=f"open claims ({len(claims)})")
     for column in ("claim", "source", "hosts", "lease ends in", "worker"):
         table.add_column(column)
     for c in claims:
         left = (c.lease_until - now).total_seconds()
-        table.add_row(c.claim_id, c.source_id, ", ".join(c.hosts), f"{left:.0f} s" if left > 0 else "ended",
-                      c.worker or "")
+        table.add_row(
+            c.claim_id, c.source_id, ", ".join(c.hosts), f"{left:.0f} s" if left > 0 else "ended", c.worker or ""
+        )
     console.print(table)
     waiting = store.complete(quarantine=False)
     stale = store.incomplete(older_than=timedelta(0))
-    console.print(f"shards under {store.root}: {len(waiting)} complete parts waiting for the loader, "
-                  f"{len(stale)} without a manifest (being written, or left by a worker that died)", highlight=False)
+    console.print(
+        f"shards under {store.root}: {len(waiting)} complete parts waiting for the loader, "
+        f"{len(stale)} without a manifest (being written, or left by a worker that died)",
+        highlight=False,
+    )

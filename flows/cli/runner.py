@@ -10,6 +10,7 @@ Ctrl-C once: the run stops claiming URLs, drops fetches in flight, commits what 
 `cancelled` (within about a second or two); one line is printed and the exit code is 130. A second
 Ctrl-C exits at once (what was committed stays committed).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,11 +34,11 @@ if TYPE_CHECKING:
 
 INTERRUPTED = 130
 STOP_GRACE_S = 1.0  # after a Ctrl-C ended an early run, how long Prefect may still take to record it
-FLOW_RAN = False   # a flow ran in this process: main() then exits without the interpreter's slow teardown
-TEMPORARY_SERVER: "TemporaryPrefectServer | None" = None
+FLOW_RAN = False  # a flow ran in this process: main() then exits without the interpreter's slow teardown
+TEMPORARY_SERVER: TemporaryPrefectServer | None = None
 
 
-def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> "PrefectForRun":
+def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> PrefectForRun:
     """Before `import prefect`: quiet defaults, the server to use (a temporary one starts now), and the
     extraction fork server (it preloads the extractor in its own process meanwhile)."""
     from flows.dask_runner import dask_setting
@@ -62,31 +63,55 @@ class _Bar:
     """A rich progress bar fed by the pipeline's Progress snapshots (stderr, terminals only)."""
 
     def __init__(self, label: str, *, quiet: bool) -> None:
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        # rich's Progress (the bar) under another name: `Progress` here is the pipeline's snapshot
+        from rich.progress import BarColumn, Progress as ProgressBar, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.label = label
         self.show = not quiet and sys.stderr.isatty()
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=24),
-                                 TimeElapsedColumn(), console=err, disable=not self.show, transient=True)
+        self.progress = ProgressBar(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not self.show,
+            transient=True,
+        )
         self.task = self.progress.add_task(f"{label}: starting Prefect…", total=None)
-        self.last: "Progress | None" = None
+        self.last: Progress | None = None
 
     def say(self, text: str) -> None:
         self.progress.update(self.task, description=f"{self.label}: {text}")
 
-    def update(self, p: "Progress") -> None:
+    def update(self, p: Progress) -> None:
         self.last = p
         pages = p.fetched + p.failed
-        parts = [p.phase, f"{pages}/{p.total} pages" if p.total else f"{pages} pages", f"{p.pages_per_s:.0f}/s",
-                 f"{p.extracted} extracted", f"{p.failed} failed", f"{p.queued} queued"]
+        parts = [
+            p.phase,
+            f"{pages}/{p.total} pages" if p.total else f"{pages} pages",
+            f"{p.pages_per_s:.0f}/s",
+            f"{p.extracted} extracted",
+            f"{p.failed} failed",
+            f"{p.queued} queued",
+        ]
         if p.uncommitted:
             parts.append(f"{p.uncommitted} rows uncommitted")
-        self.progress.update(self.task, description=f"{self.label}: " + " · ".join(parts), total=p.total,
-                             completed=pages if p.total else 0)
+        self.progress.update(
+            self.task,
+            description=f"{self.label}: " + " · ".join(parts),
+            total=p.total,
+            completed=pages if p.total else 0,
+        )
 
 
-def run_flow(start: Callable[[], Coroutine[Any, Any, Any]], prefect: "PrefectForRun", *, quiet: bool,
-             label: str, plan: "Callable[..., RunPlan] | None" = None) -> list["RunSummary"]:
+def run_flow(
+    start: Callable[[], Coroutine[Any, Any, Any]],
+    prefect: PrefectForRun,
+    *,
+    quiet: bool,
+    label: str,
+    plan: Callable[..., RunPlan] | None = None,
+) -> list[RunSummary]:
     """Run a flow with a progress bar; returns the summaries of its runs. Exits 1 when the run itself
     fails, 130 when interrupted (after saying what was committed).
 
@@ -101,19 +126,19 @@ def run_flow(start: Callable[[], Coroutine[Any, Any, Any]], prefect: "PrefectFor
     FLOW_RAN = True
     bar = _Bar(label, quiet=quiet)
     hooks = RunHooks(progress=bar.update, stop=StopSignal())
-    if dask_setting() is not None:   # extraction on Dask runs as task runs of the flow: nothing starts early
+    if dask_setting() is not None:  # extraction on Dask runs as task runs of the flow: nothing starts early
         plan = None
     recorded = True
     try:
         with bar.progress:
             recorded = asyncio.run(_main(start, hooks, bar, prefect, plan))
-    except KeyboardInterrupt:   # before the run had started (or a second Ctrl-C came through Python)
+    except KeyboardInterrupt:  # before the run had started (or a second Ctrl-C came through Python)
         err.print("[yellow]interrupted[/yellow] before the run started; nothing was written")
         raise typer.Exit(INTERRUPTED) from None
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001  (the run itself failed: pages failing never get here)
-        if type(exc).__name__ != "CancelledRun":   # prefect.exceptions.CancelledRun: a Ctrl-C, said below
+        if type(exc).__name__ != "CancelledRun":  # prefect.exceptions.CancelledRun: a Ctrl-C, said below
             shown = exc.__cause__ if isinstance(exc, PrefectUnavailable) and exc.__cause__ else exc
             where = "Prefect: " if isinstance(exc, PrefectUnavailable) else ""
             err.print(f"[red]run failed[/red]: {where}{type(shown).__name__}: {shown}", highlight=False)
@@ -122,8 +147,10 @@ def run_flow(start: Callable[[], Coroutine[Any, Any, Any]], prefect: "PrefectFor
     if hooks.stop is not None and hooks.stop.requested:
         committed = ", ".join(f"{s.source}: {s.articles_new} new articles, {s.fetched} pages" for s in summaries)
         unrecorded = "" if recorded else " (not recorded in Prefect: it was still starting)"
-        err.print(f"[yellow]interrupted[/yellow]: committed {committed or 'nothing'}; run again to resume{unrecorded}",
-                  highlight=False)
+        err.print(
+            f"[yellow]interrupted[/yellow]: committed {committed or 'nothing'}; run again to resume{unrecorded}",
+            highlight=False,
+        )
         raise typer.Exit(INTERRUPTED)
     return summaries
 
@@ -134,6 +161,8 @@ class PrefectUnavailable(RuntimeError):
 
 def _import_flows() -> None:
     import flows.crawl  # noqa: F401  (imports Prefect: the slow part of start-up)
+
+    # isort: split
     # Prefect imports this while creating the flow run (serialising its parameters), ~0.2-0.3 s; here it
     # is off the critical path (while the temporary server comes up, or the pipeline waits on the network)
     import fastapi.encoders  # noqa: F401
@@ -143,8 +172,13 @@ def _no_cancel_notice(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Finished in state Cancelled")
 
 
-async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: _Bar, prefect: "PrefectForRun",
-                plan: "Callable[..., RunPlan] | None") -> bool:
+async def _main(
+    start: Callable[[], Coroutine[Any, Any, Any]],
+    hooks: Any,
+    bar: _Bar,
+    prefect: PrefectForRun,
+    plan: Callable[..., RunPlan] | None,
+) -> bool:
     """Start the run (if `plan`), get Prefect ready meanwhile, run the flow. False when Ctrl-C ended an
     early run before Prefect was ready (the flow was then not run: the run is not in Prefect)."""
     from flows.early import EarlyRun, HandOverCommit, run_hooks
@@ -161,17 +195,18 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
         else:
             bar.progress.stop()
             err.print("[yellow]interrupted twice[/yellow]: exiting now; what was committed stays", highlight=False)
-            os._exit(INTERRUPTED)   # children (extraction workers, the temporary server) die with us
+            os._exit(INTERRUPTED)  # children (extraction workers, the temporary server) die with us
 
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
         early = None
-        if plan is not None:   # fetching starts now; Prefect is imported meanwhile, in a thread
+        if plan is not None:  # fetching starts now; Prefect is imported meanwhile, in a thread
             committer = HandOverCommit()
-            early = EarlyRun(plan(progress=hooks.progress, stop=hooks.stop, options=hooks.options,
-                                  commit=committer), committer)
+            early = EarlyRun(
+                plan(progress=hooks.progress, stop=hooks.stop, options=hooks.options, commit=committer), committer
+            )
             hooks.early[(early.plan.kind, early.plan.source)] = early
-            early.plan.preload()   # before Prefect's import starts in its thread: no contention on module locks
+            early.plan.preload()  # before Prefect's import starts in its thread: no contention on module locks
             early.start()
             assert early.task is not None
             early.task.add_done_callback(lambda _: bar.say("recording the run in Prefect…"))
@@ -183,7 +218,7 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
                 hooks.summaries.append(early.pipeline.summary)
                 return False
         except Exception as exc:
-            if early is not None:   # no flow run will take it: stop it (what it fetched is committed), fail it
+            if early is not None:  # no flow run will take it: stop it (what it fetched is committed), fail it
                 await early.abandon(f"Prefect is not available: {type(exc).__name__}: {exc}")
             raise PrefectUnavailable(str(exc)) from exc
         if early is None:
@@ -191,7 +226,7 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
         with run_hooks(hooks):
             try:
                 await start()
-            except BaseException as exc:   # the flow run never took the early run: it must not end as cancelled
+            except BaseException as exc:  # the flow run never took the early run: it must not end as cancelled
                 for run in list(hooks.early.values()):
                     await run.abandon(f"the flow run did not start: {type(exc).__name__}: {exc}"[:500])
                 hooks.early.clear()
@@ -201,7 +236,7 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
         loop.remove_signal_handler(signal.SIGINT)
 
 
-async def _prefect_ready(prefect: "PrefectForRun", early: Any, stop: Any) -> bool:
+async def _prefect_ready(prefect: PrefectForRun, early: Any, stop: Any) -> bool:
     """Import Prefect and wait for the temporary server, if any; False when a Ctrl-C stopped the early
     run and Prefect was still not ready `STOP_GRACE_S` after the run had committed and ended (a Ctrl-C
     stops a run within a second or two: it does not wait for a server still starting)."""
@@ -234,7 +269,7 @@ async def _prefect_ready(prefect: "PrefectForRun", early: Any, stop: Any) -> boo
     return False
 
 
-def _in_daemon_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
+def _in_daemon_thread(call: Callable[[], Any]) -> asyncio.Future[Any]:
     """`call()` in a daemon thread: unlike `asyncio.to_thread`, neither asyncio.run's end nor the
     process's exit waits for it (a server still starting, an import, when the run is given up)."""
     import threading
@@ -257,14 +292,14 @@ def _in_daemon_thread(call: Callable[[], Any]) -> "asyncio.Future[Any]":
             result, error = None, exc
         try:
             loop.call_soon_threadsafe(settle, result, error)
-        except RuntimeError:   # the loop is closed: the run was given up and nobody waits for this any more
+        except RuntimeError:  # the loop is closed: the run was given up and nobody waits for this any more
             pass
 
     threading.Thread(target=run, name="sieve-prefect-start", daemon=True).start()
     return future
 
 
-def print_summary(summary: "RunSummary", title: str) -> None:
+def print_summary(summary: RunSummary, title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_header=False)
@@ -273,7 +308,6 @@ def print_summary(summary: "RunSummary", title: str) -> None:
     console.print(table)
     for note in summary.notes():
         console.print(f"  {note}", highlight=False)
-
 
 
 def exit_after_flow(code: int) -> NoReturn:
@@ -288,7 +322,7 @@ def exit_after_flow(code: int) -> NoReturn:
             from prefect.events.worker import EventsWorker
             from prefect.logging.handlers import APILogWorker
 
-            for name in ("EventsWorker", "APILogWorker"):   # "Still processing items: N remaining": they are sent
+            for name in ("EventsWorker", "APILogWorker"):  # "Still processing items: N remaining": they are sent
                 logging.getLogger(name).setLevel(logging.ERROR)
             APILogWorker.drain_all(timeout=5)
             EventsWorker.drain_all(timeout=5)

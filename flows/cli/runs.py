@@ -1,15 +1,26 @@
 """Commands that run Prefect flows: crawl, backfill, reextract, demo, serve."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli.common import (DEFAULT_CONFIG, ConfigOption, OutputFormat, QuietOption, VerboseOption, _load,
-                              _require_source, app, console, err)
+from flows.cli.common import (
+    ConfigOption,
+    OutputFormat,
+    QuietOption,
+    VerboseOption,
+    _load,
+    _require_source,
+    app,
+    console,
+    err,
+)
 from flows.cli.runner import print_summary
+from flows.config import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,8 +37,9 @@ def _prefect_env(verbose: bool = False) -> None:
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
 
 
-def _run(cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str,
-         plan: "Callable[..., RunPlan] | None" = None) -> list["RunSummary"]:
+def _run(
+    cfg: Config, start: Any, *, quiet: bool, verbose: bool, label: str, plan: Callable[..., RunPlan] | None = None
+) -> list[RunSummary]:
     """Run the flow `start()` calls; `plan` builds the same run for the CLI to start before Prefect is up."""
     from flows.cli.runner import prepare_prefect, run_flow
 
@@ -39,7 +51,7 @@ def _run(cfg: "Config", start: Any, *, quiet: bool, verbose: bool, label: str,
 @app.command()
 def crawl(
     source: Annotated[str, typer.Argument(help="a source name from config.yaml")],
-    max_pages: Annotated[Optional[int], typer.Option(min=1, help="stop after this many fetches")] = None,
+    max_pages: Annotated[int | None, typer.Option(min=1, help="stop after this many fetches")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -53,7 +65,7 @@ def crawl(
 
         return crawl_flow(source=source, max_pages=max_pages, config_path=str(config))
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import crawl_plan
 
         return crawl_plan(cfg, source, max_pages, **pipeline)
@@ -65,11 +77,15 @@ def crawl(
 @app.command()
 def backfill(
     source: Annotated[str, typer.Argument(help="a source name from config.yaml")],
-    url: Annotated[Optional[list[str]], typer.Option("--url", help="an article URL (repeatable)")] = None,
-    urls_file: Annotated[Optional[Path], typer.Option(help="a file with one URL per line", exists=True, dir_okay=False)] = None,
-    list_page: Annotated[Optional[list[str]], typer.Option("--list-page", help="a list page to walk (repeatable)")] = None,
-    since: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published on or after")] = None,
-    until: Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="keep articles published before")] = None,
+    url: Annotated[list[str] | None, typer.Option("--url", help="an article URL (repeatable)")] = None,
+    urls_file: Annotated[
+        Path | None, typer.Option(help="a file with one URL per line", exists=True, dir_okay=False)
+    ] = None,
+    list_page: Annotated[list[str] | None, typer.Option("--list-page", help="a list page to walk (repeatable)")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="keep articles published on or after")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="keep articles published before")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -85,16 +101,28 @@ def backfill(
         from flows.crawl import backfill as backfill_flow
 
         return backfill_flow(
-            source=source, urls=url, urls_file=str(urls_file) if urls_file else None, list_pages=list_page,
-            since=since.date() if since else None, until=until.date() if until else None, config_path=str(config),
+            source=source,
+            urls=url,
+            urls_file=str(urls_file) if urls_file else None,
+            list_pages=list_page,
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+            config_path=str(config),
         )
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import backfill_plan
 
-        return backfill_plan(cfg, source, urls=url, urls_file=str(urls_file) if urls_file else None,
-                             list_pages=list_page, since=since.date() if since else None,
-                             until=until.date() if until else None, **pipeline)
+        return backfill_plan(
+            cfg,
+            source,
+            urls=url,
+            urls_file=str(urls_file) if urls_file else None,
+            list_pages=list_page,
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+            **pipeline,
+        )
 
     for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"backfilling {source}", plan=plan):
         print_summary(summary, f"backfill {source}")
@@ -102,7 +130,7 @@ def backfill(
 
 @app.command()
 def reextract(
-    source: Annotated[Optional[str], typer.Argument(help="one source (default: all)")] = None,
+    source: Annotated[str | None, typer.Argument(help="one source (default: all)")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="redo every stored page, not only stale ones")] = False,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
@@ -117,20 +145,23 @@ def reextract(
 
         return reextract_flow(source=source, only_stale=not all_pages, config_path=str(config))
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import reextract_plan
 
         assert source is not None
         return reextract_plan(cfg, source, not all_pages, **pipeline)
 
-    for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label="re-extracting",
-                        plan=plan if source is not None else None):
+    for summary in _run(
+        cfg, start, quiet=quiet, verbose=verbose, label="re-extracting", plan=plan if source is not None else None
+    ):
         print_summary(summary, f"reextract {summary.source}")
 
 
 @app.command()
 def demo(
-    port: Annotated[Optional[int], typer.Option(help="port of the demo site (default: from the demo source's start URL)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="port of the demo site (default: from the demo source's start URL)")
+    ] = None,
     articles: Annotated[int, typer.Option(min=1, help="article pages on the demo site")] = 60,
     config: ConfigOption = DEFAULT_CONFIG,
     quiet: QuietOption = False,
@@ -145,13 +176,13 @@ def demo(
     if "demo" not in cfg.sources:
         err.print(f"{config}: sources.demo: missing; the demo needs the demo source")
         raise typer.Exit(2)
-    start = urlsplit(cfg.sources["demo"].start_urls[0])
-    if start.hostname not in ("127.0.0.1", "localhost"):
-        err.print(f"{config}: sources.demo.start_urls: the demo site is served on 127.0.0.1, not {start.hostname}")
+    start_url = urlsplit(cfg.sources["demo"].start_urls[0])
+    if start_url.hostname not in ("127.0.0.1", "localhost"):
+        err.print(f"{config}: sources.demo.start_urls: the demo site is served on 127.0.0.1, not {start_url.hostname}")
         raise typer.Exit(2)
-    port = port or start.port or 80
-    if port != (start.port or 80):
-        err.print(f"--port {port} differs from sources.demo.start_urls ({start.port}); edit the config instead")
+    port = port or start_url.port or 80
+    if port != (start_url.port or 80):
+        err.print(f"--port {port} differs from sources.demo.start_urls ({start_url.port}); edit the config instead")
         raise typer.Exit(2)
     try:
         server = DemoServer(DemoSite(articles), port=port)
@@ -164,7 +195,7 @@ def demo(
 
         return crawl_flow(source="demo", config_path=str(config))
 
-    def plan(**pipeline: Any) -> "RunPlan":
+    def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import crawl_plan
 
         return crawl_plan(cfg, "demo", **pipeline)
@@ -180,17 +211,15 @@ def demo(
         "SELECT title, account, published_at, copies FROM v_articles ORDER BY copies DESC, published_at DESC NULLS LAST LIMIT 5",
     ]
     for sql_text in examples:
-        console.print(f"[bold]$ sieve sql \"{sql_text}\"[/bold]", highlight=False)
+        console.print(f'[bold]$ sieve sql "{sql_text}"[/bold]', highlight=False)
         _print_query(cfg, sql_text, OutputFormat.table)
-
 
 
 @app.command()
 def serve(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Serve one Prefect deployment per source on its cron schedule (starts a local Prefect server if none)."""
     cfg = _load(config)
-    _prefect_env(verbose=True)   # served runs send their INFO logs to the UI
+    _prefect_env(verbose=True)  # served runs send their INFO logs to the UI
     from flows.serve import serve_deployments
 
     raise typer.Exit(serve_deployments(cfg, config_path=config, console=console))
-

@@ -11,19 +11,21 @@ a site's health) and the fetches of that run. Health is one verdict with its rea
     degraded             more than DEGRADED_SHARE of its fetches failed
     ok                   otherwise (failed fetches, if any, are counted)
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli.common import DEFAULT_CONFIG, ConfigOption, OutputFormat, _load, app, console, err
+from flows.cli.common import ConfigOption, OutputFormat, _load, app, console, err
+from flows.config import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
     from flows.config import Config
@@ -81,14 +83,20 @@ def sources(
 
         table = Table("source", "hosts", "schedule", "last crawl", "articles", "health", title="sieve sources")
         for r in rows:
-            table.add_row(r.source, r.hosts, r.schedule, r.last_crawl or "-",
-                          "-" if r.articles is None else str(r.articles), r.health)
+            table.add_row(
+                r.source,
+                r.hosts,
+                r.schedule,
+                r.last_crawl or "-",
+                "-" if r.articles is None else str(r.articles),
+                r.health,
+            )
         console.print(table)
     if note:
         err.print(note, highlight=False, markup=False)
 
 
-def _read_warehouse(cfg: "Config") -> tuple[dict[str, tuple[Any, ...]], dict[str, int], str | None]:
+def _read_warehouse(cfg: Config) -> tuple[dict[str, tuple[Any, ...]], dict[str, int], str | None]:
     """(last network run per source, distinct articles per source, a note for stderr)."""
     from warehouse import Warehouse, WarehouseBusy, WarehouseError, WarehouseMissing
 
@@ -101,12 +109,12 @@ def _read_warehouse(cfg: "Config") -> tuple[dict[str, tuple[Any, ...]], dict[str
         return {}, {}, f"no warehouse at {path} yet: every source shows as never crawled"
     except WarehouseBusy as exc:
         return {}, {}, f"warehouse busy, last crawls not shown: {exc}"
-    except WarehouseError as exc:   # e.g. a file from an older sieve, not yet migrated by a crawl
+    except WarehouseError as exc:  # e.g. a file from an older sieve, not yet migrated by a crawl
         return {}, {}, f"cannot read the warehouse at {path}, last crawls not shown: {exc}"
     return runs, articles, None
 
 
-def _status(name: str, cfg: "Config", run: tuple[Any, ...] | None, articles: dict[str, int]) -> SourceStatus:
+def _status(name: str, cfg: Config, run: tuple[Any, ...] | None, articles: dict[str, int]) -> SourceStatus:
     source = cfg.sources[name]
     schedule = f"{source.schedule} (UTC)" if source.schedule else "none (on demand)"
     base = {"source": name, "hosts": ", ".join(source.allowed_hosts), "schedule": schedule}
@@ -115,8 +123,12 @@ def _status(name: str, cfg: "Config", run: tuple[Any, ...] | None, articles: dic
     _, kind, status, error, started_at, finished_at, fetches, failed, top_error = run
     when = _utc(finished_at or started_at)
     last_crawl = f"{when} ({kind})" if kind != "crawl" else when
-    return SourceStatus(**base, last_crawl=last_crawl, articles=articles.get(name, 0),
-                        health=_verdict(status, error, int(fetches), int(failed), top_error))
+    return SourceStatus(
+        **base,
+        last_crawl=last_crawl,
+        articles=articles.get(name, 0),
+        health=_verdict(status, error, int(fetches), int(failed), top_error),
+    )
 
 
 def _verdict(status: str, error: str | None, fetches: int, failed: int, top_error: str | None) -> str:
@@ -139,5 +151,5 @@ def _utc(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

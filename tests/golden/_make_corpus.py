@@ -77,7 +77,7 @@ def juredian(title: str, paragraphs: list[str], *, tail: list[str], body_cls: st
     article = (f'<div class="art-main"><h1 class="title">{e(title)}</h1>'
                f'<div class="{body_cls}"><section style="box-sizing: border-box;">{body}</section></div>{suggest}</div>')
     header = '<div class="top-bar"><div class="logo"><a href="/">聚热点</a> juredian</div></div>'
-    side = (f'<div class="l-box"><h3>热博</h3>'
+    side = ('<div class="l-box"><h3>热博</h3>'
             + "".join(f'<div class="item"><h4><a href="/news/{i}.html">{e(t)}</a></h4><p>{e(s)}</p></div>' for i, (t, s) in enumerate(TEASERS))
             + "</div>")
     main = (side + f'<div class="r-box">{article}</div>') if sidebar_first else (article + side)

@@ -116,8 +116,9 @@ def build() -> None:
     write("pattern_comment_thread", page, ART, title=title, boilerplate=["网友评论", "网友1号", "点赞支持"])
 
     # 7. a "most popular" list of headline links with summaries beats a short article
+    # (eight headlines, five summaries: the list stops at the shorter, as a real one would)
     items = "".join(f"<li><div class='t'><a href='/p/{i}.html'>{e(h)}</a><cite>城市晚报 - 3小时前</cite></div>"
-                    f"<div class='preview'><p>{e(s)}</p></div></li>" for i, (h, s) in enumerate(zip(HEADLINES, SUMMARIES)))
+                    f"<div class='preview'><p>{e(s)}</p></div></li>" for i, (h, s) in enumerate(zip(HEADLINES, SUMMARIES, strict=False)))
     page = (head(t3) + f"<body>{nav()}<div class='top-stories'><h3>最热门新闻</h3><ul class='list'>{items}</ul></div>"
             f"<div class='art-hd'><h1>{e(t3)}</h1></div><div class='art-bd'><div class='bd'>{paragraphs(SHORT)}</div></div></body></html>")
     write("pattern_teaser_list_beats_short_article", page, SHORT, title=t3, boilerplate=["最热门新闻", SUMMARIES[0][:20], HEADLINES[2]])
