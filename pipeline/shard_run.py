@@ -138,7 +138,6 @@ class HostFrontier(Frontier):
         self._found: deque[FrontierItem] = deque()
         self._seen = set(self._queued)  # URLs given or taken as found: each fetched once in this claim
         self.found_left = max(0, claim_urls - self._given_count)
-        self.found_taken = 0
 
     def offer_lists(self, parent: str, urls: Sequence[str]) -> None:
         super().offer_lists(parent, [u for u in urls if host_key(u) in self.hosts and u not in self.skip])
@@ -153,7 +152,6 @@ class HostFrontier(Frontier):
                 continue
             self._seen.add(url)
             self.found_left -= 1
-            self.found_taken += 1
             self._found.append(FrontierItem(url, self.source.name, "article", None, None, 0))
             self._queued.add(url)
             self._lane_changed.set()

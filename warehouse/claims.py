@@ -221,19 +221,21 @@ def _known(
         ).fetchall()
     )
     whole: set[str] = set()
+    lists_room: list[int] = []  # per claim, what its whole hosts left for its big hosts' fresh list pages
     for pack in packs:
-        room = MAX_SKIP
+        left = MAX_SKIP
         for host in pack:
             others = known.get(host, 0) - len(by_host[host])
-            if others <= room:
+            if others <= left:
                 whole.add(host)
-                room -= others
-    skip: dict[str, list[str]] = {}
+                left -= others
+        lists_room.append(left)
+    found: dict[str, list[str]] = {}
     for url, host in con.execute(
         f"""
         SELECT url, host FROM ({hosts_sql})
-        WHERE list_contains($whole, host)
-           OR (list_contains($list_kinds, kind) AND next_fetch_at > $now)
+        WHERE list_contains($whole, host) OR (list_contains($list_kinds, kind) AND next_fetch_at > $now)
+        QUALIFY list_contains($whole, host) OR row_number() OVER (PARTITION BY host ORDER BY url) <= $cap
         ORDER BY host, url
         """,
         {
@@ -242,13 +244,19 @@ def _known(
             "list_kinds": list(LIST_KINDS),
             "now": utc(now),
             "whole": sorted(whole),
+            "cap": MAX_SKIP + max((len(items) for items in by_host.values()), default=0),
         },
     ).fetchall():
-        skip.setdefault(host, []).append(url)
-    for host, urls in skip.items():
-        given = {i.url for i in by_host[host]}
-        # a big host's fresh list pages: at most MAX_SKIP, as before
-        skip[host] = [u for u in urls if u not in given][: None if host in whole else MAX_SKIP]
+        found.setdefault(host, []).append(url)
+    skip: dict[str, list[str]] = {}
+    for pack, left in zip(packs, lists_room, strict=True):
+        for host in pack:
+            given = {i.url for i in by_host[host]}
+            urls = [u for u in found.get(host, ()) if u not in given]
+            if host not in whole:
+                urls = urls[:left]
+                left -= len(urls)
+            skip[host] = urls
     return skip, whole
 
 
