@@ -241,7 +241,9 @@ def render(payload: dict[str, Any]) -> str:
         f"whole fleet. Each run: W `prefect worker start --limit 1` processes (online before the clock starts), one "
         f"`sieve fleet crawl demo` into a fresh warehouse (claims of up to {p.get('claim_urls', 200)} URLs, `max_claims` = W, a flow run "
         f"per claim). Measurements interleaved; load average before each run in the last column (2 cores shared "
-        "with other work: the lead reruns this on a quieter machine).",
+        "with other work: the lead reruns this on a quieter machine). A claim's worker fetches the articles it finds on "
+        "its hosts' list pages (up to `claim_urls` fetches), so a host is usually done in its first claim: claims = "
+        "about max(W, hosts' articles / `claim_urls`).",
         "",
         table(["worker processes", "runs", "pages/s (median)", "vs 1", "wall (s)", "claims", "claim start (s)",
                "CPU ms/page", "fetched twice", "load before"], rows),

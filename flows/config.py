@@ -162,7 +162,7 @@ class FleetSettings(BaseModel):
 
     shards: str = "data/shards"  # where workers write shards: a folder (relative to this file) or an fsspec URL
     work_pool: str = "sieve"  # the Prefect work pool the workers poll
-    claim_urls: int = Field(200, ge=1, le=100_000)  # URLs per claim, at most (one worker run each)
+    claim_urls: int = Field(200, ge=1, le=100_000)  # fetches per claim, found articles included (one worker run each)
     max_claims: int = Field(4, ge=1, le=10_000)  # claims out at once per dispatcher: about one per worker slot
     lease_seconds: float = Field(300.0, ge=5, le=86_400)  # a claim's worker must write a shard this often, or lose it
     start_seconds: float = Field(

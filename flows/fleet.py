@@ -59,6 +59,8 @@ def claim_parameters(claim: Claim) -> dict[str, Any]:
         "lease_s": claim.lease_s,
         "items": [[i.url, i.kind, i.etag, i.last_modified, i.attempts] for i in claim.items],
         "skip": list(claim.skip),
+        "found_hosts": list(claim.found_hosts),
+        "claim_urls": claim.claim_urls,
     }
 
 
@@ -72,6 +74,8 @@ def claim_from_parameters(data: dict[str, Any]) -> Claim:
         lease_s=float(data["lease_s"]),
         items=tuple(FrontierItem(u, data["source_id"], k, e, m, int(a)) for u, k, e, m, a in data["items"]),
         skip=tuple(data.get("skip") or ()),
+        found_hosts=tuple(data.get("found_hosts") or ()),
+        claim_urls=int(data.get("claim_urls") or 0),
     )
 
 

@@ -97,6 +97,7 @@ class FetchStage:
             return ([], result.text) if item.kind == "article" else ([], None)
         found = discover(result.text, result.final_url, result.content_type, self.link_rules)
         self.frontier.offer_lists(item.url, found.list_urls)
+        self.frontier.offer_articles(item.url, found.article_urls)
         name = self.source.name
         return (
             [FrontierRow(u, name, "list", item.url) for u in found.list_urls]

@@ -215,6 +215,10 @@ class Frontier:
             self._lists.add(url)
             self._lane_changed.set()
 
+    def offer_articles(self, parent: str, urls: Sequence[str]) -> None:
+        """Articles found on `parent`. A local crawl takes them from the warehouse once committed (it knows
+        which are new or due); a fleet worker's frontier may take some at once (shard_run.HostFrontier)."""
+
     def committed(self, urls: Sequence[str], generation: int) -> None:
         """The writer committed these URLs' fetches in window `generation`."""
         for url in urls:

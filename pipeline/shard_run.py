@@ -7,7 +7,10 @@ shared storage instead of into the DuckDB file. The worker never opens a warehou
 - Parts: `00000` at the start (a proof of life), one per committed window, `end` last with how many
   windows came before it and the run's summary. The loader applies them; the end part closes the claim.
 - Hosts: only the claim's. Pagination found on a list page is followed (as a local crawl does) only on
-  the claim's hosts; links to other hosts reach the warehouse in the shard and wait for their own claim.
+  the claim's hosts, and the articles found there are fetched in the same claim (HostFrontier), so one
+  claim usually does a whole host; links to other hosts reach the warehouse in the shard and wait for
+  their own claim. Whatever the worker fetched is in its shards; what it found and did not get to is in
+  them as discovered, due to the next claim (a killed worker's unlanded list pages are still due).
 - Lease: `LeaseClock` keeps the same deadline the warehouse keeps (claims.py): the claim's lease end,
   extended by every part written in time. No request starts after it (less a margin for clock skew and
   for the dispatcher's view of the last part): the run stops as on Ctrl-C, commits its open window and
@@ -22,6 +25,7 @@ import os
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +36,7 @@ from pipeline.frontier import Frontier
 from pipeline.run import Pipeline, ProgressFn
 from pipeline.spec import SourceSpec, StopSignal, StreamOptions
 from pipeline.write import Committer, Window, Writer
-from warehouse import Claim, ExtractionCounts
+from warehouse import Claim, ExtractionCounts, FrontierItem
 from warehouse.shards import END_PART, START_PART, Shard, ShardStore, window_part
 
 log = logging.getLogger("sieve.pipeline")
@@ -113,16 +117,53 @@ class ShardWriter(Writer):
 
 
 class HostFrontier(Frontier):
-    """The claim's URLs, and pagination found on its own hosts only (another host is another claim's),
-    never into a list page the warehouse has fresh (the claim's `skip`)."""
+    """The claim's URLs, pagination found on its own hosts only (another host is another claim's), and the
+    articles found on its `found_hosts`, fetched in this claim while its fetches stay under `claim_urls`.
+    Never a URL the warehouse knows and did not give (the claim's `skip`): fresh, given up on, or another
+    round's. The hosts are the claim's alone until it closes, so no other worker can fetch what it finds."""
 
-    def __init__(self, *args: Any, hosts: Sequence[str], skip: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        hosts: Sequence[str],
+        skip: Sequence[str] = (),
+        found_hosts: Sequence[str] = (),
+        claim_urls: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.hosts = frozenset(hosts)
         self.skip = frozenset(skip)
+        self.found_hosts = frozenset(found_hosts) & self.hosts
+        self._found: deque[FrontierItem] = deque()
+        self._seen = set(self._queued)  # URLs given or taken as found: each fetched once in this claim
+        self.found_left = max(0, claim_urls - self._given_count)
 
     def offer_lists(self, parent: str, urls: Sequence[str]) -> None:
         super().offer_lists(parent, [u for u in urls if host_key(u) in self.hosts and u not in self.skip])
+
+    def offer_articles(self, parent: str, urls: Sequence[str]) -> None:
+        if self.done or (self._stop is not None and self._stop.requested):
+            return
+        for url in urls:
+            if self.found_left <= 0:
+                return
+            if url in self._seen or url in self.skip or host_key(url) not in self.found_hosts:
+                continue
+            self._seen.add(url)
+            self.found_left -= 1
+            self._found.append(FrontierItem(url, self.source.name, "article", None, None, 0))
+            self._queued.add(url)
+            self._lane_changed.set()
+
+    def _pop(self) -> FrontierItem | None:
+        item = super()._pop()
+        if item is None and self._found:  # the claim's own URLs and pagination first, then what they revealed
+            item = self._found.popleft()
+            self._queued.discard(item.url)
+            self._uncommitted[item.url] = None
+            self._claimed += 1
+        return item
 
 
 def worker_name() -> str:
@@ -223,6 +264,8 @@ class ClaimRun(Pipeline):
             on_wait=self._on_wait,
             hosts=self.claim.hosts,
             skip=self.claim.skip,
+            found_hosts=self.claim.found_hosts,
+            claim_urls=self.claim.claim_urls,
         )
         watch = asyncio.ensure_future(self._watch_lease())
         try:

@@ -85,3 +85,18 @@ def fleet_config(tmp_path: Path, hosts: Hosts, *, per_host: int = 2, fleet: dict
     config["pipeline"] = {"extract_workers": 1, "commit_seconds": commit_seconds, "commit_rows": 50}
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def fetched_by_claim(shards: Path | str) -> dict[str, list[str]]:
+    """The URLs each claim's worker fetched, from the fetch files of its loaded parts."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    by_claim: dict[str, list[str]] = {}
+    for manifest_path in sorted((Path(shards) / "loaded").rglob("manifest.json")):
+        manifest = json.loads(manifest_path.read_text())
+        urls = by_claim.setdefault(manifest["claim_id"], [])
+        if "fetches" in manifest["files"]:
+            urls += pq.read_table(manifest_path.parent / "fetches.parquet").column("url").to_pylist()
+    return by_claim

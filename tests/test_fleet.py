@@ -3,11 +3,12 @@
 process, and two demo hosts behind FaultServers that count requests in flight.
 
 - every article is stored exactly once, no page is fetched twice, no host ever sees more than its
-  per-host limit at once across both workers, and the claims ran in both worker processes;
+  per-host limit at once across both workers, the claims ran in both worker processes, and one claim
+  per host did the whole host (its list pages and the articles found on them);
 - loading the shards again adds nothing;
 - a worker SIGKILLed mid-window loses nothing: once its lease ends its claim is given to the other
   worker and every article is stored; pages fetched twice are only the killed worker's uncommitted ones.
-Cost: two worker processes (about 5 s each to start) and about ten claim runs, each a child process;
+Cost: two worker processes (about 5 s each to start) and a few claim runs, each a child process;
 windows commit every second (each is a task run on the server, whose SQLite database is the bottleneck).
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-from .fleet_support import Hosts, demo_hosts, fleet_config
+from .fleet_support import Hosts, demo_hosts, fetched_by_claim, fleet_config
 from .test_warehouse_support import dump
 
 pytestmark = pytest.mark.slow   # two worker processes and a child process per claim: 60-120 s on 2 cores
@@ -114,7 +115,7 @@ def _claims(config: Path) -> dict[str, str]:
 def test_two_workers_store_every_article_once_and_never_share_a_host(pool: Pool, tmp_path: Path) -> None:
     with demo_hosts(2, 20, latency_s=0.1) as hosts:
         config = fleet_config(tmp_path, hosts, per_host=2, commit_seconds=1.0,
-                              fleet={"work_pool": pool.name, "max_claims": 3, "claim_urls": 15, "lease_seconds": 60,
+                              fleet={"work_pool": pool.name, "max_claims": 3, "claim_urls": 40, "lease_seconds": 60,
                                      "start_seconds": 180})
         result = _dispatch(config)
         stored = _stored(config)
@@ -122,8 +123,16 @@ def test_two_workers_store_every_article_once_and_never_share_a_host(pool: Pool,
         assert len(stored) == len(set(stored)) and set(stored) == hosts.article_urls()
         assert hosts.fetched_twice() == {}
         assert max(hosts.max_in_flight()) <= 2 and min(hosts.max_in_flight()) == 2
+        articles = hosts.article_urls()
     claims = _claims(config)
-    assert len(claims) >= 4 and set(claims.values()) == {"done"}      # each host: its list pages, then 2 claims
+    # one claim per host: its list pages, and the articles they revealed, fetched by the claim's own worker
+    assert len(claims) == 2 and set(claims.values()) == {"done"}
+    fetched = fetched_by_claim(tmp_path / "shards")
+    by_host = {u.split("/")[2]: set() for u in articles}
+    for url in articles:
+        by_host[url.split("/")[2]].add(url)
+    assert sorted(by_host) == sorted(h for c in fetched for h in _claim_hosts(config, c))
+    assert all(set(urls) >= by_host[next(iter(_claim_hosts(config, c)))] for c, urls in fetched.items())
     parts = _manifests(tmp_path / "shards")
     workers = {m["worker"].split()[-1] for m in parts}                 # host:pid of each claim's run
     assert len(workers) == len(claims)                                 # one process per claim run ...
@@ -153,7 +162,7 @@ def _fetched(shards: Path, area: str, manifest: dict) -> list[str]:
 
 
 def _kill_a_worker_mid_window(shards: Path, deadline: float) -> dict:
-    """Wait for a claim of articles to write its first window, then SIGKILL the process running it (its next
+    """Wait for a claim to write a window with articles, then SIGKILL the process running it (its next
     window is open). Returns that part's manifest."""
     while time.monotonic() < deadline:
         for area in ("incoming", "loaded"):
@@ -162,7 +171,7 @@ def _kill_a_worker_mid_window(shards: Path, deadline: float) -> dict:
                     articles = [u for u in _fetched(shards, area, manifest) if "/news/" in u]
                 except OSError:          # moved to loaded/ meanwhile
                     continue
-                if manifest["part"] == "00001" and articles:
+                if manifest["part"] not in ("00000", "end") and articles:
                     pid = int(manifest["worker"].split(":")[-1])
                     try:
                         process = psutil.Process(pid)

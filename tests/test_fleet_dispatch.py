@@ -21,7 +21,7 @@ from pipeline.spec import StreamOptions
 from warehouse import Claim, SourceBusy, Warehouse
 from warehouse.shards import ShardStore
 
-from .fleet_support import demo_hosts, fleet_config
+from .fleet_support import demo_hosts, fetched_by_claim, fleet_config
 from .test_warehouse_support import dump
 
 OPTIONS = StreamOptions(extract_here=True, commit_seconds=0.3, commit_rows=50)
@@ -137,6 +137,8 @@ def test_two_hosts_two_claims_at_a_time_every_article_once(tmp_path) -> None:
     # several claims per host (24 articles, 10 URLs a claim), never two at once on one host
     by_host = {h: [c for c in fleet.claims if h in c.hosts] for h in {h for c in fleet.claims for h in c.hosts}}
     assert all(len(claims) >= 3 for claims in by_host.values())
+    # a claim fetches at most its 10 URLs, the articles it finds included (and the pagination it follows)
+    assert all(len([u for u in urls if "/news/" in u]) <= 10 for urls in fetched_by_claim(fleet.store.base).values())
     wh = Warehouse(fleet.cfg.warehouse.path)
     statuses = wh.query("SELECT status, count(*) FROM claims GROUP BY ALL").rows
     assert statuses == [("done", len(fleet.claims))]
@@ -162,11 +164,12 @@ def test_a_claim_whose_worker_never_writes_is_worked_by_another_after_its_lease(
     assert again and {i.url for i in first.items} <= {i.url for c in again for i in c.items}   # nothing lost
 
 
-@pytest.mark.parametrize("mute", [1, 3], ids=["list-pages-claim", "articles-claim"])
-def test_a_worker_whose_shards_stop_landing_stops_at_its_lease_and_another_finishes(tmp_path, mute) -> None:
+@pytest.mark.parametrize(("mute", "claim_urls"), [(1, 30), (3, 12)], ids=["first-claim", "articles-claim"])
+def test_a_worker_whose_shards_stop_landing_stops_at_its_lease_and_another_finishes(tmp_path, mute, claim_urls) -> None:
     with demo_hosts(2, 20, latency_s=0.1) as hosts:
-        # claim 1 holds a host's first list page (its pagination is followed), claim 3 a host's articles
-        fleet = Fleet(fleet_config(tmp_path, hosts, fleet={"lease_seconds": 5, "claim_urls": 30},
+        # claim 1 holds a host's first list page (its pagination and the articles found are fetched in it);
+        # with 12 URLs a claim, a host needs a second one: claim 3 holds a host's remaining articles
+        fleet = Fleet(fleet_config(tmp_path, hosts, fleet={"lease_seconds": 5, "claim_urls": claim_urls},
                                    commit_seconds=0.2), mute=(mute,))
         asyncio.run(fleet.crawl())
         assert set(_stored(fleet.cfg.warehouse.path)) == hosts.article_urls()      # nothing lost
@@ -217,3 +220,25 @@ def test_loading_the_fleets_shards_again_adds_nothing(tmp_path) -> None:
     again = load_pass(fleet.cfg.warehouse.path, fleet.store)
     assert again["loaded"] == 0 and again["already"] > 3
     assert dump(fleet.cfg.warehouse.path) == before
+
+
+def test_one_claim_per_host_fetches_the_articles_it_finds_and_a_recrawl_refetches_none(tmp_path) -> None:
+    with demo_hosts(2, 20, latency_s=0.05) as hosts:
+        fleet = Fleet(fleet_config(tmp_path, hosts, fleet={"claim_urls": 100}))
+        asyncio.run(fleet.crawl())
+        assert set(_stored(fleet.cfg.warehouse.path)) == hosts.article_urls()
+        assert hosts.fetched_twice() == {}
+        # one claim per host did the whole host: its list pages, then the articles they revealed
+        assert sorted(len(c.hosts) for c in fleet.claims) == [1, 1]
+        fetched = fetched_by_claim(fleet.store.base)
+        for claim in fleet.claims:
+            assert {u for u in fetched[claim.claim_id] if "/news/" in u} >= {
+                u for u in hosts.article_urls() if u.split("/")[2] in claim.hosts}
+        wh = Warehouse(fleet.cfg.warehouse.path)
+        assert wh.query("SELECT count(*) FROM frontier WHERE kind = 'article' AND discovered_from IS NULL").rows == [(0,)]
+        # again: the list pages are due, every article is fresh; the claim names them, its worker fetches none
+        again = Fleet(fleet_config(tmp_path, hosts, fleet={"claim_urls": 100}))
+        asyncio.run(again.crawl())
+        assert not [u for u in hosts.fetched_twice() if "/news/" in u]
+        assert {u for c in again.claims for u in c.skip} >= hosts.article_urls()
+        assert sorted(set(c.found_hosts) == set(c.hosts) for c in again.claims) == [True, True]

@@ -182,6 +182,24 @@ def test_a_claim_names_its_hosts_fresh_list_pages_so_pagination_skips_them(wh) -
     [claim] = _claim(wh, at=T0 + timedelta(minutes=1))
     assert [i.url for i in claim.items] == ["http://h1:1/list/2.html"]
     assert claim.skip == ("http://h1:1/list/1.html",)                # its own host's only
+    assert claim.found_hosts == ("h1:1",) and claim.claim_urls == 100   # it knows all h1 URLs: fetches what it finds
+
+
+def test_a_claim_names_every_known_url_of_a_host_it_can_and_says_which_hosts_those_are(wh, monkeypatch) -> None:
+    """Found articles are fetched in the claim only where `skip` is whole: fresh, given-up and due-past-the-share
+    URLs are all in it. A host with more known URLs than MAX_SKIP gets its fresh list pages alone, as before."""
+    import warehouse.claims as claims
+
+    monkeypatch.setattr(claims, "MAX_SKIP", 4)
+    _seed(wh, {"small:1": 3, "big:2": 8})             # a list page and n articles each
+    wh.record_fetches([fetch("http://small:1/a/0.html", fetched_at=T0), fetch("http://big:2/list/1.html",
+                       kind="list", fetched_at=T0), fetch("http://big:2/a/0.html", fetched_at=T0)], revisit_after=WEEK)
+    small, big = sorted(_claim(wh, at=T0 + timedelta(minutes=1), claim_urls=3), key=lambda c: c.hosts)[::-1]
+    assert small.hosts == ("small:1",) and big.hosts == ("big:2",)
+    assert [i.url for i in small.items] == ["http://small:1/list/1.html", "http://small:1/a/1.html",
+                                            "http://small:1/a/2.html"]
+    assert small.skip == ("http://small:1/a/0.html",) and small.found_hosts == ("small:1",)
+    assert big.skip == ("http://big:2/list/1.html",) and big.found_hosts == ()   # 9 known, 3 given: 6 > 4
 
 
 def test_hosts_spread_over_free_claims_before_they_share_one(wh) -> None:

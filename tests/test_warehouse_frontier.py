@@ -120,3 +120,12 @@ def test_only_a_run_that_fetched_something_is_a_good_crawl(wh) -> None:
     stats = wh.stats()
     col = stats.columns.index("last_good_crawl")
     assert {r[0]: r[col] is not None for r in stats.rows} == health
+
+
+def test_a_url_found_and_fetched_in_one_batch_keeps_where_it_was_found(wh) -> None:
+    """A fleet worker fetches the articles it finds, often in the same window as the list page: the URL's
+    frontier row still says which page linked it."""
+    article = "https://d/news/1.html"
+    wh.record_fetches([fetch(START, kind="list", fetched_at=T0), fetch(article, fetched_at=T0 + timedelta(seconds=1))],
+                      revisit_after=WEEK, discovered=[frontier_row(article, parent=START)])
+    assert wh.query("SELECT discovered_from, fetch_count FROM frontier WHERE url = ?", [article]).rows == [(START, 1)]

@@ -6,8 +6,11 @@ The rules (all state lives here, so a dispatcher that restarts picks up where th
   worker at a time, and the crawler's per-host concurrency and delay hold across the whole fleet.
   Hosts spread over the free claims first; past that, small hosts share a claim (a worker run costs
   seconds to start), up to `claim_urls` URLs; one host never spans two claims;
-- a claim also names its hosts' list pages fetched recently (`skip`): the worker follows pagination on its
-  hosts, as a local crawl does, but never into a list page the warehouse already has fresh;
+- a claim also names the URLs of its hosts the warehouse knows and did not give it (`skip`: fresh, given up
+  on, due past its share). The worker follows pagination on its hosts, as a local crawl does, and fetches
+  the articles it finds there (`found_hosts`, up to `claim_urls` fetches in all), but never a URL in `skip`:
+  one claim usually does a whole host. A host whose known URLs do not fit (MAX_SKIP a claim) is named by its
+  fresh list pages alone, and its found articles wait in the warehouse for the next claim, as before;
 - a claim is open until its lease ends (`lease_until`) or the loader applies its worker's last shard
   (`done`); while it is open, its hosts and URLs are claimed by nothing else;
 - a new claim's lease gives its worker `start_s` to start (queued in a work pool, a container pulled);
@@ -57,8 +60,12 @@ class Claim:
     lease_until: datetime
     lease_s: float
     items: tuple[FrontierItem, ...] = field(default=(), repr=False)
-    # List pages of its hosts fetched recently (not due): pagination the worker finds must not fetch them again.
+    # URLs of its hosts the warehouse knows but did not give it (fresh, given up on, due past its share): what
+    # the worker finds there it never fetches. On a host not in `found_hosts`, only its fresh list pages.
     skip: tuple[str, ...] = field(default=(), repr=False)
+    # Hosts whose known URLs `skip` names whole: there the worker also fetches the articles it finds.
+    found_hosts: tuple[str, ...] = ()
+    claim_urls: int = 0  # the most URLs the worker fetches for this claim, found articles included
     status: str = "open"
     worker: str | None = None
     created_at: datetime | None = None
@@ -170,22 +177,7 @@ def claim(
     by_host: dict[str, list[FrontierItem]] = {}
     for url, source, kind, etag, last_modified, attempts, host in rows:
         by_host.setdefault(host, []).append(FrontierItem(url, source, kind, etag, last_modified, attempts))
-    fresh: dict[str, list[str]] = {}
-    for url, host in con.execute(
-        f"""
-        SELECT url, host FROM (SELECT url, {host_sql("url")} AS host FROM frontier
-                               WHERE source_id = $source AND list_contains($list_kinds, kind) AND next_fetch_at > $now)
-        WHERE list_contains($chosen, host) ORDER BY url LIMIT $cap
-        """,
-        {
-            "source": source_id,
-            "list_kinds": list(LIST_KINDS),
-            "now": utc(now),
-            "chosen": [h for pack in packs for h in pack],
-            "cap": MAX_SKIP * len(packs),
-        },
-    ).fetchall():
-        fresh.setdefault(host, []).append(url)
+    skip, found_hosts = _known(con, source_id, now, packs, by_host)
     lease_until = utc(now) + timedelta(seconds=lease_s if start_s is None else start_s)
     claims = [
         Claim(
@@ -197,12 +189,75 @@ def claim(
             lease_s=float(lease_s),
             items=tuple(i for host in pack for i in by_host[host]),
             created_at=utc(now),
-            skip=tuple(u for host in pack for u in fresh.get(host, ())),
+            skip=tuple(u for host in pack for u in skip.get(host, ())),
+            found_hosts=tuple(h for h in pack if h in found_hosts),
+            claim_urls=claim_urls,
         )
         for pack in packs
     ]
     _insert(con, claims, by_host)
     return claims
+
+
+def _known(
+    con: duckdb.DuckDBPyConnection,
+    source_id: str,
+    now: datetime,
+    packs: list[list[str]],
+    by_host: dict[str, list[FrontierItem]],
+) -> tuple[dict[str, list[str]], set[str]]:
+    """What each claim's worker must not fetch from what it finds: per host, the URLs the warehouse knows
+    that are not in the claim (fresh, given up on, or due past the claim's share), and the hosts whose
+    every such URL fits in the claim's MAX_SKIP (on those, and only those, the worker fetches the articles
+    it finds). A host too big to name whole gets its fresh list pages alone, for pagination, as before."""
+    chosen = [h for pack in packs for h in pack]
+    hosts_sql = f"""
+        WITH k AS (SELECT url, kind, next_fetch_at, {host_sql("url")} AS host FROM frontier WHERE source_id = $source)
+        SELECT * FROM k WHERE list_contains($chosen, host)
+    """
+    known = dict(
+        con.execute(
+            f"SELECT host, count(*) FROM ({hosts_sql}) GROUP BY host", {"source": source_id, "chosen": chosen}
+        ).fetchall()
+    )
+    whole: set[str] = set()
+    lists_room: list[int] = []  # per claim, what its whole hosts left for its big hosts' fresh list pages
+    for pack in packs:
+        left = MAX_SKIP
+        for host in pack:
+            others = known.get(host, 0) - len(by_host[host])
+            if others <= left:
+                whole.add(host)
+                left -= others
+        lists_room.append(left)
+    found: dict[str, list[str]] = {}
+    for url, host in con.execute(
+        f"""
+        SELECT url, host FROM ({hosts_sql})
+        WHERE list_contains($whole, host) OR (list_contains($list_kinds, kind) AND next_fetch_at > $now)
+        QUALIFY list_contains($whole, host) OR row_number() OVER (PARTITION BY host ORDER BY url) <= $cap
+        ORDER BY host, url
+        """,
+        {
+            "source": source_id,
+            "chosen": chosen,
+            "list_kinds": list(LIST_KINDS),
+            "now": utc(now),
+            "whole": sorted(whole),
+            "cap": MAX_SKIP + max((len(items) for items in by_host.values()), default=0),
+        },
+    ).fetchall():
+        found.setdefault(host, []).append(url)
+    skip: dict[str, list[str]] = {}
+    for pack, left in zip(packs, lists_room, strict=True):
+        for host in pack:
+            given = {i.url for i in by_host[host]}
+            urls = [u for u in found.get(host, ()) if u not in given]
+            if host not in whole:
+                urls = urls[:left]
+                left -= len(urls)
+            skip[host] = urls
+    return skip, whole
 
 
 def _insert(con: duckdb.DuckDBPyConnection, claims: list[Claim], by_host: dict[str, list[FrontierItem]]) -> None:

@@ -187,6 +187,8 @@ def update_after_fetches(
         return
     fetched = {r.url for r in rows}
     found = [r for r in last_per_key(discovered, lambda r: r.url) if r.url not in fetched]
+    # found and fetched in one batch (a fleet worker fetches the articles it finds): it was found there
+    found_on = {r.url: r.discovered_from for r in discovered if r.url in fetched}
     con.register(
         "_discovered",
         arrow_table(
@@ -213,6 +215,7 @@ def update_after_fetches(
                 "last_modified": (pa.string(), [r.last_modified for r in rows]),
                 "retry_after_s": (pa.float64(), [r.retry_after_s for r in rows]),
                 "fetched_at": (TS, [r.fetched_at for r in rows]),
+                "discovered_from": (pa.string(), [found_on.get(r.url) for r in rows]),
             }
         ),
     )
@@ -223,7 +226,7 @@ def update_after_fetches(
             f"""
             CREATE OR REPLACE TEMP TABLE _fetch_stage AS
             WITH b AS (SELECT *, {key_sql("url")} AS url_key FROM _fetched_batch)
-            SELECT b.idx, b.url, b.source_id, b.kind, b.url_key, s.rid,
+            SELECT b.idx, b.url, b.source_id, b.kind, b.discovered_from, b.url_key, s.rid,
                    (s.rid IS NULL OR s.last_fetched_at IS NULL OR b.fetched_at > s.last_fetched_at) AS newer,
                    CASE WHEN b.error IS NULL THEN 0 ELSE coalesce(s.attempts, 0) + 1 END AS attempts,
                    coalesce(s.fetch_count, 0) + 1 AS fetch_count,
@@ -265,7 +268,7 @@ def update_after_fetches(
             INSERT INTO frontier (url, source_id, kind, discovered_from, discovered_at, seq, url_key, {state})
             WITH d AS (SELECT *, {key_sql("url")} AS url_key FROM _discovered),
             fresh AS (
-                SELECT 0 AS part, idx, url, source_id, kind, NULL AS discovered_from, last_fetched_at AS discovered_at,
+                SELECT 0 AS part, idx, url, source_id, kind, discovered_from, last_fetched_at AS discovered_at,
                        url_key, {", ".join(_FETCH_STATE)},
                        {", ".join(f"CASE WHEN new_{c} THEN {c} END AS {c}" for c in _VALIDATORS)}
                 FROM _fetch_stage WHERE rid IS NULL
