@@ -90,7 +90,46 @@ class _Worker:
         self.ready = False  # said hello
 
 
-class ProcessExtraction:
+class PageIntake:
+    """The pages waiting for extraction, bounded: `submit` waits while `waiting_cap` pages are queued
+    (fetching slows to extraction's pace), `drain` until every page submitted was delivered. The
+    subclass's `_dispatch` hands waiting pages to its workers."""
+
+    def __init__(self, waiting_cap: int) -> None:
+        self.waiting_cap = waiting_cap
+        self._waiting: deque[Page] = deque()
+        self._space = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._in_flight = 0
+        self._closing = False
+
+    @property
+    def in_flight(self) -> int:
+        """Pages submitted and not yet delivered."""
+        return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def submit(self, page: Page) -> None:
+        while len(self._waiting) >= self.waiting_cap and not self._closing:
+            self._space.clear()
+            await self._space.wait()
+        self._in_flight += 1
+        self._idle.clear()
+        self._waiting.append(page)
+        self._dispatch()
+
+    async def drain(self) -> None:
+        await self._idle.wait()
+
+    def _dispatch(self) -> None:
+        raise NotImplementedError
+
+
+class ProcessExtraction(PageIntake):
     def __init__(
         self,
         rules: Rules,
@@ -107,16 +146,10 @@ class ProcessExtraction:
         self.budget_s = budget_s
         self.hard_s = 2 * budget_s + 5.0  # wall seconds on one page before the worker is killed
         self.chunk_pages = chunk_pages
-        self.waiting_cap = waiting_cap or 8 * self.workers
+        super().__init__(waiting_cap or 8 * self.workers)
         self.versions: tuple[str, str] | None = None  # (extractor, rules), from the first worker's hello
         self._versions_known = asyncio.Event()
-        self._waiting: deque[Page] = deque()
         self._live: list[_Worker] = []
-        self._space = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._in_flight = 0
-        self._closing = False
         self._tasks: set[asyncio.Future] = set()
         self.done = 0
         self.timeouts = 0
@@ -189,28 +222,6 @@ class ProcessExtraction:
             self._retire(worker, kill=cancel)
         if not cancel:
             await asyncio.to_thread(_join, processes)
-
-    # ---- producers -----------------------------------------------------------------------------
-    @property
-    def in_flight(self) -> int:
-        """Pages submitted and not yet delivered."""
-        return self._in_flight
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    async def submit(self, page: Page) -> None:
-        while len(self._waiting) >= self.waiting_cap and not self._closing:
-            self._space.clear()
-            await self._space.wait()
-        self._in_flight += 1
-        self._idle.clear()
-        self._waiting.append(page)
-        self._dispatch()
-
-    async def drain(self) -> None:
-        await self._idle.wait()
 
     async def known_versions(self) -> tuple[str, str]:
         """(extractor version, rules version), as the first worker reported them."""

@@ -8,17 +8,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from extractors.model import Rejection, Rules
-from pipeline.extract import Page, ResultSink
+from pipeline.extract import Page, PageIntake, ResultSink
 
 log = logging.getLogger("sieve.pipeline")
 
 
-class ExecutorExtraction:
+class ExecutorExtraction(PageIntake):
     """Chunks to an Executor: a thread here (`executor=None`), or a Dask cluster's TaskRunnerExecutor."""
 
     def __init__(
@@ -36,15 +35,9 @@ class ExecutorExtraction:
         self._factory = executor
         self.calls = max(1, workers) * 2  # chunks in flight
         self.chunk_pages = chunk_pages
-        self.waiting_cap = waiting_cap or 8 * max(1, workers)
+        super().__init__(waiting_cap or 8 * max(1, workers))
         self.versions: tuple[str, str] | None = None
-        self._waiting: deque[Page] = deque()
-        self._space = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._in_flight = 0
         self._running = 0
-        self._closing = False
         self.done = 0
         self.error: BaseException | None = None
 
@@ -58,23 +51,6 @@ class ExecutorExtraction:
     async def known_versions(self) -> tuple[str, str]:
         assert self.versions is not None
         return self.versions
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    async def submit(self, page: Page) -> None:
-        while len(self._waiting) >= self.waiting_cap and not self._closing:
-            self._space.clear()
-            await self._space.wait()
-        self._in_flight += 1
-        self._idle.clear()
-        self._waiting.append(page)
-        self._dispatch()
 
     def _dispatch(self) -> None:
         from pipeline.extract_worker import extract_chunk
@@ -119,9 +95,6 @@ class ExecutorExtraction:
         if self._in_flight == 0:
             self._idle.set()
         self._dispatch()
-
-    async def drain(self) -> None:
-        await self._idle.wait()
 
     async def close(self, *, cancel: bool = False) -> None:
         if not cancel:
