@@ -97,32 +97,23 @@ def backfill(
         err.print("nothing to backfill: give --url, --urls-file or --list-page")
         raise typer.Exit(2)
 
+    what: dict[str, Any] = {  # the same backfill, as the flow's parameters and as the CLI's early plan
+        "urls": url,
+        "urls_file": str(urls_file) if urls_file else None,
+        "list_pages": list_page,
+        "since": since.date() if since else None,
+        "until": until.date() if until else None,
+    }
+
     def start() -> Any:
         from flows.crawl import backfill as backfill_flow
 
-        return backfill_flow(
-            source=source,
-            urls=url,
-            urls_file=str(urls_file) if urls_file else None,
-            list_pages=list_page,
-            since=since.date() if since else None,
-            until=until.date() if until else None,
-            config_path=str(config),
-        )
+        return backfill_flow(source=source, config_path=str(config), **what)
 
     def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import backfill_plan
 
-        return backfill_plan(
-            cfg,
-            source,
-            urls=url,
-            urls_file=str(urls_file) if urls_file else None,
-            list_pages=list_page,
-            since=since.date() if since else None,
-            until=until.date() if until else None,
-            **pipeline,
-        )
+        return backfill_plan(cfg, source, **what, **pipeline)
 
     for summary in _run(cfg, start, quiet=quiet, verbose=verbose, label=f"backfilling {source}", plan=plan):
         print_summary(summary, f"backfill {source}")
