@@ -4,7 +4,7 @@
                             [--report-only]
 
 `make bench` runs the full sizes (over an hour on 2 idle cores; the race alone, `make bench
-BENCH_ARGS="--only race"`, about 25 minutes); `--quick` uses small sizes (a few minutes) and says so in
+BENCH_ARGS="--only race"`, about 12 minutes on 2 quiet cores); `--quick` uses small sizes (a few minutes) and says so in
 the report. `--report-only` rewrites BENCHMARKS.md from bench/out/*.json (the whole file when every
 part has a JSON there, else only the race section). A part that fails is named and the others still
 run; the exit code is then 1.
