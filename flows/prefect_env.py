@@ -72,6 +72,21 @@ def _die_with_parent() -> None:
         pass
 
 
+def spawn_server(command: list[str], env: dict[str, str], log_path: Path, *, append: bool) -> subprocess.Popen[bytes]:
+    """A server process in its own session (the terminal's Ctrl-C does not reach it), dying with its
+    parent (Linux), its output in `log_path`."""
+    with open(log_path, "ab" if append else "wb") as log:
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+
 class PrefectServerError(RuntimeError):
     """The local Prefect server did not start (or died); the message ends with its log's tail."""
 
@@ -141,16 +156,7 @@ class LocalPrefectServer:
         if self.ui is not None:  # None: PREFECT_SERVER_UI_ENABLED decides (on by default)
             command.append("--ui" if self.ui else "--no-ui")
         started = time.perf_counter()
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+        self.process = spawn_server(command, env, self.log_path, append=True)
         try:
             self._wait_healthy()
         except BaseException:
@@ -342,16 +348,7 @@ class TemporaryPrefectServer:
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+        self.process = spawn_server(command, env, self.log_path, append=False)
         return self.api_url
 
     def wait_healthy(self) -> float:
