@@ -73,30 +73,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class RssSampler:
-    """Peak summed RSS (bytes) of a process and all its descendants, polled in a thread."""
+class TreeSampler:
+    """Poll a process tree: summed RSS (peak), last CPU seconds per process, every process seen."""
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
         self.pid = pid
         self.interval_s = interval_s
         self.peak = 0
         self.peak_processes = 0
-        self._cpu: dict[tuple[int, float], float] = {}   # (pid, create time) -> last user+system seconds seen
+        self.cpu: dict[tuple[int, float], float] = {}
+        self.rss: dict[tuple[int, float], int] = {}      # peak RSS of each process
+        self.seen: dict[tuple[int, float], str] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def _sample(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
         try:
-            root = psutil.Process(self.pid)
-            procs = [root, *root.children(recursive=True)]
+            self._root = psutil.Process(pid)
+        except psutil.Error:
+            self._root = None
+
+    def sample(self) -> None:
+        if self._root is None:
+            return
+        try:
+            procs = [self._root, *self._root.children(recursive=True)]
         except psutil.Error:
             return
         total = 0
         for proc in procs:
             try:
-                total += proc.memory_info().rss
-                times = proc.cpu_times()
-                self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
+                with proc.oneshot():
+                    key = (proc.pid, proc.create_time())
+                    rss = proc.memory_info().rss
+                    total += rss
+                    self.rss[key] = max(rss, self.rss.get(key, 0))
+                    times = proc.cpu_times()
+                    self.cpu[key] = times.user + times.system
+                    if key not in self.seen:
+                        self.seen[key] = " ".join(proc.cmdline()[:6])[:160]
             except psutil.Error:
                 pass
         if total > self.peak:
@@ -104,21 +117,40 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._sample()
+            self.sample()
             self._stop.wait(self.interval_s)
 
     @property
     def cpu_s(self) -> float:
         """CPU seconds of every process seen in the tree (up to its last sample, so a hair low)."""
-        return sum(self._cpu.values())
+        return sum(self.cpu.values())
 
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
+    def __enter__(self) -> TreeSampler:
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def alive_descendants(self) -> list[psutil.Process]:
+        alive = []
+        for (pid, created), _ in self.seen.items():
+            if pid == self.pid:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.Error:
+                pass
+        return alive
 
 
 def run_measured(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout_s: float = 3600,
@@ -129,7 +161,7 @@ def run_measured(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeo
     """
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env or quiet_env(), cwd=str(cwd or ROOT))
-    with RssSampler(proc.pid) as sampler:
+    with TreeSampler(proc.pid) as sampler:
         try:
             stdout, stderr = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -103,9 +103,9 @@ def run_prefect(base: str, folder: Path, runs: int, batch_size: int, workers: in
     def noop() -> int:
         return 1
 
-    from bench.common import RssSampler
+    from bench.common import TreeSampler
 
-    sampler = RssSampler(os.getpid()).__enter__()   # CPU of the whole tree (Prefect's server, the pool) per crawl
+    sampler = TreeSampler(os.getpid()).__enter__()   # CPU of the whole tree (Prefect's server, the pool) per crawl
     t0 = time.perf_counter()
     noop()
     startup = time.perf_counter() - t0

@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from bench.common import ROOT
+from bench.common import ROOT, TreeSampler
 
 LINGER_S = 5.0
 
@@ -68,74 +68,6 @@ class TreeRun:
         return data
 
 
-class _TreeSampler:
-    """Poll a process tree: summed RSS (peak), last CPU seconds per process, every process seen."""
-
-    def __init__(self, pid: int, interval_s: float = 0.05) -> None:
-        self.pid = pid
-        self.interval_s = interval_s
-        self.peak = 0
-        self.peak_processes = 0
-        self.cpu: dict[tuple[int, float], float] = {}
-        self.rss: dict[tuple[int, float], int] = {}      # peak RSS of each process
-        self.seen: dict[tuple[int, float], str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
-        try:
-            self._root = psutil.Process(pid)
-        except psutil.Error:
-            self._root = None
-
-    def sample(self) -> None:
-        if self._root is None:
-            return
-        try:
-            procs = [self._root, *self._root.children(recursive=True)]
-        except psutil.Error:
-            return
-        total = 0
-        for proc in procs:
-            try:
-                with proc.oneshot():
-                    key = (proc.pid, proc.create_time())
-                    rss = proc.memory_info().rss
-                    total += rss
-                    self.rss[key] = max(rss, self.rss.get(key, 0))
-                    times = proc.cpu_times()
-                    self.cpu[key] = times.user + times.system
-                    if key not in self.seen:
-                        self.seen[key] = " ".join(proc.cmdline()[:6])[:160]
-            except psutil.Error:
-                pass
-        if total > self.peak:
-            self.peak, self.peak_processes = total, len(procs)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def alive_descendants(self) -> list[psutil.Process]:
-        alive = []
-        for (pid, created), _ in self.seen.items():
-            if pid == self.pid:
-                continue
-            try:
-                proc = psutil.Process(pid)
-                if abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(proc)
-            except psutil.Error:
-                pass
-        return alive
-
-
 def _stop_leftovers(procs: list[psutil.Process]) -> None:
     for proc in procs:
         try:
@@ -157,7 +89,7 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
     start = time.perf_counter()
     proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err_file,
                             env=env, cwd=str(cwd or ROOT))
-    sampler = _TreeSampler(proc.pid)
+    sampler = TreeSampler(proc.pid)
     sampler.start()
     first: list[float] = []
     chunks: list[bytes] = []
