@@ -109,7 +109,9 @@ def run_prefect(base: str, folder: Path, runs: int, batch_size: int, workers: in
     t0 = time.perf_counter()
     noop()
     startup = time.perf_counter() - t0
-    crawl_flows.pipeline_options = PipelineOptions(batch_size=batch_size, extract_workers=workers)
+    from flows.early import RunHooks, run_hooks
+
+    options = PipelineOptions(batch_size=batch_size, extract_workers=workers)   # reaches the flow through its hooks
     direct, via_prefect = [], []
     for run in range(runs):
         for mode in (("direct", "prefect") if run % 2 == 0 else ("prefect", "direct")):
@@ -123,7 +125,8 @@ def run_prefect(base: str, folder: Path, runs: int, batch_size: int, workers: in
                 direct.append(out)
             else:
                 start = time.perf_counter()
-                summary = asyncio.run(crawl_flows.crawl(source="demo", config_path=str(config_path)))
+                with run_hooks(RunHooks(options=options)):
+                    summary = asyncio.run(crawl_flows.crawl(source="demo", config_path=str(config_path)))
                 wall = time.perf_counter() - start
                 time.sleep(0.2)
                 via_prefect.append({"wall_s": round(wall, 3), "tree_cpu_s": round(sampler.cpu_s - cpu0, 3),
