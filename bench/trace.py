@@ -46,15 +46,14 @@ def _wrap(owner: type, name: str, label: str) -> None:
 
 def install() -> None:
     from crawler import Fetcher
-    from flows.pipeline import Pipeline
+    from pipeline.write import Window
     from warehouse import Warehouse
 
-    for name in ("record_fetches", "record_extractions", "due", "add_frontier", "make_due", "query", "migrate",
-                 "start_run", "finish_run", "upsert_sources", "pages_to_extract"):
+    for name in ("record_window", "record_fetches", "record_extractions", "due", "add_frontier", "make_due", "query",
+                 "migrate", "start_run", "finish_run", "upsert_sources", "pages_to_extract"):
         _wrap(Warehouse, name, f"Warehouse.{name}")
     _wrap(Fetcher, "fetch", "Fetcher.fetch (per request, overlapping)")
-    _wrap(Pipeline, "process_batch", "Pipeline.process_batch (per batch, overlapping)")
-    _wrap(Pipeline, "extract_and_store", "Pipeline.extract_and_store (extraction wait + record_extractions)")
+    _wrap(Window, "commit", "Window.commit (one commit window: the writer's transaction, in a thread)")
 
 
 def report(wall_s: float) -> list[list[Any]]:
