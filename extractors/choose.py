@@ -228,6 +228,14 @@ def bound_to_span(
 _TRAILING_MAX = 2
 
 
+def _last_line_in_block(located: list[tuple[int, int] | None], span: tuple[int, int] | None) -> int | None:
+    """The page line where trafilatura's text last touches the density block (None: it never does)."""
+    if span is None:
+        return None
+    last = max((where[1] for where in located if where is not None and where[1] < span[1]), default=None)
+    return None if last is None or last < span[0] else last
+
+
 def last_lines_of_block(
     located: list[tuple[int, int] | None],
     page: PageLines,
@@ -237,10 +245,8 @@ def last_lines_of_block(
     """Page lines of the density block after trafilatura's last line that trafilatura skipped: a
     last short paragraph (it drops one that ends in a logo link). Only one or two, each a Chinese
     sentence and no link: a longer run there is a related list inside the article's container."""
-    if span is None:
-        return []
-    last = max((where[1] for where in located if where is not None and where[1] < span[1]), default=None)
-    if last is None or last < span[0]:
+    last = _last_line_in_block(located, span)
+    if span is None or last is None:
         return []
     rest = list(range(last + 1, span[1]))
     if not rest or len(rest) > _TRAILING_MAX:
@@ -274,10 +280,8 @@ def lost_prose_of_block(
     """Page lines of the density block after trafilatura's last line, when trafilatura stopped early in a
     block of prose without links (an article body cut in chunks by ad rows: it reads the first chunk):
     the prose that follows, up to the first link line or notice, stepping over short labels."""
-    if span is None:
-        return []
-    last = max((where[1] for where in located if where is not None and where[1] < span[1]), default=None)
-    if last is None or last < span[0]:
+    last = _last_line_in_block(located, span)
+    if span is None or last is None:
         return []
     block_chars = sum(len(squash(page.lines[i])) for i in range(*span))
     block_links = sum(len(squash(page.lines[i])) for i in range(*span) if page.link_share(i) >= LINK_LINE)
