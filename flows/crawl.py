@@ -23,6 +23,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.states import Cancelled
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -70,7 +71,13 @@ async def commit_window(window: Window | CommittedWindow) -> dict[str, int]:
 
 
 async def _commit(window: Window | CommittedWindow) -> tuple[int, Any]:
-    result = await commit_window(window)
+    try:
+        result = await commit_window(window)
+    finally:  # counted, so the CLI can wait for its temporary server to record them before stopping it
+        run = FlowRunContext.get()
+        if (hooks := current_hooks()) is not None and run is not None and run.flow_run is not None:
+            run_id = str(run.flow_run.id)
+            hooks.task_runs[run_id] = hooks.task_runs.get(run_id, 0) + 1
     from warehouse import ExtractionCounts
 
     counts = ExtractionCounts(**{k: result[k] for k in ("new", "updated", "unchanged", "duplicates", "rejected")})

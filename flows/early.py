@@ -43,6 +43,7 @@ class RunHooks:
     options: StreamOptions | None = None
     summaries: list[RunSummary] = field(default_factory=list)  # every run's summary, as it ended
     early: dict[tuple[str, str], EarlyRun] = field(default_factory=dict)  # (kind, source) -> started run
+    task_runs: dict[str, int] = field(default_factory=dict)  # flow run id -> commit-window task runs it ran
 
     def take_early(self, kind: str, source: str) -> EarlyRun | None:
         """The run the caller started for this flow, if any (once: a second flow builds its own)."""

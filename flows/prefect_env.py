@@ -376,6 +376,35 @@ class TemporaryPrefectServer:
                     )
                 time.sleep(0.05)
 
+    def wait_recorded(self, task_runs: Mapping[str, int], timeout: float = 5.0) -> bool:
+        """Block (at most `timeout`) until the server has recorded, in a final state, the `commit-window`
+        task runs each flow run reported (flow run id -> count). Task run states reach the server as
+        events, written a moment later; one being written when the server is stopped is lost with it
+        (Prefect cancels the write and does not retry it at shutdown). True when all are recorded."""
+        import httpx
+
+        expected = sum(task_runs.values())
+        if not expected or self.process is None or not self.healthy:
+            return True
+        query = {
+            "flow_runs": {"id": {"any_": list(task_runs)}},
+            "task_runs": {
+                "name": {"like_": "commit-window"},
+                "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}},
+            },
+        }
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            while True:
+                try:
+                    if client.post(f"{self.api_url}/task_runs/count", json=query).json() >= expected:
+                        return True
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    return False
+                time.sleep(0.02)
+
     def stop(self) -> None:
         """SIGTERM to its session, without waiting: it shuts down on its own. Idempotent. One not yet
         healthy gets SIGKILL: uvicorn finishes its start-up (a fresh database's migrations, many seconds)

@@ -36,6 +36,9 @@ INTERRUPTED = 130
 STOP_GRACE_S = 1.0  # after a Ctrl-C ended an early run, how long Prefect may still take to record it
 FLOW_RAN = False  # a flow ran in this process: main() then exits without the interpreter's slow teardown
 TEMPORARY_SERVER: TemporaryPrefectServer | None = None
+TASK_RUNS: dict[
+    str, int
+] = {}  # flow run id -> commit-window task runs: the temporary server records them before it stops
 
 
 def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> PrefectForRun:
@@ -138,11 +141,13 @@ def run_flow(
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001  (the run itself failed: pages failing never get here)
+        TASK_RUNS.update(hooks.task_runs)
         if type(exc).__name__ != "CancelledRun":  # prefect.exceptions.CancelledRun: a Ctrl-C, said below
             shown = exc.__cause__ if isinstance(exc, PrefectUnavailable) and exc.__cause__ else exc
             where = "Prefect: " if isinstance(exc, PrefectUnavailable) else ""
             err.print(f"[red]run failed[/red]: {where}{type(shown).__name__}: {shown}", highlight=False)
             raise typer.Exit(1) from None
+    TASK_RUNS.update(hooks.task_runs)
     summaries = hooks.summaries
     if hooks.stop is not None and hooks.stop.requested:
         committed = ", ".join(f"{s.source}: {s.articles_new} new articles, {s.fetched} pages" for s in summaries)
@@ -315,8 +320,9 @@ def exit_after_flow(code: int) -> NoReturn:
     joining Prefect's threads, finalizers, module cleanup) but losing nothing: Prefect's queued events
     (task run states) and logs are sent first (bounded, 5 s each), the flow run's final state is already
     on the server (the engine sets it before the flow call returns), the warehouse file was closed when
-    the run ended, and the extraction workers were stopped with it. Then the temporary server is told
-    to stop (it shuts down on its own, recording what it was sent), and output is flushed."""
+    the run ended, and the extraction workers were stopped with it. Then, once the temporary server has
+    recorded the task runs (their states arrive as events; bounded, 5 s), it is told to stop, and output
+    is flushed."""
     if "prefect" in sys.modules:
         try:
             from prefect.events.worker import EventsWorker
@@ -329,6 +335,8 @@ def exit_after_flow(code: int) -> NoReturn:
         except Exception:  # noqa: BLE001  (never let a flush failure change the exit code)
             logging.getLogger("sieve").debug("flushing Prefect before exit failed", exc_info=True)
     if TEMPORARY_SERVER is not None:
+        if not TEMPORARY_SERVER.wait_recorded(TASK_RUNS):
+            logging.getLogger("sieve").warning("Prefect's temporary server had not recorded every task run in 5 s")
         TEMPORARY_SERVER.stop()
     for stream in (sys.stdout, sys.stderr):
         try:
