@@ -1,7 +1,7 @@
 """Where Prefect runs: a server that is already up, a temporary one started off the critical path,
 and a real local server for scheduling.
 
-- `sieve crawl` and friends (`prefect_for_run`) use a running server when there is one: the
+- `sieve crawl` and friends (flows/prefect_run.py) use a running server when there is one: the
   `PREFECT_API_URL` of the environment or of the active Prefect profile, else the server `sieve serve`
   started for this warehouse (it writes `<warehouse folder>/prefect/server.json`), so CLI runs show
   in that server's UI. With none, they start Prefect's temporary server themselves
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 QUIET_DEFAULTS: Mapping[str, str] = {
@@ -285,170 +284,3 @@ def profile_api_url(environ: Mapping[str, str] | None = None) -> str | None:
     active = env.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
     url = data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
     return str(url) if url else None
-
-
-# What a CLI run's temporary server does without (the user's environment wins). Measured from spawn to
-# healthy (3.0-3.9 CPU-s in all): automations' two services (triggers, actions) about 0.3 CPU-s, the
-# block types' registration (it loads every installed collection's entry points) 0.1-0.3 s. A CLI run
-# uses neither: no automations, no blocks. Task runs, logs, artifacts and events are all still recorded.
-TEMPORARY_SERVER_DEFAULTS: Mapping[str, str] = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
-    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
-    # without this, the registration's memo check still loads every collection first (prefect-dask: dask)
-    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
-}
-
-
-class TemporaryPrefectServer:
-    """Prefect's temporary (ephemeral) server, started by sieve instead of by Prefect, so that:
-
-    - it starts at once, in the background, while the caller does other work (`wait_healthy` later);
-    - it runs in its own session: the terminal's Ctrl-C does not kill it mid-run;
-    - it dies with its parent, even a SIGKILLed one (PR_SET_PDEATHSIG);
-    - it is stopped without waiting for its shutdown (the exit code is known by then).
-    It is the same app Prefect starts (uvicorn on `prefect.server.api.server:create_app`, UI off, the
-    database under PREFECT_HOME), on a free port of 127.0.0.1.
-    """
-
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 120.0) -> None:
-        self.host = host
-        self.port = port or free_port(host)
-        self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-        self.healthy = False
-        home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-        self.log_path = home / "sieve-temporary-server.log"
-
-    @property
-    def api_url(self) -> str:
-        return f"http://{self.host}:{self.port}/api"
-
-    def start(self) -> str:
-        """Start it (returns at once) and return its API URL."""
-        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
-        for key, value in TEMPORARY_SERVER_DEFAULTS.items():
-            env.setdefault(key, value)
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "prefect.server.api.server:create_app",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--log-level",
-            "error",
-            "--lifespan",
-            "on",
-        ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.started_at = time.monotonic()
-        self.process = spawn_server(command, env, self.log_path, append=False)
-        return self.api_url
-
-    def wait_healthy(self) -> float:
-        """Block until /api/health answers; returns the seconds since `start`."""
-        import httpx
-
-        assert self.process is not None
-        deadline = self.started_at + self.startup_timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while True:
-                if self.process.poll() is not None:
-                    raise PrefectServerError(
-                        f"Prefect's temporary server exited with code {self.process.returncode}{_tail(self.log_path)}"
-                    )
-                try:
-                    if client.get(f"{self.api_url}/health").status_code == 200:
-                        self.healthy = True
-                        return time.monotonic() - self.started_at
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise PrefectServerError(
-                        f"Prefect's temporary server on {self.api_url} not healthy after "
-                        f"{self.startup_timeout:.0f} s{_tail(self.log_path)}"
-                    )
-                time.sleep(0.05)
-
-    def wait_recorded(self, task_runs: Mapping[str, int], timeout: float = 5.0) -> bool:
-        """Block (at most `timeout`) until the server has recorded, in a final state, the `commit-window`
-        task runs each flow run reported (flow run id -> count). Task run states reach the server as
-        events, written a moment later; one being written when the server is stopped is lost with it
-        (Prefect cancels the write and does not retry it at shutdown). True when all are recorded."""
-        import httpx
-
-        expected = sum(task_runs.values())
-        if not expected or self.process is None or not self.healthy:
-            return True
-        query = {
-            "flow_runs": {"id": {"any_": list(task_runs)}},
-            "task_runs": {
-                "name": {"like_": "commit-window"},
-                "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}},
-            },
-        }
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while True:
-                try:
-                    if client.post(f"{self.api_url}/task_runs/count", json=query).json() >= expected:
-                        return True
-                except (httpx.HTTPError, ValueError):
-                    pass
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    return False
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        """SIGTERM to its session, without waiting: it shuts down on its own. Idempotent. One not yet
-        healthy gets SIGKILL: uvicorn finishes its start-up (a fresh database's migrations, many seconds)
-        before it honours SIGTERM, and SQLite rolls back a migration cut short."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM if self.healthy else signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return ""
-    return f"; its log ({path}) ends:\n" + "\n".join(text.splitlines()[-lines:]) if text else ""
-
-
-@dataclass
-class PrefectForRun:
-    """Which Prefect server a CLI run reports to, and the temporary one to stop afterwards (if any)."""
-
-    api_url: str | None
-    where: str  # "PREFECT_API_URL", "profile", "sieve serve" or "temporary"
-    temporary: TemporaryPrefectServer | None = None
-
-
-def prefect_for_run(warehouse_path: Path, *, environ: dict[str, str] | None = None) -> PrefectForRun:
-    """Choose the server for a CLI run before Prefect is imported, starting a temporary one if needed.
-
-    Sets PREFECT_API_URL in `environ` for the served and temporary cases (Prefect reads it at import).
-    """
-    env = os.environ if environ is None else environ
-    if env.get("PREFECT_API_URL"):
-        return PrefectForRun(env["PREFECT_API_URL"], "PREFECT_API_URL")
-    if url := profile_api_url(env):
-        return PrefectForRun(url, "profile")
-    if url := served_api_url(warehouse_path):
-        env["PREFECT_API_URL"] = url
-        return PrefectForRun(url, "sieve serve")
-    server = TemporaryPrefectServer(
-        startup_timeout=float(env.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
-    )
-    env["PREFECT_API_URL"] = server.start()
-    return PrefectForRun(server.api_url, "temporary", server)

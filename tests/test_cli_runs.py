@@ -183,6 +183,42 @@ def _interrupt(proc: subprocess.Popen) -> tuple[str, str, float]:
     return stdout, stderr, time.monotonic() - sent
 
 
+def test_the_temporary_server_is_stopped_only_once_it_has_written_the_task_runs_reported(
+        prefect_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task run states reach the server as events and are written a moment later; the CLI waits for
+    them (bounded) before stopping the server, which would cancel a write in progress."""
+    import uuid
+
+    import httpx
+
+    from flows.prefect_run import TemporaryPrefectServer
+
+    monkeypatch.setenv("PREFECT_HOME", str(prefect_home))
+    server = TemporaryPrefectServer()
+    api = server.start()
+    try:
+        server.wait_healthy()
+        assert server.wait_recorded({})   # nothing reported: nothing to wait for
+        with httpx.Client(base_url=api, trust_env=False, timeout=10) as client:
+            flow_id = client.post("/flows/", json={"name": "recorded"}).json()["id"]
+            run_id = client.post("/flow_runs/", json={"flow_id": flow_id}).json()["id"]
+            began = time.monotonic()
+            assert not server.wait_recorded({run_id: 1}, timeout=0.5)   # not written: it gives up, bounded
+            assert 0.5 <= time.monotonic() - began < 5
+            client.post("/task_runs/", json={"name": "commit-window-1", "flow_run_id": run_id, "task_key": "k",
+                                             "dynamic_key": "0", "state": {"type": "RUNNING"}}).raise_for_status()
+            assert not server.wait_recorded({run_id: 1}, timeout=0.3)   # running is not final
+            client.post("/task_runs/", json={"name": "commit-window-2", "flow_run_id": run_id, "task_key": "k",
+                                             "dynamic_key": "1", "state": {"type": "COMPLETED"}}).raise_for_status()
+            assert server.wait_recorded({run_id: 1}, timeout=5)
+            assert not server.wait_recorded({run_id: 2, str(uuid.uuid4()): 0}, timeout=0.3)
+    finally:
+        process = server.process
+        server.stop()
+        if process is not None:
+            process.wait(timeout=30)
+
+
 def test_ctrl_c_stops_within_seconds_says_one_line_and_keeps_the_server_to_record_it(
         tmp_path: Path, prefect_home: Path) -> None:
     site = DemoSite(300)

@@ -29,7 +29,7 @@ from flows.cli.common import console, err
 
 if TYPE_CHECKING:
     from flows.pipeline import RunPlan
-    from flows.prefect_env import PrefectForRun, TemporaryPrefectServer
+    from flows.prefect_run import PrefectForRun, TemporaryPrefectServer
     from pipeline.summary import Progress, RunSummary
 
 INTERRUPTED = 130
@@ -45,7 +45,8 @@ def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> PrefectFo
     """Before `import prefect`: quiet defaults, the server to use (a temporary one starts now), and the
     extraction fork server (it preloads the extractor in its own process meanwhile)."""
     from flows.dask_runner import dask_setting
-    from flows.prefect_env import apply_quiet_defaults, prefect_for_run
+    from flows.prefect_env import apply_quiet_defaults
+    from flows.prefect_run import prefect_for_run
 
     global TEMPORARY_SERVER
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
