@@ -49,6 +49,9 @@ class Page:
 ResultSink = Callable[[Page, Article | Rejection], None]
 
 
+STILLBORN_LIMIT = 3
+
+
 def fork_context() -> Any:
     """forkserver, not fork: the parent runs threads (Prefect, httpx, DuckDB) that a fork would copy
     mid-state. The fork server imports the extractor once; each worker is a fork of it."""
@@ -76,7 +79,7 @@ def _serve(sock: socket.socket, *args: Any) -> None:
 
 
 class _Worker:
-    __slots__ = ("process", "sock", "writer", "reader_task", "job", "index", "since", "killed", "ready")
+    __slots__ = ("process", "sock", "writer", "reader_task", "job", "index", "since", "killed", "ready", "born")
 
     def __init__(self, process: Any, sock: socket.socket) -> None:
         self.process = process
@@ -88,6 +91,7 @@ class _Worker:
         self.since = 0.0  # when that page started (monotonic)
         self.killed = False  # by the wall-time watchdog
         self.ready = False  # said hello
+        self.born = time.monotonic()
 
 
 class PageIntake:
@@ -145,6 +149,7 @@ class ProcessExtraction(PageIntake):
         self.workers = max(1, workers)
         self.budget_s = budget_s
         self.hard_s = 2 * budget_s + 5.0  # wall seconds on one page before the worker is killed
+        self.ready_s = 60.0  # wall seconds for a new worker to say hello (the fork server preloads, ~1 s)
         self.chunk_pages = chunk_pages
         super().__init__(waiting_cap or 8 * self.workers)
         self.versions: tuple[str, str] | None = None  # (extractor, rules), from the first worker's hello
@@ -154,6 +159,7 @@ class ProcessExtraction(PageIntake):
         self.done = 0
         self.timeouts = 0
         self.replaced = 0
+        self.stillborn = 0  # workers in a row that died before saying hello: a broken install, not a page
         self.error: BaseException | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -232,6 +238,9 @@ class ProcessExtraction(PageIntake):
 
     # ---- workers -------------------------------------------------------------------------------
     def _dispatch(self) -> None:
+        if self.error is not None and not self._live and not self._closing:  # none left, none coming
+            self._fail_waiting(f"no extraction worker: {self.error}")
+            return
         idle = [w for w in self._live if w.ready and w.job is None and not w.killed]
         for n, worker in enumerate(idle):
             if not self._waiting:
@@ -258,6 +267,7 @@ class ProcessExtraction(PageIntake):
     def _received(self, worker: _Worker, message: Any) -> None:
         if message[0] == "hello":
             worker.ready = True
+            self.stillborn = 0
             if self.versions is None:
                 self.versions = (message[1], message[2])
                 self._versions_known.set()
@@ -308,6 +318,23 @@ class ProcessExtraction(PageIntake):
             return
         job = worker.job
         self._retire(worker, kill=True)
+        if not worker.ready:
+            worker.process.join(0.2)
+            self.stillborn += 1
+            if self.stillborn >= STILLBORN_LIMIT and self.error is None:  # replacing it again would loop for ever
+                how = (
+                    f"did not say hello within {self.ready_s:g} s"
+                    if worker.killed
+                    else f"exited with code {worker.process.exitcode}"
+                )
+                self.error = RuntimeError(
+                    f"{self.stillborn} extraction workers in a row died before they were ready (the last {how})"
+                )
+                log.error("%s", self.error)
+                self._versions_known.set()
+            if self.error is not None:  # no page can be extracted: the waiting ones, and any later, fail
+                self._fail_waiting(f"no extraction worker: {self.error}")
+                return
         if job is not None:
             worker.process.join(0.2)
             if worker.killed:
@@ -338,7 +365,7 @@ class ProcessExtraction(PageIntake):
             worker.process.kill()
 
     def _replace(self) -> None:
-        if not self._closing:
+        if not self._closing and self.error is None:
             self.replaced += 1
             self._spawn()
 
@@ -371,7 +398,11 @@ class ProcessExtraction(PageIntake):
             await asyncio.sleep(0.5)
             now = time.monotonic()
             for worker in list(self._live):
-                if worker.job is not None and not worker.killed and now - worker.since > self.hard_s:
+                if worker.killed:
+                    continue
+                if (worker.job is not None and now - worker.since > self.hard_s) or (
+                    not worker.ready and now - worker.born > self.ready_s
+                ):
                     worker.killed = True
                     worker.process.kill()  # its socket then reads EOF: _died() takes it from there
 

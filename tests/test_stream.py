@@ -23,9 +23,10 @@ import duckdb
 import pytest
 
 from demo import DemoServer, DemoSite
+from extractors.model import Rules
 from flows.config import load_config
 from flows.pipeline import PipelineOptions, run_crawl
-from pipeline.extract import Page, ProcessExtraction
+from pipeline.extract import STILLBORN_LIMIT, Page, ProcessExtraction
 from tests.conftest import write_config
 from tests.faultserver import FaultServer
 
@@ -158,6 +159,43 @@ def test_a_worker_that_dies_costs_only_its_current_page() -> None:
     died = [r for r in results.values() if getattr(r, "reason", None) == "internal_error"]
     assert all("worker died" in r.detail for r in died)
     assert stage.replaced == 1
+
+
+class _RulesNoWorkerCanLoad(Rules):
+    """Unpickling it ends the worker (exit code 3) before it says hello: a broken install, every time."""
+
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+
+def test_workers_that_die_before_they_are_ready_fail_the_pages_instead_of_being_replaced_for_ever() -> None:
+    async def run() -> tuple[dict[str, object], ProcessExtraction, list[str]]:
+        results: dict[str, object] = {}
+        rules = _RulesNoWorkerCanLoad.model_validate(_rules().model_dump())
+        stage = ProcessExtraction(rules, lambda page, result: results.__setitem__(page.url, result), workers=2)
+        stage.start()
+        errors = []
+        try:
+            for n in range(4):
+                await stage.submit(_page(f"http://x/{n}.html", ARTICLE))
+            await asyncio.wait_for(stage.drain(), 60)
+            try:
+                await asyncio.wait_for(stage.known_versions(), 5)
+            except RuntimeError as exc:
+                errors.append(str(exc))
+            await stage.submit(_page("http://x/after.html", ARTICLE))   # a page after the failure fails too
+            await asyncio.wait_for(stage.drain(), 60)
+        finally:
+            await stage.close()
+        return results, stage, errors
+
+    results, stage, errors = asyncio.run(run())
+    assert len(results) == 5, "every page has an outcome"
+    for result in results.values():
+        assert getattr(result, "reason", None) == "internal_error", result
+        assert "3 extraction workers in a row died before they were ready (the last exited with code 3)" in result.detail
+    assert errors and "died before they were ready" in errors[0]
+    assert stage.stillborn >= STILLBORN_LIMIT and stage.replaced <= STILLBORN_LIMIT, "it stopped replacing them"
 
 
 def test_a_huge_page_in_a_crawl_is_a_timeout_row_and_the_rest_is_stored(tmp_path: Path, fault_server: FaultServer) -> None:
