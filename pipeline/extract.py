@@ -323,7 +323,8 @@ class ProcessExtraction(PageIntake):
             self.stillborn += 1
             if self.stillborn >= STILLBORN_LIMIT and self.error is None:  # replacing it again would loop for ever
                 how = (
-                    f"did not say hello within {self.ready_s:g} s"
+                    f"was not ready within {self.ready_s:g} s; a script that runs the pipeline needs an "
+                    "`if __name__ == '__main__':` guard, as with any multiprocessing"
                     if worker.killed
                     else f"exited with code {worker.process.exitcode}"
                 )

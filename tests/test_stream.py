@@ -198,6 +198,34 @@ def test_workers_that_die_before_they_are_ready_fail_the_pages_instead_of_being_
     assert stage.stillborn >= STILLBORN_LIMIT and stage.replaced <= STILLBORN_LIMIT, "it stopped replacing them"
 
 
+class _RulesThatHangAWorker(Rules):
+    """Unpickling it blocks the worker before it says hello (like a script without a __main__ guard)."""
+
+    def __reduce__(self):
+        return (time.sleep, (60,))
+
+
+def test_workers_that_never_get_ready_are_killed_and_then_the_pages_fail_with_the_hint() -> None:
+    async def run() -> dict[str, object]:
+        results: dict[str, object] = {}
+        rules = _RulesThatHangAWorker.model_validate(_rules().model_dump())
+        stage = ProcessExtraction(rules, lambda page, result: results.__setitem__(page.url, result), workers=1)
+        stage.ready_s = 0.5
+        stage.start()
+        try:
+            await stage.submit(_page("http://x/1.html", ARTICLE))
+            await asyncio.wait_for(stage.drain(), 30)
+        finally:
+            await stage.close(cancel=True)
+        return results
+
+    began = time.monotonic()
+    (result,) = asyncio.run(run()).values()
+    assert getattr(result, "reason", None) == "internal_error"
+    assert "was not ready within 0.5 s" in result.detail and "__main__" in result.detail, result.detail
+    assert time.monotonic() - began < 30
+
+
 def test_a_huge_page_in_a_crawl_is_a_timeout_row_and_the_rest_is_stored(tmp_path: Path, fault_server: FaultServer) -> None:
     links = "".join(f'<a href="/pages/a/{n}.html">文章 {n}</a>' for n in range(5))
     fault_server.page("/pages/1.html", f"<html><body>{links}</body></html>")
