@@ -36,9 +36,8 @@ INTERRUPTED = 130
 STOP_GRACE_S = 1.0  # after a Ctrl-C ended an early run, how long Prefect may still take to record it
 FLOW_RAN = False  # a flow ran in this process: main() then exits without the interpreter's slow teardown
 TEMPORARY_SERVER: TemporaryPrefectServer | None = None
-TASK_RUNS: dict[
-    str, int
-] = {}  # flow run id -> commit-window task runs: the temporary server records them before it stops
+# flow run id -> the commit-window task runs it ran: the temporary server must record them before it stops
+TASK_RUNS: dict[str, int] = {}
 
 
 def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> PrefectForRun:
@@ -142,13 +141,13 @@ def run_flow(
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001  (the run itself failed: pages failing never get here)
-        TASK_RUNS.update(hooks.task_runs)
         if type(exc).__name__ != "CancelledRun":  # prefect.exceptions.CancelledRun: a Ctrl-C, said below
             shown = exc.__cause__ if isinstance(exc, PrefectUnavailable) and exc.__cause__ else exc
             where = "Prefect: " if isinstance(exc, PrefectUnavailable) else ""
             err.print(f"[red]run failed[/red]: {where}{type(shown).__name__}: {shown}", highlight=False)
             raise typer.Exit(1) from None
-    TASK_RUNS.update(hooks.task_runs)
+    finally:
+        TASK_RUNS.update(hooks.task_runs)
     summaries = hooks.summaries
     if hooks.stop is not None and hooks.stop.requested:
         committed = ", ".join(f"{s.source}: {s.articles_new} new articles, {s.fetched} pages" for s in summaries)
