@@ -270,12 +270,13 @@ def git_state() -> str:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=str(ROOT),
                               timeout=10).stdout.strip()
         # the benchmarks change more often than what they measure: name the last commit of sieve's own code too
-        code = subprocess.run(["git", "log", "-1", "--format=%h", "--", "flows", "crawler", "extractors", "warehouse",
-                               "outcomes", "demo", "config.yaml", "pyproject.toml", "requirements.lock"],
+        code = subprocess.run(["git", "log", "-1", "--format=%h", "--", "flows", "pipeline", "crawler", "extractors",
+                               "warehouse", "outcomes", "demo", "config.yaml", "pyproject.toml", "requirements.lock"],
                               capture_output=True, text=True, cwd=str(ROOT), timeout=10).stdout.strip()
         if code and code != head:
             head += f" (sieve code as of {code})"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "crawler", "extractors", "warehouse", "flows"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "crawler", "extractors", "warehouse", "flows",
+                                "pipeline", "outcomes"],
                                capture_output=True, text=True, cwd=str(ROOT), timeout=10).stdout.split("\n")
         changed = [line[3:] for line in dirty if line.strip()]
         return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
