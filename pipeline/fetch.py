@@ -70,6 +70,7 @@ class FetchStage:
                 await self.fetch_one(item)
             finally:
                 self.in_flight -= 1
+                self.frontier.work_done()
 
     async def fetch_one(self, item: FrontierItem) -> None:
         result = await self.fetcher.fetch(item.url, etag=item.etag, last_modified=item.last_modified)

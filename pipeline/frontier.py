@@ -68,8 +68,9 @@ class Frontier:
         self._claimed = 0
         self._given_count = len(self._given)
         self._refill = asyncio.Lock()
-        self._lane_changed = asyncio.Event()
+        self._news = asyncio.Event()  # a list page on the lane, or the last work in flight ended
         self.done = False
+        self.stalls = 0  # waits for news that nothing ended but the timeout: a second idle each
         self.now = datetime.now(UTC)  # "due" means due when the run started
 
     # ---- what the fetch workers call ---------------------------------------------------------
@@ -178,23 +179,31 @@ class Frontier:
         return taken > 0
 
     async def _wait_for_news(self, *, force: bool) -> None:
-        """Nothing due yet, but work is in flight: ask the writer to commit what it found, then wait
-        for a commit, a list page on the lane, or a stop."""
+        """Nothing due yet: ask the writer to commit what it found (all it holds when nothing is in
+        flight), then wait for a commit, news (`work_done`, a list page on the lane) or a stop."""
         self.writer.flush(force=force)
         waiters: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(self.writer.committed.wait()),
-            asyncio.ensure_future(self._lane_changed.wait()),
+            asyncio.ensure_future(self._news.wait()),
         ]
         if self._stop is not None:
             waiters.append(asyncio.ensure_future(self._stop.wait()))
         try:
-            await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            self.stalls += not done
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        self._lane_changed.clear()
+        self._news.clear()
 
     # ---- what the stages report ------------------------------------------------------------------
+    def work_done(self) -> None:
+        """A fetch or an extraction ended. If it was the last one in flight, a worker waiting for news
+        looks again now and has the writer commit what is left, instead of sleeping out its timeout
+        (a second idle at the end of every run, and whenever the run runs dry)."""
+        if not self._busy():
+            self._news.set()
+
     def offer_lists(self, parent: str, urls: Sequence[str]) -> None:
         """List pages found on `parent`: straight to the lane when the run follows them and bounds allow;
         the others reach the warehouse with the writer's window and wait there."""
@@ -213,7 +222,7 @@ class Frontier:
             self._lane.append(FrontierItem(url, self.source.name, "list", None, None, 0))
             self._queued.add(url)
             self._lists.add(url)
-            self._lane_changed.set()
+            self._news.set()
 
     def offer_articles(self, parent: str, urls: Sequence[str]) -> None:
         """Articles found on `parent`. A local crawl takes them from the warehouse once committed (it knows

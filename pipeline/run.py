@@ -345,6 +345,8 @@ class Pipeline:
         assert self.writer is not None and self.extraction is not None
         row = outcome_row(self.source, page, result, self.extraction.versions, self.published, datetime.now(UTC))
         self.writer.add_extraction(row, stored=page.stored)
+        if self.frontier is not None:
+            self.frontier.work_done()
 
     def _committed(self, window: Window) -> None:
         assert self.writer is not None

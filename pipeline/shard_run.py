@@ -154,7 +154,7 @@ class HostFrontier(Frontier):
             self.found_left -= 1
             self._found.append(FrontierItem(url, self.source.name, "article", None, None, 0))
             self._queued.add(url)
-            self._lane_changed.set()
+            self._news.set()
 
     def _pop(self) -> FrontierItem | None:
         item = super()._pop()

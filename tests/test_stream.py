@@ -383,3 +383,25 @@ def test_windows_commit_by_rows_or_seconds_and_count_only_once_committed(tmp_pat
 
     asyncio.run(run())
     assert warehouse.query("SELECT count(*) FROM fetches").rows == [(9,)]
+
+
+def test_a_run_never_sleeps_out_a_window_when_nothing_is_in_flight(tmp_path: Path, demo_server,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the last fetch or extraction in flight ends, the frontier looks again at once and has the writer
+    commit what is left: no worker waits out its one-second timeout for news, at the end of the run or
+    whenever the run runs dry (with long windows, a run that relied on timers would stall many times)."""
+    from pipeline.run import Pipeline
+
+    frontiers = []
+    make = Pipeline._frontier
+
+    def kept(self, **kwargs):
+        frontiers.append(make(self, **kwargs))
+        return frontiers[-1]
+
+    monkeypatch.setattr(Pipeline, "_frontier", kept)
+    config = write_config(tmp_path, demo_server.base_url)
+    summary = asyncio.run(run_crawl(load_config(config), "demo", options=PipelineOptions(commit_seconds=30.0)))
+    assert summary.status == "completed" and summary.articles_new > 0
+    assert [f.stalls for f in frontiers] == [0]
+    assert summary.duration_s < 30, "no window waited out its 30 s"
