@@ -318,3 +318,24 @@ def test_a_failed_statement_surfaces_its_own_error(wh, monkeypatch) -> None:
         wh.record_extractions([article(1)], [])
     monkeypatch.undo()
     assert wh.record_extractions([article(1)], []).new == 1
+
+
+@pytest.mark.parametrize("cap", ["256MB", "1KB"])
+def test_letting_go_checkpoints_the_file_under_the_cap_or_without_it(tmp_path, monkeypatch, cap) -> None:
+    """The closing checkpoint runs under a memory cap (flat memory in long crawls); a cap DuckDB cannot
+    keep to (1KB) is lifted and the close checkpoints as before: nothing is lost, no WAL is left."""
+    from warehouse import lease
+
+    from .test_warehouse_support import plain_connect
+
+    monkeypatch.setattr(lease, "CHECKPOINT_MEMORY_LIMIT", cap)
+    path = tmp_path / "w.duckdb"
+    wh = Warehouse(path, hold_s=30)
+    wh.record_extractions([article(n) for n in range(1, 40)], [])
+    assert path.with_name("w.duckdb.wal").exists()  # held: the batch is in the WAL, not yet checkpointed
+    wh.release()
+    assert not wh._lease.held
+    assert not path.with_name("w.duckdb.wal").exists()
+    con = plain_connect(path)
+    assert con.execute("SELECT count(*) FROM articles").fetchall() == [(39,)]
+    con.close()
