@@ -193,72 +193,107 @@ def _write_articles(con: duckdb.DuckDBPyConnection, roots: dict[str, str | None]
         forget(con, "_roots")
 
 
+_OUTCOME_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("source_id", pa.string()),
+        ("outcome", pa.string()),
+        ("article_id", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("extractor_version", pa.string()),
+        ("rules_version", pa.string()),
+        ("html_hash", pa.string()),
+        ("extracted_at", TS),
+    ]
+)
+
+
+def _outcomes(batch: pa.Table | None, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]) -> pa.Table:
+    """One row per page URL: articles (their `page_url`, from the Arrow batch) then rejections, the last
+    one given for a URL winning (so a page both extracted and rejected keeps the rejection)."""
+    parts = []
+    if batch is not None:
+        n = batch.num_rows
+        parts.append(
+            pa.table(
+                [
+                    batch["page_url"],
+                    batch["source_id"],
+                    pa.repeat("article", n),
+                    batch["article_id"],
+                    pa.nulls(n, pa.string()),
+                    pa.nulls(n, pa.string()),
+                    batch["extractor_version"],
+                    batch["rules_version"],
+                    batch["html_hash"],
+                    batch["extracted_at"],
+                ],
+                schema=_OUTCOME_SCHEMA,
+            )
+        )
+    if rejections:
+        parts.append(
+            pa.table(
+                [
+                    pa.array([r.url for r in rejections], pa.string()),
+                    pa.array([r.source_id for r in rejections], pa.string()),
+                    pa.repeat("rejected", len(rejections)),
+                    pa.nulls(len(rejections), pa.string()),
+                    pa.array([r.reason for r in rejections], pa.string()),
+                    pa.array([r.detail for r in rejections], pa.string()),
+                    pa.array([r.extractor_version for r in rejections], pa.string()),
+                    pa.array([r.rules_version for r in rejections], pa.string()),
+                    pa.array([r.html_hash for r in rejections], pa.string()),
+                    pa.array([r.extracted_at for r in rejections], TS),
+                ],
+                schema=_OUTCOME_SCHEMA,
+            )
+        )
+    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    urls = [r.page_url or r.url for r in articles] + [r.url for r in rejections]
+    last = {url: i for i, url in enumerate(urls)}
+    return table if len(last) == len(urls) else table.take(sorted(last.values()))
+
+
 def _write_extractions(
-    con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]
+    con: duckdb.DuckDBPyConnection,
+    batch: pa.Table | None,
+    articles: Sequence[ArticleRow],
+    rejections: Sequence[Rejection],
 ) -> None:
     """One row per page: its latest outcome, versions and the HTML hash it was made from.
 
-    Article outcomes come straight from the registered `_article_batch` (no second Python pass);
-    a page both extracted and rejected in one batch keeps the rejection (given last). Stored rows for
-    the batch's pages are replaced (delete, then insert: cheaper than an UPDATE here too).
+    Article outcomes are columns of the Arrow `batch` (no second pass over the rows). Stored rows for the
+    batch's pages are replaced (delete, then insert: cheaper than an UPDATE here too). The outcomes are a
+    registered Arrow table, not a temp table: at 500-row batches each statement is a fixed few ms.
     """
-    parts = []
-    unpinned = any(r.html_hash is None for r in articles) or any(r.html_hash is None for r in rejections)
-    if articles:
-        parts.append("""SELECT page_url AS url, source_id, 'article' AS outcome, article_id, NULL AS reason,
-                               NULL AS detail, extractor_version, rules_version, html_hash, extracted_at, idx AS ord
-                        FROM _article_batch""")
-    if rejections:
-        con.register(
-            "_rejections",
-            arrow_table(
-                {
-                    "idx": (pa.int64(), range(len(rejections))),
-                    "url": (pa.string(), [r.url for r in rejections]),
-                    "source_id": (pa.string(), [r.source_id for r in rejections]),
-                    "reason": (pa.string(), [r.reason for r in rejections]),
-                    "detail": (pa.string(), [r.detail for r in rejections]),
-                    "extractor_version": (pa.string(), [r.extractor_version for r in rejections]),
-                    "rules_version": (pa.string(), [r.rules_version for r in rejections]),
-                    "html_hash": (pa.string(), [r.html_hash for r in rejections]),
-                    "extracted_at": (TS, [r.extracted_at for r in rejections]),
-                }
-            ),
-        )
-        parts.append("""SELECT url, source_id, 'rejected' AS outcome, NULL AS article_id, reason, detail,
-                               extractor_version, rules_version, html_hash, extracted_at, idx + 1000000000000 AS ord
-                        FROM _rejections""")
-    if not parts:
+    if batch is None and not rejections:
         return
+    unpinned = any(r.html_hash is None for r in articles) or any(r.html_hash is None for r in rejections)
+    con.register("_outcomes", _outcomes(batch, articles, rejections))
     try:
+        keyed = f"(SELECT *, {key_sql('url')} AS url_key FROM _outcomes)"
         con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _outcomes AS
-            SELECT * EXCLUDE (ord), {key_sql("url")} AS url_key FROM ({" UNION ALL ".join(parts)})
-            QUALIFY row_number() OVER (PARTITION BY url ORDER BY ord DESC) = 1
-            """
-        )
-        con.execute(
-            f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {stored_rows_sql('extractions', 'url_key', '_outcomes')})"
+            f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {stored_rows_sql('extractions', 'url_key', keyed)})"
         )
         # Rows that do not say which HTML they came from were made from the page as stored now.
         page_hash = "o.html_hash"
         pages = ""
         if unpinned:
             page_hash = f"coalesce(o.html_hash, {hex_of_key_sql('p.html_key')})"
-            pages = f"LEFT JOIN {stored_rows_sql('pages', 'url_key', '_outcomes', 'html_key')} p USING (url_key)"
+            pages = f"LEFT JOIN {stored_rows_sql('pages', 'url_key', keyed, 'html_key')} p USING (url_key)"
         con.execute(
             f"""
             INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
                                      rules_version, html_hash, extracted_at, url_key)
             SELECT o.url, o.source_id, o.outcome, o.article_id, o.reason, o.detail, o.extractor_version,
                    o.rules_version, {page_hash}, o.extracted_at, o.url_key
-            FROM _outcomes o {pages}
+            FROM {keyed} o {pages}
             """
         )
     finally:
-        if rejections:
-            forget(con, "_rejections")
+        forget(con, "_outcomes")
 
 
 def record_extractions(
@@ -268,15 +303,16 @@ def record_extractions(
     articles = last_per_key(articles, lambda a: a.article_id)
     rejections = last_per_key(rejections, lambda r: r.url)
     if not articles:
-        _write_extractions(con, (), rejections)
+        _write_extractions(con, None, (), rejections)
         return ExtractionCounts(rejected=len(rejections))
-    con.register("_article_batch", _article_batch(articles))
+    batch = _article_batch(articles)
+    con.register("_article_batch", batch)
     try:
         _stage(con)
         roots, targets = fold_duplicates(con)
         moved = [t.article_id for t in targets if t.existed and roots[t.article_id] is not None]
         _write_articles(con, roots, moved)
-        _write_extractions(con, articles, rejections)
+        _write_extractions(con, batch, articles, rejections)
     finally:
         forget(con, "_article_batch")
     new = sum(1 for t in targets if not t.existed)
