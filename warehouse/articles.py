@@ -115,20 +115,22 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     text (about 4 ms a row on a 200k-row table). Stored rows are found by `article_key` and only numeric
     columns are read (and dup_of, mostly NULL): batches.py says why.
     """
-    stored = stored_rows_sql("articles", "article_key", "k", "row_hash, seen_seq, first_seen, updated_at, dup_of")
+    # A plain LEFT JOIN on the key (the batch's ids are unique): planned in about half the time of a CTE
+    # and a DISTINCT subquery, which at 500-row batches is most of this statement's cost.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stage AS
-        WITH k AS (SELECT idx, {key_sql("article_id")} AS article_key, {hex_key_sql("row_hash")} AS row_key
-                   FROM _article_batch)
-        SELECT b.idx, b.article_id, k.article_key, k.row_key, b.content_key, b.content_hash, b.simhash,
-               s.rid IS NOT NULL AS existed,
-               (s.rid IS NULL OR s.row_hash IS DISTINCT FROM k.row_key) AS changed,
-               s.rid AS stored_rid,
+        SELECT b.idx, b.article_id, b.article_key, b.row_key, b.content_key, b.content_hash, b.simhash,
+               s.rowid IS NOT NULL AS existed,
+               (s.rowid IS NULL OR s.row_hash IS DISTINCT FROM b.row_key) AS changed,
+               s.rowid AS stored_rid,
                coalesce(s.seen_seq, (SELECT coalesce(max(seen_seq), 0) FROM articles) + b.idx + 1) AS seen_seq,
                coalesce(s.first_seen, b.extracted_at) AS first_seen,
                s.updated_at AS stored_updated_at, s.dup_of AS stored_dup_of
-        FROM _article_batch b JOIN k USING (idx) LEFT JOIN {stored} s USING (article_key)
+        FROM (SELECT idx, article_id, content_key, content_hash, simhash, extracted_at,
+                     {key_sql("article_id")} AS article_key, {hex_key_sql("row_hash")} AS row_key
+              FROM _article_batch) b
+        LEFT JOIN articles s USING (article_key)
         """
     )
     con.execute("DELETE FROM articles WHERE rowid IN (SELECT stored_rid FROM _stage WHERE existed)")
