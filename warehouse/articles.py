@@ -276,9 +276,8 @@ def _write_extractions(
     con.register("_outcomes", _outcomes(batch, articles, rejections))
     try:
         keyed = f"(SELECT *, {key_sql('url')} AS url_key FROM _outcomes)"
-        con.execute(
-            f"DELETE FROM extractions WHERE rowid IN (SELECT rid FROM {stored_rows_sql('extractions', 'url_key', keyed)})"
-        )
+        # A semi-join on the numeric key: measured faster than a rowid IN over a DISTINCT join.
+        con.execute(f"DELETE FROM extractions WHERE url_key IN (SELECT {key_sql('url')} FROM _outcomes)")
         # Rows that do not say which HTML they came from were made from the page as stored now.
         page_hash = "o.html_hash"
         pages = ""
