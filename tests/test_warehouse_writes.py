@@ -318,3 +318,34 @@ def test_a_failed_statement_surfaces_its_own_error(wh, monkeypatch) -> None:
         wh.record_extractions([article(1)], [])
     monkeypatch.undo()
     assert wh.record_extractions([article(1)], []).new == 1
+
+
+def test_row_hash_formula_is_unchanged() -> None:
+    """`articles.row_hash` is stored: row_hashes must give exactly the documented formula's value for every kind
+    of value it meets (naive, UTC and other-zone times, no time, empty content hash, no page_url, a lone surrogate)."""
+    import hashlib
+    import zlib
+    from dataclasses import replace
+    from datetime import UTC, datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from warehouse.articles import row_hashes
+    from warehouse.batches import utc
+
+    def reference(row, text):
+        published = None if row.published_at is None else utc(row.published_at).isoformat()
+        meta = (row.source_id, row.url, row.page_url or row.url, row.title, row.author, row.account, published,
+                row.content_hash or None, row.simhash & ((1 << 64) - 1), row.flags, len(text), zlib.crc32(text))
+        return hashlib.blake2b(repr(meta).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+    base = article(1)
+    when = datetime(2025, 3, 4, 5, 6, 7, 890)
+    rows = [base, replace(base, published_at=None), replace(base, published_at=when),
+            replace(base, published_at=when.replace(tzinfo=UTC)),
+            replace(base, published_at=when.replace(tzinfo=timezone(timedelta(hours=8)))),
+            replace(base, published_at=when.replace(tzinfo=ZoneInfo("UTC"))),
+            replace(base, published_at=when.replace(tzinfo=ZoneInfo("Asia/Shanghai"))),
+            replace(base, content_hash="", page_url="https://demo.example/page", title=None, author="'\"\\"),
+            replace(base, simhash=-5, text="孤\ud800立", flags="x,y")]
+    texts = [r.text.encode("utf-8", "surrogatepass") for r in rows]
+    assert row_hashes(rows, texts) == [reference(r, t) for r, t in zip(rows, texts, strict=True)]
