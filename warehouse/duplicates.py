@@ -149,11 +149,13 @@ def fold_duplicates(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | Non
     in_batch = {row.article_id for row in targets}
     resolved: dict[str, str | None] = {}
     for t in targets:  # first-seen order: a twin is resolved before its copies
-        options = [o for o in (stored.get(t.idx), local.get(t.idx)) if o is not None]
-        if not options:
+        best, own = stored.get(t.idx), local.get(t.idx)
+        if own is not None and (best is None or own[:2] < best[:2]):  # the lesser (dist, seen_seq); a tie keeps stored
+            best = own
+        if best is None:
             resolved[t.article_id] = None
             continue
-        _, _, cand, cand_dup = min(options, key=lambda o: o[:2])
+        _, _, cand, cand_dup = best
         if cand in in_batch:
             resolved[t.article_id] = resolved.get(cand) or cand
         else:
