@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 
 import duckdb
 import pyarrow as pa
@@ -42,10 +43,12 @@ def row_hashes(rows: Sequence[ArticleRow], texts: Sequence[bytes]) -> list[str]:
     is stored (`articles.row_hash`), so this formula is part of the schema: change it only with a
     migration that recomputes the stored hashes.
     """
-    out = []
-    blake2b, crc32 = hashlib.blake2b, zlib.crc32
+    out: list[str] = []
+    append, blake2b, crc32, mask = out.append, hashlib.blake2b, zlib.crc32, UINT64_MASK
     for row, text in zip(rows, texts, strict=True):
-        published = None if row.published_at is None else utc(row.published_at).isoformat()
+        when, published = row.published_at, None
+        if when is not None:  # utc(), skipped for the usual aware-UTC value (same isoformat)
+            published = (when if when.tzinfo is UTC else utc(when)).isoformat()
         meta = (
             row.source_id,
             row.url,
@@ -55,12 +58,12 @@ def row_hashes(rows: Sequence[ArticleRow], texts: Sequence[bytes]) -> list[str]:
             row.account,
             published,
             row.content_hash or None,
-            row.simhash & UINT64_MASK,
+            row.simhash & mask,
             row.flags,
             len(text),
             crc32(text),
         )
-        out.append(blake2b(repr(meta).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest())
+        append(blake2b(repr(meta).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest())
     return out
 
 
