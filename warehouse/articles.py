@@ -24,6 +24,7 @@ from .batches import (
     UINT64_MASK,
     arrow_table,
     forget,
+    gc_paused,
     hex_key_sql,
     hex_of_key_sql,
     key_sql,
@@ -304,6 +305,13 @@ def record_extractions(
     con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]
 ) -> ExtractionCounts:
     """Upsert one batch of articles and rejections (call inside a transaction)."""
+    with gc_paused():
+        return _record(con, articles, rejections)
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]
+) -> ExtractionCounts:
     articles = last_per_key(articles, lambda a: a.article_id)
     rejections = last_per_key(rejections, lambda r: r.url)
     if not articles:

@@ -6,8 +6,10 @@ batch is de-duplicated by key here first (the last occurrence wins, at the first
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar, overload
 
@@ -89,3 +91,20 @@ def forget(con: duckdb.DuckDBPyConnection, *names: str) -> None:
             con.unregister(name)
         except duckdb.Error:
             pass
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic collector off for one batch's work, back on after (if it was on).
+
+    A batch allocates tens of thousands of objects (row tuples, column lists, candidates) that are all
+    acyclic garbage when it ends; in a process holding many live objects each generation-2 pass the
+    allocations trigger walks all of them. The few cycles made meanwhile are collected later."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
