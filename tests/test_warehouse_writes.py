@@ -349,3 +349,24 @@ def test_row_hash_formula_is_unchanged() -> None:
             replace(base, simhash=-5, text="孤\ud800立", flags="x,y")]
     texts = [r.text.encode("utf-8", "surrogatepass") for r in rows]
     assert row_hashes(rows, texts) == [reference(r, t) for r, t in zip(rows, texts, strict=True)]
+
+
+def test_an_unchanged_article_re_extracted_keeps_its_past_and_takes_the_new_versions(wh) -> None:
+    """Unchanged (same row_hash): updated in place; only extractor_version, rules_version and extracted_at are
+    the batch's, everything else (text, dup_of, first_seen, updated_at, seen_seq) is as stored."""
+    from dataclasses import replace
+
+    original, copy = article(1), replace(article(2), text=article(1).text, content_hash=article(1).content_hash)
+    wh.record_extractions([original, copy, article(3)], [])
+    columns = "article_id, text, dup_of, first_seen, updated_at, seen_seq, row_hash, content_key, article_key, title"
+    before = wh.query(f"SELECT {columns} FROM articles ORDER BY article_id").rows
+    later = T0 + timedelta(days=3)
+    again = [replace(r, extractor_version="x2", rules_version="r2", extracted_at=later) for r in (copy, article(3))]
+    counts = wh.record_extractions(again, [])
+    assert (counts.new, counts.updated, counts.unchanged, counts.duplicates) == (0, 0, 2, 0)
+    assert wh.query(f"SELECT {columns} FROM articles ORDER BY article_id").rows == before
+    assert wh.query("SELECT article_id, extractor_version, rules_version, extracted_at FROM articles "
+                    "ORDER BY article_id").rows == [("a0000001", "x1", "r1", T0), ("a0000002", "x2", "r2", later),
+                                                    ("a0000003", "x2", "r2", later)]
+    assert dict(wh.query("SELECT article_id, dup_of FROM articles").rows)["a0000002"] == "a0000001"
+    assert wh.query("SELECT count(*) FROM extractions WHERE extractor_version = 'x2'").rows == [(2,)]
