@@ -58,8 +58,9 @@ _STORED_PAIRS = " UNION ALL ".join(
 
 
 def _stored_candidates(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
-    """Best stored candidate per target idx: (dist, seen_seq, article_id, dup_of). The batch's own stored
-    versions were deleted before this runs, so they never count. An exact copy is an equal 64-bit
+    """Best stored candidate per target idx: (dist, seen_seq, article_id, dup_of). The stored versions of
+    the batch's changed articles were deleted before this runs, so they never count; its unchanged ones
+    are still stored and found here as in the batch, with the same values. An exact copy is an equal 64-bit
     `content_key` (the first 64 bits of the sha256 content hash: a false match is not a practical risk)."""
     pairs = con.execute(_STORED_PAIRS).fetchall()
     if not pairs:
@@ -130,7 +131,7 @@ def _batch_candidates(batch: list[BatchArticle], targets: list[BatchArticle]) ->
 
 
 def fold_duplicates(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | None], list[BatchArticle]]:
-    """dup_of for each new or changed article of `_stage` (call after its stored versions were deleted).
+    """dup_of for each new or changed article of `_stage` (call after their stored versions were deleted).
 
     Returns (article_id -> dup_of, the changed rows in first-seen order).
     """
