@@ -370,3 +370,19 @@ def test_an_unchanged_article_re_extracted_keeps_its_past_and_takes_the_new_vers
                                                     ("a0000003", "x2", "r2", later)]
     assert dict(wh.query("SELECT article_id, dup_of FROM articles").rows)["a0000002"] == "a0000001"
     assert wh.query("SELECT count(*) FROM extractions WHERE extractor_version = 'x2'").rows == [(2,)]
+
+
+def test_an_extraction_row_is_replaced_whole_when_its_page_changes_outcome(wh) -> None:
+    """Stored extraction rows are updated in place: every column but the URL is the latest outcome's."""
+    from dataclasses import replace
+
+    page = "https://demo.example/a/1.html"
+    columns = "url, outcome, article_id, reason, extractor_version, html_hash"
+    wh.record_extractions([replace(article(1), html_hash="a" * 32)], [])
+    assert wh.query(f"SELECT {columns} FROM extractions").rows == [(page, "article", "a0000001", None, "x1", "a" * 32)]
+    wh.record_extractions([], [replace(rejection(page, extractor_version="x2"), html_hash="b" * 32)])
+    assert wh.query(f"SELECT {columns} FROM extractions").rows == [(page, "rejected", None, "too_short", "x2", "b" * 32)]
+    wh.record_extractions([replace(article(1), html_hash="c" * 32), replace(article(2), html_hash="d" * 32)], [])
+    assert wh.query(f"SELECT {columns} FROM extractions ORDER BY url").rows == [
+        (page, "article", "a0000001", None, "x1", "c" * 32),
+        ("https://demo.example/a/2.html", "article", "a0000002", None, "x1", "d" * 32)]
