@@ -288,9 +288,11 @@ def _write_extractions(
 ) -> None:
     """One row per page: its latest outcome, versions and the HTML hash it was made from.
 
-    Article outcomes are columns of the Arrow `batch` (no second pass over the rows). Stored rows for the
-    batch's pages are replaced (delete, then insert: cheaper than an UPDATE here too). The outcomes are a
-    registered Arrow table, not a temp table: at 500-row batches each statement is a fixed few ms.
+    Article outcomes are columns of the Arrow `batch` (no second pass over the rows), registered with the
+    rejections as one Arrow table (not a temp table: at 500-row batches each statement is a fixed few ms).
+    Stored rows for the batch's pages are updated in place (`url`, the primary key, is never set) and the
+    other pages inserted: measured at 5,000 rows, a delete and insert of the same keys cost ~50 ms more at
+    COMMIT (the primary-key index) than this update and insert.
     """
     if batch is None and not rejections:
         return
@@ -298,21 +300,30 @@ def _write_extractions(
     con.register("_outcomes", _outcomes(batch, articles, rejections))
     try:
         keyed = f"(SELECT *, {key_sql('url')} AS url_key FROM _outcomes)"
-        # A semi-join on the numeric key: measured faster than a rowid IN over a DISTINCT join.
-        con.execute(f"DELETE FROM extractions WHERE url_key IN (SELECT {key_sql('url')} FROM _outcomes)")
         # Rows that do not say which HTML they came from were made from the page as stored now.
-        page_hash = "o.html_hash"
-        pages = ""
+        source = f"(SELECT * FROM {keyed})"
         if unpinned:
             page_hash = f"coalesce(o.html_hash, {hex_of_key_sql('p.html_key')})"
-            pages = f"LEFT JOIN {stored_rows_sql('pages', 'url_key', keyed, 'html_key')} p USING (url_key)"
+            pages = stored_rows_sql("pages", "url_key", keyed, "html_key")
+            source = (
+                f"(SELECT o.* REPLACE ({page_hash} AS html_hash) FROM {keyed} o LEFT JOIN {pages} p USING (url_key))"
+            )
+        con.execute(
+            f"""
+            UPDATE extractions SET source_id = o.source_id, outcome = o.outcome, article_id = o.article_id,
+                                   reason = o.reason, detail = o.detail, extractor_version = o.extractor_version,
+                                   rules_version = o.rules_version, html_hash = o.html_hash,
+                                   extracted_at = o.extracted_at
+            FROM {source} o WHERE extractions.url_key = o.url_key
+            """
+        )
         con.execute(
             f"""
             INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
                                      rules_version, html_hash, extracted_at, url_key)
             SELECT o.url, o.source_id, o.outcome, o.article_id, o.reason, o.detail, o.extractor_version,
-                   o.rules_version, {page_hash}, o.extracted_at, o.url_key
-            FROM {keyed} o {pages}
+                   o.rules_version, o.html_hash, o.extracted_at, o.url_key
+            FROM {source} o ANTI JOIN extractions e USING (url_key)
             """
         )
     finally:
