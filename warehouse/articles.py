@@ -31,6 +31,7 @@ from .batches import (
     hex_of_key_sql,
     key_sql,
     last_per_key,
+    outcome_table,
     stored_rows_sql,
     utc,
 )
@@ -217,69 +218,6 @@ def _write_articles(
         forget(con, "_roots")
 
 
-_OUTCOME_SCHEMA = pa.schema(
-    [
-        ("url", pa.string()),
-        ("source_id", pa.string()),
-        ("outcome", pa.string()),
-        ("article_id", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-        ("extractor_version", pa.string()),
-        ("rules_version", pa.string()),
-        ("html_hash", pa.string()),
-        ("extracted_at", TS),
-    ]
-)
-
-
-def _outcomes(batch: pa.Table | None, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]) -> pa.Table:
-    """One row per page URL: articles (their `page_url`, from the Arrow batch) then rejections, the last
-    one given for a URL winning (so a page both extracted and rejected keeps the rejection)."""
-    parts = []
-    if batch is not None:
-        n = batch.num_rows
-        parts.append(
-            pa.table(
-                [
-                    batch["page_url"],
-                    batch["source_id"],
-                    pa.repeat("article", n),
-                    batch["article_id"],
-                    pa.nulls(n, pa.string()),
-                    pa.nulls(n, pa.string()),
-                    batch["extractor_version"],
-                    batch["rules_version"],
-                    batch["html_hash"],
-                    batch["extracted_at"],
-                ],
-                schema=_OUTCOME_SCHEMA,
-            )
-        )
-    if rejections:
-        parts.append(
-            pa.table(
-                [
-                    pa.array([r.url for r in rejections], pa.string()),
-                    pa.array([r.source_id for r in rejections], pa.string()),
-                    pa.repeat("rejected", len(rejections)),
-                    pa.nulls(len(rejections), pa.string()),
-                    pa.array([r.reason for r in rejections], pa.string()),
-                    pa.array([r.detail for r in rejections], pa.string()),
-                    pa.array([r.extractor_version for r in rejections], pa.string()),
-                    pa.array([r.rules_version for r in rejections], pa.string()),
-                    pa.array([r.html_hash for r in rejections], pa.string()),
-                    pa.array([r.extracted_at for r in rejections], TS),
-                ],
-                schema=_OUTCOME_SCHEMA,
-            )
-        )
-    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-    urls = [r.page_url or r.url for r in articles] + [r.url for r in rejections]
-    last = {url: i for i, url in enumerate(urls)}
-    return table if len(last) == len(urls) else table.take(sorted(last.values()))
-
-
 def _write_extractions(
     con: duckdb.DuckDBPyConnection,
     batch: pa.Table | None,
@@ -297,7 +235,7 @@ def _write_extractions(
     if batch is None and not rejections:
         return
     unpinned = any(r.html_hash is None for r in articles) or any(r.html_hash is None for r in rejections)
-    con.register("_outcomes", _outcomes(batch, articles, rejections))
+    con.register("_outcomes", outcome_table(batch, articles, rejections))
     try:
         keyed = f"(SELECT *, {key_sql('url')} AS url_key FROM _outcomes)"
         # Rows that do not say which HTML they came from were made from the page as stored now.
