@@ -117,3 +117,119 @@ def _from_page(row, page_url):
     from dataclasses import replace
 
     return replace(row, page_url=page_url)
+
+
+def _brute_batch_candidates(batch, targets):
+    """The rule of duplicates._batch_candidates by brute force over every pair (distance <= 3 implies a
+    shared 16-bit band, so the bands are left out)."""
+    from warehouse.duplicates import NEAR_DISTANCE
+
+    best = {}
+    for t in targets:
+        options = []
+        for p in batch:
+            if p.seen_seq >= t.seen_seq:
+                continue
+            dup = None if p.changed else p.stored_dup_of
+            if t.content_key is not None and p.content_key == t.content_key and p.content_hash == t.content_hash:
+                options.append((-1, p.seen_seq, p.article_id, dup))
+            dist = (p.simhash ^ t.simhash).bit_count()
+            if t.simhash and p.simhash and dist <= NEAR_DISTANCE and (p.changed or p.stored_dup_of is None):
+                options.append((dist, p.seen_seq, p.article_id, dup))
+        if options:
+            best[t.idx] = min(options, key=lambda o: o[:2])
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batch_candidates_match_the_rule_by_brute_force(seed) -> None:
+    import random
+
+    from warehouse.duplicates import BatchArticle, _batch_candidates
+
+    rng = random.Random(seed)
+    bases = [rng.getrandbits(64) for _ in range(6)] + [0]
+    batch = []
+    for i in range(rng.choice([5, 60, 400])):
+        sim = rng.choice(bases)
+        for _ in range(rng.randrange(6) if sim else 0):
+            sim ^= 1 << rng.randrange(64)
+        body = rng.randrange(12)
+        content = None if body == 0 else f"{body:016x}" + ("x" if rng.random() < 0.1 else "")  # same key, other hash
+        batch.append(BatchArticle(idx=i, article_id=f"a{i}", seen_seq=3 * i + rng.randrange(3),
+                                  content_key=None if content is None else body, content_hash=content, simhash=sim,
+                                  existed=rng.random() < 0.5, changed=rng.random() < 0.7,
+                                  stored_dup_of=rng.choice([None, None, "s1", "s2"])))
+    targets = [row for row in batch if row.changed]
+    assert _batch_candidates(batch, targets) == _brute_batch_candidates(batch, targets)
+
+
+def _model_batch(state: dict, rows: list) -> None:
+    """The duplicate rule (duplicates.py docstring) applied to one batch, on {article_id: dict}."""
+    from warehouse.duplicates import NEAR_DISTANCE
+
+    rows = list({r.article_id: r for r in rows}.values())
+    top = max((a["seq"] for a in state.values()), default=0)
+    batch = {}
+    for idx, r in enumerate(rows):
+        old = state.get(r.article_id)
+        changed = old is None or (old["row"].text, old["row"].simhash) != (r.text, r.simhash)
+        batch[r.article_id] = {"row": r, "seq": old["seq"] if old else top + idx + 1, "changed": changed,
+                               "existed": old is not None, "dup_of": None if old is None else old["dup_of"]}
+    others = {k: v for k, v in state.items() if k not in batch}
+    resolved: dict = {}
+    for aid, t in sorted(((k, v) for k, v in batch.items() if v["changed"]), key=lambda kv: kv[1]["seq"]):
+        exact, near = [], []
+        for pid, p in list(others.items()) + list(batch.items()):
+            if pid == aid or p["seq"] >= t["seq"]:
+                continue
+            in_batch = pid in batch and p["changed"]
+            if p["row"].content_hash == t["row"].content_hash:
+                exact.append((p["seq"], pid, in_batch, p["dup_of"]))
+            dist = (p["row"].simhash ^ t["row"].simhash).bit_count()
+            if t["row"].simhash and p["row"].simhash and dist <= NEAR_DISTANCE and (in_batch or p["dup_of"] is None):
+                near.append((dist, p["seq"], pid, in_batch, p["dup_of"]))
+        if exact:
+            _, cand, in_batch, cand_dup = min(exact)
+        elif near:
+            _, _, cand, in_batch, cand_dup = min(near)
+        else:
+            resolved[aid] = None
+            continue
+        resolved[aid] = (resolved.get(cand) or cand) if in_batch else (cand_dup or cand)
+    for aid, v in batch.items():
+        state[aid] = {"row": v["row"], "seq": v["seq"], "dup_of": resolved[aid] if v["changed"] else v["dup_of"]}
+    moved = {aid: resolved[aid] for aid, v in batch.items() if v["changed"] and v["existed"] and resolved[aid]}
+    for a in state.values():
+        if a["dup_of"] in moved:
+            a["dup_of"] = moved[a["dup_of"]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_batches_fold_as_the_rule_says(tmp_path, seed) -> None:
+    import random
+    from dataclasses import replace
+
+    rng = random.Random(seed)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    bodies = [f"正文{k}。" * 30 for k in range(10)]
+    bases = [BASE ^ (k << 20) for k in range(4)] + [0]
+    state: dict = {}
+    for n in range(14):
+        rows = []
+        for _ in range(rng.randrange(1, 25)):
+            i = rng.randrange(50)
+            old = state.get(f"a{i:07d}")
+            if old is not None and rng.random() < 0.4:  # sent again unchanged (a new extractor version)
+                rows.append(replace(old["row"], extractor_version=f"x{n}"))
+                continue
+            sim = rng.choice(bases)
+            for _ in range(rng.randrange(5) if sim else 0):
+                sim ^= 1 << rng.randrange(64)
+            rows.append(article(i, text=rng.choice(bodies) + ("" if rng.random() < 0.5 else f"{rng.randrange(9)}"),
+                                simhash=sim))
+        wh.record_extractions(rows, [])
+        _model_batch(state, rows)
+        assert _dup_of(wh) == {k: v["dup_of"] for k, v in state.items()}, f"batch {n}"
+        stored = dict(wh.query("SELECT article_id, seen_seq FROM articles").rows)
+        assert stored == {k: v["seq"] for k, v in state.items()}

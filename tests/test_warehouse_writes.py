@@ -339,3 +339,71 @@ def test_letting_go_checkpoints_the_file_under_the_cap_or_without_it(tmp_path, m
     con = plain_connect(path)
     assert con.execute("SELECT count(*) FROM articles").fetchall() == [(39,)]
     con.close()
+
+
+def test_row_hash_formula_is_unchanged() -> None:
+    """`articles.row_hash` is stored: row_hashes must give exactly the documented formula's value for every kind
+    of value it meets (naive, UTC and other-zone times, no time, empty content hash, no page_url, a lone surrogate)."""
+    import hashlib
+    import zlib
+    from dataclasses import replace
+    from datetime import UTC, datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from warehouse.articles import row_hashes
+    from warehouse.batches import utc
+
+    def reference(row, text):
+        published = None if row.published_at is None else utc(row.published_at).isoformat()
+        meta = (row.source_id, row.url, row.page_url or row.url, row.title, row.author, row.account, published,
+                row.content_hash or None, row.simhash & ((1 << 64) - 1), row.flags, len(text), zlib.crc32(text))
+        return hashlib.blake2b(repr(meta).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+    base = article(1)
+    when = datetime(2025, 3, 4, 5, 6, 7, 890)
+    rows = [base, replace(base, published_at=None), replace(base, published_at=when),
+            replace(base, published_at=when.replace(tzinfo=UTC)),
+            replace(base, published_at=when.replace(tzinfo=timezone(timedelta(hours=8)))),
+            replace(base, published_at=when.replace(tzinfo=ZoneInfo("UTC"))),
+            replace(base, published_at=when.replace(tzinfo=ZoneInfo("Asia/Shanghai"))),
+            replace(base, content_hash="", page_url="https://demo.example/page", title=None, author="'\"\\"),
+            replace(base, simhash=-5, text="孤\ud800立", flags="x,y")]
+    texts = [r.text.encode("utf-8", "surrogatepass") for r in rows]
+    assert row_hashes(rows, texts) == [reference(r, t) for r, t in zip(rows, texts, strict=True)]
+
+
+def test_an_unchanged_article_re_extracted_keeps_its_past_and_takes_the_new_versions(wh) -> None:
+    """Unchanged (same row_hash): updated in place; only extractor_version, rules_version and extracted_at are
+    the batch's, everything else (text, dup_of, first_seen, updated_at, seen_seq) is as stored."""
+    from dataclasses import replace
+
+    original, copy = article(1), replace(article(2), text=article(1).text, content_hash=article(1).content_hash)
+    wh.record_extractions([original, copy, article(3)], [])
+    columns = "article_id, text, dup_of, first_seen, updated_at, seen_seq, row_hash, content_key, article_key, title"
+    before = wh.query(f"SELECT {columns} FROM articles ORDER BY article_id").rows
+    later = T0 + timedelta(days=3)
+    again = [replace(r, extractor_version="x2", rules_version="r2", extracted_at=later) for r in (copy, article(3))]
+    counts = wh.record_extractions(again, [])
+    assert (counts.new, counts.updated, counts.unchanged, counts.duplicates) == (0, 0, 2, 0)
+    assert wh.query(f"SELECT {columns} FROM articles ORDER BY article_id").rows == before
+    assert wh.query("SELECT article_id, extractor_version, rules_version, extracted_at FROM articles "
+                    "ORDER BY article_id").rows == [("a0000001", "x1", "r1", T0), ("a0000002", "x2", "r2", later),
+                                                    ("a0000003", "x2", "r2", later)]
+    assert dict(wh.query("SELECT article_id, dup_of FROM articles").rows)["a0000002"] == "a0000001"
+    assert wh.query("SELECT count(*) FROM extractions WHERE extractor_version = 'x2'").rows == [(2,)]
+
+
+def test_an_extraction_row_is_replaced_whole_when_its_page_changes_outcome(wh) -> None:
+    """Stored extraction rows are updated in place: every column but the URL is the latest outcome's."""
+    from dataclasses import replace
+
+    page = "https://demo.example/a/1.html"
+    columns = "url, outcome, article_id, reason, extractor_version, html_hash"
+    wh.record_extractions([replace(article(1), html_hash="a" * 32)], [])
+    assert wh.query(f"SELECT {columns} FROM extractions").rows == [(page, "article", "a0000001", None, "x1", "a" * 32)]
+    wh.record_extractions([], [replace(rejection(page, extractor_version="x2"), html_hash="b" * 32)])
+    assert wh.query(f"SELECT {columns} FROM extractions").rows == [(page, "rejected", None, "too_short", "x2", "b" * 32)]
+    wh.record_extractions([replace(article(1), html_hash="c" * 32), replace(article(2), html_hash="d" * 32)], [])
+    assert wh.query(f"SELECT {columns} FROM extractions ORDER BY url").rows == [
+        (page, "article", "a0000001", None, "x1", "c" * 32),
+        ("https://demo.example/a/2.html", "article", "a0000002", None, "x1", "d" * 32)]

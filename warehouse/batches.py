@@ -6,13 +6,17 @@ batch is de-duplicated by key here first (the last occurrence wins, at the first
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar, overload
 
 import duckdb
 import pyarrow as pa
+
+from .rows import ArticleRow, Rejection
 
 T = TypeVar("T")
 
@@ -89,3 +93,83 @@ def forget(con: duckdb.DuckDBPyConnection, *names: str) -> None:
             con.unregister(name)
         except duckdb.Error:
             pass
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic collector off for one batch's work, back on after (if it was on).
+
+    A batch allocates tens of thousands of objects (row tuples, column lists, candidates) that are all
+    acyclic garbage when it ends; in a process holding many live objects each generation-2 pass the
+    allocations trigger walks all of them. The few cycles made meanwhile are collected later."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+OUTCOME_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("source_id", pa.string()),
+        ("outcome", pa.string()),
+        ("article_id", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("extractor_version", pa.string()),
+        ("rules_version", pa.string()),
+        ("html_hash", pa.string()),
+        ("extracted_at", TS),
+    ]
+)
+
+
+def outcome_table(batch: pa.Table | None, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]) -> pa.Table:
+    """One row per page URL: articles (their `page_url`, from the Arrow batch) then rejections, the last
+    one given for a URL winning (so a page both extracted and rejected keeps the rejection)."""
+    parts = []
+    if batch is not None:
+        n = batch.num_rows
+        parts.append(
+            pa.table(
+                [
+                    batch["page_url"],
+                    batch["source_id"],
+                    pa.repeat("article", n),
+                    batch["article_id"],
+                    pa.nulls(n, pa.string()),
+                    pa.nulls(n, pa.string()),
+                    batch["extractor_version"],
+                    batch["rules_version"],
+                    batch["html_hash"],
+                    batch["extracted_at"],
+                ],
+                schema=OUTCOME_SCHEMA,
+            )
+        )
+    if rejections:
+        parts.append(
+            pa.table(
+                [
+                    pa.array([r.url for r in rejections], pa.string()),
+                    pa.array([r.source_id for r in rejections], pa.string()),
+                    pa.repeat("rejected", len(rejections)),
+                    pa.nulls(len(rejections), pa.string()),
+                    pa.array([r.reason for r in rejections], pa.string()),
+                    pa.array([r.detail for r in rejections], pa.string()),
+                    pa.array([r.extractor_version for r in rejections], pa.string()),
+                    pa.array([r.rules_version for r in rejections], pa.string()),
+                    pa.array([r.html_hash for r in rejections], pa.string()),
+                    pa.array([r.extracted_at for r in rejections], TS),
+                ],
+                schema=OUTCOME_SCHEMA,
+            )
+        )
+    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    urls = [r.page_url or r.url for r in articles] + [r.url for r in rejections]
+    last = {url: i for i, url in enumerate(urls)}
+    return table if len(last) == len(urls) else table.take(sorted(last.values()))

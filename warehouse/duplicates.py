@@ -15,7 +15,8 @@ and read the hits' strings by a semi-join spent about two thirds of its time pla
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -57,8 +58,9 @@ _STORED_PAIRS = " UNION ALL ".join(
 
 
 def _stored_candidates(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
-    """Best stored candidate per target idx: (dist, seen_seq, article_id, dup_of). The batch's own stored
-    versions were deleted before this runs, so they never count. An exact copy is an equal 64-bit
+    """Best stored candidate per target idx: (dist, seen_seq, article_id, dup_of). The stored versions of
+    the batch's changed articles were deleted before this runs, so they never count; its unchanged ones
+    are still stored and found here as in the batch, with the same values. An exact copy is an equal 64-bit
     `content_key` (the first 64 bits of the sha256 content hash: a false match is not a practical risk)."""
     pairs = con.execute(_STORED_PAIRS).fetchall()
     if not pairs:
@@ -82,40 +84,54 @@ def _stored_candidates(con: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
     return best
 
 
+def _groups(rows: list[BatchArticle], keys: Sequence[Hashable]) -> list[list[BatchArticle]]:
+    """The rows that share a key with another row, grouped by key (batch order kept). Counted first in C:
+    at a 5,000-row batch only a few hundred rows share a 16-bit band, so only those get a bucket."""
+    counts = Counter(keys)
+    if len(counts) == len(keys):
+        return []
+    shared: dict[Hashable, list[BatchArticle]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        if counts[key] > 1:
+            shared.setdefault(key, []).append(row)
+    return list(shared.values())
+
+
 def _batch_candidates(batch: list[BatchArticle], targets: list[BatchArticle]) -> dict[int, tuple]:
     """Best candidate inside the batch per target idx: (dist, seen_seq, article_id, dup_of or None).
 
     A changed row of the batch is resolved in order later (its dup_of is given as None here, and it
-    is a near candidate whatever it turns out to be); an unchanged one counts as stored.
+    is a near candidate whatever it turns out to be); an unchanged one counts as stored. Only rows that
+    share a content key or a band with another row of the batch are compared.
     """
-    by_key: dict[int, list[BatchArticle]] = defaultdict(list)
-    by_band: list[dict[int, list[BatchArticle]]] = [defaultdict(list) for _ in _SHIFTS]
-    for row in batch:
-        if row.content_key is not None:
-            by_key[row.content_key].append(row)
-        if row.simhash:
-            for band, shift in zip(by_band, _SHIFTS, strict=True):
-                band[(row.simhash >> shift) & _BAND].append(row)
     best: dict[int, tuple] = {}
-    for t in targets:
-        options = [
-            (-1, p.seen_seq, p.article_id, None if p.changed else p.stored_dup_of)
-            for p in (by_key.get(t.content_key, ()) if t.content_key is not None else ())
-            if p.seen_seq < t.seen_seq and p.content_hash == t.content_hash
-        ]
-        if t.simhash:
-            for band, shift in zip(by_band, _SHIFTS, strict=True):
-                for p in band.get((t.simhash >> shift) & _BAND, ()):
-                    dist = (p.simhash ^ t.simhash).bit_count()
-                    if p.seen_seq < t.seen_seq and dist <= NEAR_DISTANCE and (p.changed or p.stored_dup_of is None):
-                        options.append((dist, p.seen_seq, p.article_id, None if p.changed else p.stored_dup_of))
-        if options:
-            best[t.idx] = min(options, key=lambda o: o[:2])
+
+    def offer(t: BatchArticle, option: tuple) -> None:
+        held = best.get(t.idx)
+        if held is None or option[:2] < held[:2]:
+            best[t.idx] = option
+
+    keyed = [row for row in batch if row.content_key is not None]
+    for group in _groups(keyed, [row.content_key for row in keyed]):
+        for t in group:
+            if t.changed:
+                for p in group:
+                    if p.seen_seq < t.seen_seq and p.content_hash == t.content_hash:
+                        offer(t, (-1, p.seen_seq, p.article_id, None if p.changed else p.stored_dup_of))
+    hashed = [row for row in batch if row.simhash]
+    for shift in _SHIFTS:
+        for group in _groups(hashed, [(row.simhash >> shift) & _BAND for row in hashed]):
+            for t in group:
+                if t.changed:
+                    for p in group:
+                        dist = (p.simhash ^ t.simhash).bit_count()
+                        if p.seen_seq < t.seen_seq and dist <= NEAR_DISTANCE and (p.changed or p.stored_dup_of is None):
+                            offer(t, (dist, p.seen_seq, p.article_id, None if p.changed else p.stored_dup_of))
     return best
 
 
 def fold_duplicates(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | None], list[BatchArticle]]:
-    """dup_of for each new or changed article of `_stage` (call after its stored versions were deleted).
+    """dup_of for each new or changed article of `_stage` (call after their stored versions were deleted).
 
     Returns (article_id -> dup_of, the changed rows in first-seen order).
     """
@@ -134,11 +150,13 @@ def fold_duplicates(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str | Non
     in_batch = {row.article_id for row in targets}
     resolved: dict[str, str | None] = {}
     for t in targets:  # first-seen order: a twin is resolved before its copies
-        options = [o for o in (stored.get(t.idx), local.get(t.idx)) if o is not None]
-        if not options:
+        best, own = stored.get(t.idx), local.get(t.idx)
+        if own is not None and (best is None or own[:2] < best[:2]):  # the lesser (dist, seen_seq); a tie keeps stored
+            best = own
+        if best is None:
             resolved[t.article_id] = None
             continue
-        _, _, cand, cand_dup = min(options, key=lambda o: o[:2])
+        _, _, cand, cand_dup = best
         if cand in in_batch:
             resolved[t.article_id] = resolved.get(cand) or cand
         else:
