@@ -3,7 +3,8 @@
     frontier.py   claims due URLs from the warehouse (and pagination found this run) into a bounded queue
     fetch.py      fetch workers (the crawler's Fetcher; its politeness is the only concurrency gate),
                   link discovery on list pages
-    extract.py    extraction worker processes (extract_worker.py), a CPU budget per page, back-pressure
+    intake.py     the bounded queue of pages in front of extraction (back-pressure on fetching)
+    extract.py    extraction worker processes (extract_worker.py), a CPU budget per page
     write.py      the one writer: commits a window every N rows or T seconds, waits out a locked file
     rows.py       an extraction's outcome as the row the writer stores (article, or rejection and reason)
     run.py        `Pipeline`: the stages wired together, the run row, what a run did (summary.py)

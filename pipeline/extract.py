@@ -23,30 +23,15 @@ import pickle
 import socket
 import struct
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from extractors.model import Article, Rejection, Rules
+from extractors.model import Rejection, Rules
+from pipeline.intake import Page, PageIntake, ResultSink
 
 log = logging.getLogger("sieve.pipeline")
 _LENGTH, _LONG_LENGTH = struct.Struct("!i"), struct.Struct("!Q")  # multiprocessing.connection's framing
 WORKER_MODULE = "pipeline.extract_worker"
-
-
-@dataclass(slots=True)
-class Page:
-    url: str
-    html: str
-    fetched_at: datetime
-    stored: bool = False  # re-extracted from the warehouse, not fetched by this run
-    html_hash: str | None = None  # the stored HTML's hash, pinned on the outcome
-
-
-ResultSink = Callable[[Page, Article | Rejection], None]
 
 
 STILLBORN_LIMIT = 3
@@ -92,45 +77,6 @@ class _Worker:
         self.killed = False  # by the wall-time watchdog
         self.ready = False  # said hello
         self.born = time.monotonic()
-
-
-class PageIntake:
-    """The pages waiting for extraction, bounded: `submit` waits while `waiting_cap` pages are queued
-    (fetching slows to extraction's pace), `drain` until every page submitted was delivered. The
-    subclass's `_dispatch` hands waiting pages to its workers."""
-
-    def __init__(self, waiting_cap: int) -> None:
-        self.waiting_cap = waiting_cap
-        self._waiting: deque[Page] = deque()
-        self._space = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._in_flight = 0
-        self._closing = False
-
-    @property
-    def in_flight(self) -> int:
-        """Pages submitted and not yet delivered."""
-        return self._in_flight
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    async def submit(self, page: Page) -> None:
-        while len(self._waiting) >= self.waiting_cap and not self._closing:
-            self._space.clear()
-            await self._space.wait()
-        self._in_flight += 1
-        self._idle.clear()
-        self._waiting.append(page)
-        self._dispatch()
-
-    async def drain(self) -> None:
-        await self._idle.wait()
-
-    def _dispatch(self) -> None:
-        raise NotImplementedError
 
 
 class ProcessExtraction(PageIntake):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from extractors.model import Rejection, Rules
-from pipeline.extract import Page, PageIntake, ResultSink
+from pipeline.intake import Page, PageIntake, ResultSink
 
 log = logging.getLogger("sieve.pipeline")
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from extractors.model import Article
 from outcomes import INTERNAL_ERROR
-from pipeline.extract import Page
+from pipeline.intake import Page
 from pipeline.spec import PublishedWindow, SourceSpec
 from pipeline.summary import OUTSIDE_WINDOW
 from warehouse import ArticleRow, Rejection

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -25,10 +24,11 @@ from typing import Any, TypeVar
 
 from crawler import Fetcher, normalize_url
 from outcomes import TransientError
-from pipeline.extract import Page, ProcessExtraction
+from pipeline.extract import ProcessExtraction
 from pipeline.extract_executor import ExecutorExtraction
 from pipeline.fetch import FetchStage, kind_of
 from pipeline.frontier import Frontier
+from pipeline.intake import Page, start_extraction
 from pipeline.rows import outcome_row
 from pipeline.spec import PublishedWindow, SourceSpec, StopSignal, StreamOptions
 from pipeline.summary import Progress, RunSummary
@@ -84,7 +84,8 @@ class Pipeline:
 
     # ---- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> Pipeline:
-        self._start_extraction()  # first: its workers start while the warehouse is opened
+        # first: its workers start while the warehouse is opened
+        self.extraction = start_extraction(self.source.rules, self._on_result, self.options)
         source = self.source
         try:
             await self._patient(self.warehouse.migrate, what="opening the warehouse")
@@ -147,30 +148,6 @@ class Pipeline:
             await self._patient(self.warehouse.finish_run, s.run_id, "failed", s.as_dict(), reason, tries=3)
         finally:
             self.warehouse.release()
-
-    def _start_extraction(self) -> None:
-        opts = self.options
-        workers = opts.extract_workers or (os.cpu_count() or 1)
-        cap = opts.pages_waiting
-        if opts.executor is not None or opts.extract_here:
-            self.extraction = ExecutorExtraction(
-                self.source.rules,
-                self._on_result,
-                executor=opts.executor,
-                workers=workers,
-                chunk_pages=opts.chunk_pages,
-                waiting_cap=cap,
-            )
-        else:
-            self.extraction = ProcessExtraction(
-                self.source.rules,
-                self._on_result,
-                workers=workers,
-                budget_s=opts.extract_budget_s,
-                chunk_pages=opts.chunk_pages,
-                waiting_cap=cap,
-            )
-        self.extraction.start()
 
     # ---- the runs ----------------------------------------------------------------------------------
     async def crawl(self, *, max_pages: int | None = None) -> RunSummary:

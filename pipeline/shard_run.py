@@ -33,6 +33,7 @@ from typing import Any
 from crawler.fetcher import host_key
 from outcomes import TransientError
 from pipeline.frontier import Frontier
+from pipeline.intake import start_extraction
 from pipeline.run import Pipeline, ProgressFn
 from pipeline.spec import SourceSpec, StopSignal, StreamOptions
 from pipeline.write import Committer, Window, Writer
@@ -204,7 +205,7 @@ class ClaimRun(Pipeline):
         self._lease_stop = False
 
     async def __aenter__(self) -> ClaimRun:
-        self._start_extraction()
+        self.extraction = start_extraction(self.source.rules, self._on_result, self.options)
         self.writer = ShardWriter(
             self.store,
             self.claim,

@@ -26,7 +26,8 @@ from demo import DemoServer, DemoSite
 from extractors.model import Rules
 from flows.config import load_config
 from flows.pipeline import PipelineOptions, run_crawl
-from pipeline.extract import STILLBORN_LIMIT, Page, ProcessExtraction
+from pipeline.extract import STILLBORN_LIMIT, ProcessExtraction
+from pipeline.intake import Page
 from tests.conftest import write_config
 from tests.faultserver import FaultServer
 
