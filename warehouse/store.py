@@ -12,24 +12,18 @@ sieve's own reads (stats, due, pages_to_extract, frontier_size) use trusted read
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from outcomes import RUN_STATUSES
 
-from . import articles as article_store, claims as claim_store, fetch_log, frontier, runs
+from . import articles as article_store, fetch_log, frontier, runs
 from .batches import arrow_table, forget, last_per_key
-from .claims import Claim
-from .connection import open_connection, path_lock, transaction
-from .errors import WarehouseBusy, WarehouseError, WarehouseMissing
-from .lease import lease_for
-from .loader import apply_shard, prune_ledger
-from .migrations import apply_migrations, check_not_too_new, current_version
+from .errors import WarehouseError, WarehouseMissing
+from .fleet_calls import FleetCalls
 from .reports import STATS_SQL, ExportFormat, export_articles
 from .rows import (
     ArticleRow,
@@ -43,7 +37,6 @@ from .rows import (
     SourceRow,
 )
 from .sandbox import run_user_query
-from .shards import Shard
 
 __all__ = ["RUN_STATUSES", "Warehouse"]
 
@@ -54,101 +47,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Warehouse:
+class Warehouse(FleetCalls):
     """The sieve warehouse at `path` (created with its parent directory on first write)."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        lock_timeout_s: float = 10.0,
-        write_lock_timeout_s: float = 120.0,
-        max_failures: int = 5,
-        retry_backoff: timedelta = timedelta(minutes=5),
-        hold_s: float = 0.0,
-        max_backoff: timedelta = timedelta(hours=6),
-        retry_after_cap: timedelta = timedelta(hours=6),
-    ) -> None:
-        self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s  # readers (`query`, `sieve sql`) give up after this
-        self.write_lock_timeout_s = write_lock_timeout_s  # writers wait longer: a crawl should outlast a query
-        self.max_failures = max_failures  # consecutive failed fetches before a URL is given up
-        self.retry_backoff = retry_backoff  # first back-off after a transient failure
-        self.max_backoff = max_backoff  # longest back-off after transient failures
-        self.retry_after_cap = retry_after_cap  # longest Retry-After the frontier honours
-        # hold_s=0 (default): the file is opened read-write for each write call only. hold_s>0 (bulk loads):
-        # the writer keeps it between calls for up to hold_s idle seconds and lets go at the next call when
-        # another sieve process asks (lease.py): several times faster for batches of a few thousand rows.
-        # Each Warehouse's own: the connection is shared per path in a process, the hold is per call.
-        self.hold_s = hold_s
-        self._lock = path_lock(self.path)
-        self._lease = lease_for(self.path, self._lock)
-        self._migrated = False
-        self._beats: dict[str, float] = {}  # run_id -> when record_fetches last touched its heartbeat
-
-    def __repr__(self) -> str:
-        return f"Warehouse({str(self.path)!r})"
-
-    # --- connections -------------------------------------------------------------------------
-    @contextmanager
-    def _held(self, timeout_s: float) -> Iterator[None]:
-        """The in-process lock for this file, waited for no longer than the file lock would be."""
-        if not self._lock.acquire(timeout=timeout_s):
-            raise WarehouseBusy(
-                f"warehouse {self.path} is busy in this process (another thread has held it for "
-                f"{timeout_s:.1f}s); try again in a moment"
-            )
-        try:
-            yield
-        finally:
-            self._lock.release()
-
-    @contextmanager
-    def _reading(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        timeout_s = self.lock_timeout_s if timeout_s is None else timeout_s
-        with self._held(timeout_s):
-            if self._lease.held:  # this process holds the file: read through it
-                with self._lease.reading() as con:
-                    yield con
-            else:
-                with open_connection(self.path, read_only=True, timeout_s=timeout_s) as con:
-                    yield con
-
-    @contextmanager
-    def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._held(self.write_lock_timeout_s):
-            if not self._migrated:
-                self.migrate()
-            with self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s) as con, transaction(con):
-                yield con
-
-    @contextmanager
-    def _reading_schema(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection for sieve's own reads: migrates first so the tables exist."""
-        with self._held(self.write_lock_timeout_s):
-            if not self._migrated:
-                self.migrate()
-            with self._reading(timeout_s=self.write_lock_timeout_s) as con:
-                yield con
-
-    # --- schema --------------------------------------------------------------------------------
-    def migrate(self, *, target: int | None = None) -> int:
-        """Create or upgrade the schema; refuse (SchemaTooNew) a file from a newer sieve. Returns the version."""
-        with self._held(self.write_lock_timeout_s):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s) as con:
-                if target is None:
-                    version = apply_migrations(con, str(self.path))
-                else:
-                    version = apply_migrations(con, str(self.path), target=target)
-            self._migrated = target is None
-            return version
-
-    def schema_version(self) -> int:
-        with self._reading() as con:
-            version = current_version(con)
-        check_not_too_new(version, str(self.path))
-        return version
 
     # --- writes --------------------------------------------------------------------------------
     def upsert_sources(self, rows: Sequence[SourceRow]) -> None:
@@ -255,74 +155,6 @@ class Warehouse:
             fetch_log.upsert_pages(con, rows)
             frontier.update_after_fetches(con, rows, schedule, discovered, _now())
             runs.heartbeat(con, self._due_heartbeats(rows), _now())
-
-    # --- the fleet's claims (claims.py) ----------------------------------------------------------
-    def claim(
-        self,
-        run_id: str,
-        source_id: str,
-        *,
-        max_claims: int,
-        claim_urls: int,
-        lease: timedelta,
-        start: timedelta | None = None,
-        kinds: Sequence[str] | None = None,
-        now: datetime | None = None,
-    ) -> list[Claim]:
-        """Claim due URLs of the source for workers, host by host, keeping the run's open claims at `max_claims`.
-        A claim's worker has `start` (default: `lease`) to write its first shard, then `lease` between two."""
-        with self._writing() as con:
-            return claim_store.claim(
-                con,
-                run_id,
-                source_id,
-                now or _now(),
-                max_claims=max_claims,
-                claim_urls=claim_urls,
-                lease_s=lease.total_seconds(),
-                start_s=None if start is None else start.total_seconds(),
-                max_failures=self.max_failures,
-                kinds=kinds,
-            )
-
-    def expire_claims(self, now: datetime | None = None) -> list[str]:
-        """Close as expired the open claims whose lease has ended; their URLs are due to the next claim."""
-        with self._writing() as con:
-            return claim_store.expire(con, now or _now())
-
-    def renew_claim(self, claim_id: str, proof_at: datetime) -> datetime | None:
-        with self._writing() as con:
-            return claim_store.renew(con, claim_id, proof_at)
-
-    def close_claim(self, claim_id: str, status: str = "done", now: datetime | None = None) -> bool:
-        with self._writing() as con:
-            return claim_store.close(con, claim_id, now or _now(), status)
-
-    def set_claim_worker(self, claim_id: str, worker: str) -> None:
-        with self._writing() as con:
-            claim_store.set_worker(con, claim_id, worker)
-
-    def claims(self, *, source_id: str | None = None, run_id: str | None = None, open_only: bool = True) -> list[Claim]:
-        with self._reading_schema() as con:
-            return claim_store.read(con, source_id=source_id, run_id=run_id, open_only=open_only)
-
-    def load_shard(self, shard: Shard) -> tuple[str, dict]:
-        """Apply a fleet worker's shard in one transaction (loader.py): ("loaded", counts), ("already", {})
-        or ("waiting", {}). ShardError for a shard this warehouse must refuse."""
-        with self._writing() as con:
-            return apply_shard(
-                con,
-                shard,
-                _now(),
-                retry_base_s=self.retry_backoff.total_seconds(),
-                backoff_cap_s=self.max_backoff.total_seconds(),
-                retry_after_cap_s=self.retry_after_cap.total_seconds(),
-            )
-
-    def prune_shard_loads(self, older_than: timedelta) -> int:
-        """Drop the loader's ledger rows of claims closed longer than `older_than` ago (loader.prune_ledger)."""
-        with self._writing() as con:
-            return prune_ledger(con, _now() - older_than)
 
     def record_window(
         self,
