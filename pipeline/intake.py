@@ -6,6 +6,7 @@ pipeline/extract.py, or an Executor, extract_executor.py).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,8 +77,6 @@ def start_extraction(
 ) -> ProcessExtraction | ExecutorExtraction:
     """The run's extraction stage, started: worker processes with a CPU budget per page (the default), or
     the given Executor (a Dask cluster) or this process's threads (`extract_here`)."""
-    import os
-
     from pipeline.extract import ProcessExtraction
     from pipeline.extract_executor import ExecutorExtraction
 
