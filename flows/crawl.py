@@ -8,9 +8,10 @@ task retries a window on TransientError only (a locked warehouse file), which is
 window is one transaction and counts move only after it commits.
 
 What a run does is a `RunPlan` (flows/pipeline.py). A flow builds its own, or adopts the one the CLI
-started before Prefect was ready (flows/early.py: its first windows, committed then, are reported as
-task runs first). A CLI run hands a flow what cannot be a flow parameter (a progress callback, Ctrl-C,
-a benchmark's sizing, a started run) through `RunHooks`, set for one call with `run_hooks(...)`.
+started before Prefect was ready (flows/early.py, flows/flow_process.py: its first windows, committed
+then, are reported as task runs first). A caller hands a flow what cannot be a flow parameter (a
+progress callback, Ctrl-C, a benchmark's sizing, a started run) through `RunHooks`, set for one call
+with `run_hooks(...)`. Either way the flow sees the run's end as an `EndedRun`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.config import DEFAULT_CONFIG, load_config
 from flows.dask_runner import extraction_executor_factory, task_runner_from_env
-from flows.early import CommittedWindow, RunHooks, current_hooks, run_hooks
-from flows.pipeline import Pipeline, RunPlan, backfill_plan, crawl_plan, reextract_plan
+from flows.early import CommittedWindow, EndedRun, RunHooks, current_hooks, run_hooks
+from flows.pipeline import RunPlan, backfill_plan, crawl_plan, reextract_plan
 from outcomes import TransientError
 from pipeline.spec import StreamOptions
 from pipeline.write import Window
@@ -92,7 +93,7 @@ def _pipeline_kwargs(hooks: RunHooks) -> dict[str, Any]:
     return {"options": options, "progress": hooks.progress, "commit": _commit, "stop": hooks.stop}
 
 
-async def _execute(kind: str, source: str, make_plan: Callable[..., RunPlan]) -> RunPlan:
+async def _execute(kind: str, source: str, make_plan: Callable[..., RunPlan]) -> EndedRun:
     """Run the plan the caller started for this flow (adopting it), or build and run one here."""
     hooks = current_hooks() or RunHooks()
     early = hooks.take_early(kind, source)
@@ -100,13 +101,13 @@ async def _execute(kind: str, source: str, make_plan: Callable[..., RunPlan]) ->
         return await early.adopt(_commit)
     plan = make_plan(**_pipeline_kwargs(hooks))
     await plan.run()
-    return plan
+    return EndedRun.of(plan)
 
 
-def _ended(pipeline: Pipeline, summary: Any) -> Any:
+def _ended(run: EndedRun, summary: Any) -> Any:
     """The flow's return: its summary, or a Cancelled state when it was asked to stop (Ctrl-C), so the
     Prefect UI says what happened; the summary is then in the run row, the artifact and the hooks."""
-    if pipeline.stop.requested:
+    if run.stopped:
         return Cancelled(message="interrupted: what was committed is kept; the next run resumes")
     return summary
 
@@ -116,11 +117,11 @@ def _task_runner() -> TaskRunner[Any]:
     return task_runner_from_env() or ThreadPoolTaskRunner(max_workers=4)
 
 
-async def _publish(pipeline: Pipeline) -> dict[str, Any]:
+async def _publish(run: EndedRun) -> dict[str, Any]:
     """The run's summary as the Prefect artifact; the same object is `crawl_runs.counts` and the CLI table."""
-    summary = pipeline.summary
-    key = f"{pipeline.kind}-{pipeline.source.name}".replace("_", "-").lower()
-    await acreate_markdown_artifact(markdown=summary.markdown(), key=key, description=f"sieve {pipeline.kind} summary")
+    summary = run.summary
+    key = f"{run.kind}-{run.source}".replace("_", "-").lower()
+    await acreate_markdown_artifact(markdown=summary.markdown(), key=key, description=f"sieve {run.kind} summary")
     hooks = current_hooks()
     if hooks is not None:
         hooks.summaries.append(summary)
@@ -131,11 +132,10 @@ async def _publish(pipeline: Pipeline) -> dict[str, Any]:
 async def crawl(source: str, max_pages: int | None = None, config_path: str = str(DEFAULT_CONFIG)) -> dict[str, Any]:
     """Crawl one configured source: list pages, then the articles they link to, into the warehouse."""
     logger = get_run_logger()
-    plan = await _execute("crawl", source, lambda **kw: crawl_plan(load_config(config_path), source, max_pages, **kw))
-    pipeline = plan.pipeline
-    summary = await _publish(pipeline)
-    logger.info("crawl of %s into %s %s: %s", source, pipeline.warehouse.path, summary["status"], summary)
-    return _ended(pipeline, summary)
+    run = await _execute("crawl", source, lambda **kw: crawl_plan(load_config(config_path), source, max_pages, **kw))
+    summary = await _publish(run)
+    logger.info("crawl of %s into %s %s: %s", source, run.warehouse, summary["status"], summary)
+    return _ended(run, summary)
 
 
 @flow(name="backfill", log_prints=False, persist_result=False, task_runner=_task_runner())
@@ -156,7 +156,7 @@ async def backfill(
     are still stored, so `sieve reextract --all` can take them later.
     """
     logger = get_run_logger()
-    plan = await _execute(
+    run = await _execute(
         "backfill",
         source,
         lambda **kw: backfill_plan(
@@ -170,8 +170,8 @@ async def backfill(
             **kw,
         ),
     )
-    logger.info("backfill of %s: %s", source, plan.log_line)
-    return _ended(plan.pipeline, await _publish(plan.pipeline))
+    logger.info("backfill of %s: %s", source, run.log_line)
+    return _ended(run, await _publish(run))
 
 
 @flow(name="reextract", log_prints=False, persist_result=False, task_runner=_task_runner())
@@ -183,10 +183,9 @@ async def reextract(
     config = load_config(config_path)
     totals: dict[str, Any] = {}
     for name in [source] if source else list(config.sources):
-        plan = await _execute("reextract", name, lambda name=name, **kw: reextract_plan(config, name, only_stale, **kw))
-        pipeline = plan.pipeline
-        totals[name] = await _publish(pipeline)
+        run = await _execute("reextract", name, lambda name=name, **kw: reextract_plan(config, name, only_stale, **kw))
+        totals[name] = await _publish(run)
         logger.info("reextract of %s: %s", name, totals[name])
-        if pipeline.stop.requested:
-            return _ended(pipeline, totals)
+        if run.stopped:
+            return _ended(run, totals)
     return totals

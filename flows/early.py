@@ -2,16 +2,17 @@
 
 `import prefect` costs 1-2 s and Prefect's temporary server 3-4 s more before it answers; the pipeline
 needs neither to fetch. So the CLI builds the run's plan (flows/pipeline.py) and starts it at once
-(`EarlyRun`), then imports Prefect and waits for its server meanwhile, then calls the flow, which
-adopts the run instead of building its own:
+(`EarlyRun`), while its flow run comes up in a child process (flows/flow_process.py), which calls the
+flow with the same parameters; the flow adopts the run instead of building its own (`RemoteRun`):
 
 - until then the writer commits its windows itself (each one transaction, as always: crash safety
   does not wait for Prefect), and keeps only a small record of each (`CommittedWindow`);
 - the flow run reports those windows as `commit-window` task runs first (the task sees the window
-  committed and returns its counts), and from then on every window commits *as* a task run of the
-  flow, in the flow's context (`HandOverCommit`);
-- the flow waits for the run to end, publishes its summary artifact, and ends in the run's state.
-  If Prefect never comes up, the CLI stops the run (what was fetched is committed) and fails it.
+  committed and returns its counts), and from then on every window commits *in* a task run of the
+  flow (`HandOverCommit` hands each to the flow's committer);
+- the flow waits for the run to end (`EndedRun`), publishes its summary artifact, and ends in the
+  run's state. If Prefect never comes up, the CLI stops the run (what was fetched is committed) and
+  fails it.
 
 This module never imports Prefect; flows/crawl.py re-exports `RunHooks` and `run_hooks`.
 """
@@ -23,7 +24,7 @@ import contextvars
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from flows.pipeline import Pipeline, RunPlan
@@ -34,6 +35,49 @@ if TYPE_CHECKING:
     from warehouse import ExtractionCounts
 
 
+@dataclass(frozen=True)
+class FlowCall:
+    """A flow of flows/crawl.py by name and its parameters: what the CLI runs, in-process or in the
+    flow process (it is pickled there, so it holds plain values only)."""
+
+    flow: str  # "crawl", "backfill" or "reextract": also the kind of the run it does
+    params: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        """(kind, source): the early run this call's flow adopts (`RunHooks.take_early`)."""
+        return self.flow, self.params.get("source")
+
+    def __call__(self) -> Coroutine[Any, Any, Any]:
+        import flows.crawl
+
+        flow = getattr(flows.crawl, self.flow)
+        return flow(**self.params)
+
+
+@dataclass(frozen=True)
+class EndedRun:
+    """What a flow needs of a run once it ended: its summary and how it ended (picklable)."""
+
+    kind: str
+    source: str
+    summary: RunSummary
+    stopped: bool  # asked to stop (Ctrl-C): the flow run ends Cancelled
+    warehouse: str
+    log_line: str = ""
+
+    @classmethod
+    def of(cls, plan: RunPlan) -> EndedRun:
+        p = plan.pipeline
+        return cls(plan.kind, plan.source, p.summary, p.stop.requested, str(p.warehouse.path), plan.log_line)
+
+
+class Adoptable(Protocol):
+    """A run started for a flow before its flow run existed (flows/flow_process.py `RemoteRun`)."""
+
+    async def adopt(self, commit: Committer) -> EndedRun: ...
+
+
 @dataclass
 class RunHooks:
     """What the caller of a flow (the CLI, a benchmark) gives the runs it starts in this process."""
@@ -42,10 +86,10 @@ class RunHooks:
     stop: StopSignal | None = None
     options: StreamOptions | None = None
     summaries: list[RunSummary] = field(default_factory=list)  # every run's summary, as it ended
-    early: dict[tuple[str, str], EarlyRun] = field(default_factory=dict)  # (kind, source) -> started run
+    early: dict[tuple[str, str | None], Adoptable] = field(default_factory=dict)  # (kind, source) -> started run
     task_runs: dict[str, int] = field(default_factory=dict)  # flow run id -> commit-window task runs it ran
 
-    def take_early(self, kind: str, source: str) -> EarlyRun | None:
+    def take_early(self, kind: str, source: str) -> Adoptable | None:
         """The run the caller started for this flow, if any (once: a second flow builds its own)."""
         return self.early.pop((kind, source), None)
 
@@ -115,7 +159,7 @@ class HandOverCommit:
 
 
 class EarlyRun:
-    """A plan started before its flow run. `start()` in the event loop; the flow calls `adopt()`."""
+    """A plan started before its flow run, in the CLI. `start()` in the event loop."""
 
     def __init__(self, plan: RunPlan, committer: HandOverCommit) -> None:
         self.plan = plan
@@ -128,15 +172,6 @@ class EarlyRun:
 
     def start(self) -> None:
         self.task = asyncio.ensure_future(self.plan.run())
-
-    async def adopt(self, commit: Committer) -> RunPlan:
-        """In the flow: report the windows committed so far through `commit`, commit the next ones
-        through it, and wait for the run to end (its error, if it failed, is the flow's)."""
-        assert self.task is not None, "adopt() before start()"
-        for window in self.committer.hand_over(commit):
-            await commit(window)
-        await self.task
-        return self.plan
 
     async def abandon(self, reason: str) -> None:
         """No flow run will take this run (Prefect failed): stop it, commit what it has, let it end

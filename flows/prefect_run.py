@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,57 +82,30 @@ class TemporaryPrefectServer:
 
     def wait_healthy(self) -> float:
         """Block until /api/health answers; returns the seconds since `start`."""
-        import httpx
-
         assert self.process is not None
-        deadline = self.started_at + self.startup_timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while True:
-                if self.process.poll() is not None:
-                    raise PrefectServerError(
-                        f"Prefect's temporary server exited with code {self.process.returncode}{_tail(self.log_path)}"
-                    )
-                try:
-                    if client.get(f"{self.api_url}/health").status_code == 200:
-                        self.healthy = True
-                        return time.monotonic() - self.started_at
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise PrefectServerError(
-                        f"Prefect's temporary server on {self.api_url} not healthy after "
-                        f"{self.startup_timeout:.0f} s{_tail(self.log_path)}"
-                    )
-                time.sleep(0.05)
+        process = self.process
+        try:
+            wait_until_healthy(self.api_url, self.started_at + self.startup_timeout, gone=self.exited)
+        except PrefectServerError as exc:
+            if process.poll() is not None:
+                raise
+            raise PrefectServerError(f"{exc} ({self.startup_timeout:.0f} s){_tail(self.log_path)}") from None
+        self.healthy = True
+        return time.monotonic() - self.started_at
+
+    def exited(self) -> str | None:
+        """None while it runs (or was stopped by us); else that it exited, with its log's end."""
+        process = self.process
+        if process is None or process.poll() is None:
+            return None
+        return f"Prefect's temporary server exited with code {process.returncode}{_tail(self.log_path)}"
 
     def wait_recorded(self, task_runs: Mapping[str, int], timeout: float = 5.0) -> bool:
-        """Block (at most `timeout`) until the server has recorded, in a final state, the `commit-window`
-        task runs each flow run reported (flow run id -> count). Task run states reach the server as
-        events, written a moment later; one being written when the server is stopped is lost with it
-        (Prefect cancels the write and does not retry it at shutdown). True when all are recorded."""
-        import httpx
-
-        expected = sum(task_runs.values())
-        if not expected or self.process is None or not self.healthy:
+        """`wait_recorded` on this server, if it is up and running."""
+        if self.process is None or not self.healthy:
             return True
-        query = {
-            "flow_runs": {"id": {"any_": list(task_runs)}},
-            "task_runs": {
-                "name": {"like_": "commit-window"},
-                "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}},
-            },
-        }
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while True:
-                try:
-                    if client.post(f"{self.api_url}/task_runs/count", json=query).json() >= expected:
-                        return True
-                except (httpx.HTTPError, ValueError):
-                    pass
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    return False
-                time.sleep(0.02)
+        process = self.process
+        return wait_recorded(self.api_url, task_runs, timeout, alive=lambda: process.poll() is None)
 
     def stop(self) -> None:
         """SIGTERM to its session, without waiting: it shuts down on its own. Idempotent. One not yet
@@ -144,6 +117,57 @@ class TemporaryPrefectServer:
                 os.killpg(process.pid, signal.SIGTERM if self.healthy else signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def wait_until_healthy(api_url: str, deadline: float, *, gone: Callable[[], str | None] = lambda: None) -> None:
+    """Block until `api_url`/health answers, or raise PrefectServerError: at `deadline` (monotonic), or
+    as soon as `gone()` says why the server will never answer."""
+    import httpx
+
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while True:
+            if (why := gone()) is not None:
+                raise PrefectServerError(why)
+            try:
+                if client.get(f"{api_url}/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise PrefectServerError(f"Prefect's server on {api_url} not healthy in time")
+            time.sleep(0.05)
+
+
+def wait_recorded(
+    api_url: str, task_runs: Mapping[str, int], timeout: float = 5.0, *, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    """Block (at most `timeout`) until the server has recorded, in a final state, the `commit-window`
+    task runs each flow run reported (flow run id -> count). Task run states reach the server as
+    events, written a moment later; one being written when the server is stopped is lost with it
+    (Prefect cancels the write and does not retry it at shutdown). True when all are recorded."""
+    import httpx
+
+    expected = sum(task_runs.values())
+    if not expected:
+        return True
+    query = {
+        "flow_runs": {"id": {"any_": list(task_runs)}},
+        "task_runs": {
+            "name": {"like_": "commit-window"},
+            "state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}},
+        },
+    }
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while True:
+            try:
+                if client.post(f"{api_url}/task_runs/count", json=query).json() >= expected:
+                    return True
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline or not alive():
+                return False
+            time.sleep(0.02)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -126,6 +126,46 @@ def test_a_prefect_that_cannot_be_reached_fails_the_run_and_says_so(tmp_path: Pa
     assert status == "failed" and "flow run did not start" in error, (status, error)
 
 
+def test_a_flow_process_killed_mid_run_fails_the_run_and_keeps_what_was_fetched(tmp_path: Path,
+                                                                                prefect_harness) -> None:
+    """The flow run runs in a child of the CLI (flows/flow_process.py). SIGKILLed mid-run, the CLI notices
+    at once, commits what it fetched itself, fails the run and says why; nothing is committed twice."""
+    from prefect.settings import PREFECT_API_URL
+
+    site = DemoSite(300)
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url,
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
+        proc = _crawl(config, _env(PREFECT_HOME=str(tmp_path / "home"), PREFECT_API_URL=PREFECT_API_URL.value()))
+        deadline = time.monotonic() + 120
+
+        def flow_processes() -> list[psutil.Process]:
+            return [p for p in psutil.Process(proc.pid).children() if "flows.flow_process" in " ".join(p.cmdline())]
+
+        while time.monotonic() < deadline and proc.poll() is None and not (
+                _articles_requested(server) >= 40 and (tmp_path / "sieve.duckdb").exists()
+                and flow_processes() and flow_processes()[0].num_threads() > 1):   # Prefect's threads: it is up
+            time.sleep(0.05)
+        time.sleep(1.0)   # past the flow run's start: its windows now commit through task runs
+        (child,) = flow_processes()
+        child.kill()
+        killed = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        ended_in = time.monotonic() - killed
+    assert proc.returncode == 1, (stdout, stderr)
+    assert "run failed" in stderr and "Prefect flow run exited with code -9" in stderr, stderr
+    assert ended_in < 10, f"took {ended_in:.1f} s to notice and end"
+    db = tmp_path / "sieve.duckdb"
+    status, error, counts = _rows(db, "SELECT status, error, counts FROM crawl_runs")[0]
+    stored = _rows(db, "SELECT count(*) FROM articles")[0][0]
+    assert status == "failed" and "Prefect flow run exited with code -9" in error, (status, error)
+    assert 0 < stored < site.n_articles and json.loads(counts)["articles_new"] == stored, "the run row counts what was committed"
+    fetched = _rows(db, "SELECT count(DISTINCT url) FROM fetches WHERE status = 200 AND kind = 'article'")[0][0]
+    kept = _rows(db, "SELECT count(*) FROM pages WHERE kind = 'article'")[0][0]
+    # a page whose extraction the stop cut short is kept, for the next run to extract (`reextracted`)
+    assert fetched == kept >= stored, "every article page fetched was committed"
+
+
 # ---- the temporary server ---------------------------------------------------------------------------
 def test_a_run_on_the_temporary_server_records_its_flow_run_windows_and_artifact(tmp_path: Path,
                                                                                  prefect_home: Path) -> None:

@@ -2,9 +2,12 @@
 the summary table (the same RunSummary the flow stored in `crawl_runs` and published as its artifact).
 
 Order of a `sieve crawl`: config (already loaded) -> pick the Prefect server and, with none running,
-start the temporary one in the background -> start the extraction fork server -> import Prefect
-(about 1-2 s; the bar says so) -> wait for the temporary server -> run the flow -> print the
-summary -> exit; the temporary server is stopped after that, without waiting for it.
+start the temporary one in the background -> start the flow process (flows/flow_process.py: it imports
+Prefect on the other core, waits for the server, and runs the flow run) -> start the extraction fork
+server -> start the run at once -> the flow run adopts it when it is up -> print the summary -> wait for
+the flow process to flush Prefect and end -> exit; the temporary server is stopped after that, without
+waiting for it. Runs the CLI cannot start early (`reextract` of every source, a fleet crawl, SIEVE_DASK)
+run their flow in this process instead, once Prefect is imported.
 
 Ctrl-C once: the run stops claiming URLs, drops fetches in flight, commits what it has and ends
 `cancelled` (within about a second or two); one line is printed and the exit code is 130. A second
@@ -19,15 +22,19 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+from rich.markup import escape
 
 from flows.cli.common import console, err
 
 if TYPE_CHECKING:
+    from flows.early import FlowCall
+    from flows.flow_process import FlowProcess
     from flows.pipeline import RunPlan
     from flows.prefect_run import PrefectForRun, TemporaryPrefectServer
     from pipeline.summary import Progress, RunSummary
@@ -36,18 +43,20 @@ INTERRUPTED = 130
 STOP_GRACE_S = 1.0  # after a Ctrl-C ended an early run, how long Prefect may still take to record it
 FLOW_RAN = False  # a flow ran in this process: main() then exits without the interpreter's slow teardown
 TEMPORARY_SERVER: TemporaryPrefectServer | None = None
+FLOW_PROCESS: FlowProcess | None = None  # the flow run of this CLI run, when it runs in a child process
 # flow run id -> the commit-window task runs it ran: the temporary server must record them before it stops
 TASK_RUNS: dict[str, int] = {}
 
 
-def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> PrefectForRun:
-    """Before `import prefect`: quiet defaults, the server to use (a temporary one starts now), and the
-    extraction fork server (it preloads the extractor in its own process meanwhile)."""
+def prepare_prefect(warehouse_path: Path, *, verbose: bool = False, call: FlowCall | None = None) -> PrefectForRun:
+    """Before `import prefect`: quiet defaults, the server to use (a temporary one starts now), the flow
+    process for `call` (it starts importing Prefect now), and the extraction fork server (it preloads
+    the extractor in its own process meanwhile)."""
     from flows.dask_runner import dask_setting
     from flows.prefect_env import apply_quiet_defaults
     from flows.prefect_run import prefect_for_run
 
-    global TEMPORARY_SERVER
+    global TEMPORARY_SERVER, FLOW_PROCESS
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
     prefect = prefect_for_run(warehouse_path)
     if prefect.temporary is not None:
@@ -55,7 +64,18 @@ def prepare_prefect(warehouse_path: Path, *, verbose: bool = False) -> PrefectFo
         # server outlives them; stopping does not wait. (exit_after_flow stops it sooner, after flushing.)
         TEMPORARY_SERVER = prefect.temporary
         atexit.register(prefect.temporary.stop)
-    if dask_setting() is None:
+    if dask_setting() is None:  # extraction on Dask runs as task runs of the flow: that flow runs here
+        if call is not None:
+            from flows.flow_process import FlowProcess
+
+            temporary = prefect.temporary
+            FLOW_PROCESS = FlowProcess(
+                call,
+                health_timeout=temporary.startup_timeout if temporary is not None else None,
+                temporary=temporary is not None,
+                relay=lambda line: err.print(line, markup=False, highlight=False),
+            )
+            atexit.register(FLOW_PROCESS.kill)
         from pipeline.extract import prestart
 
         prestart()
@@ -118,10 +138,10 @@ def run_flow(
     """Run a flow with a progress bar; returns the summaries of its runs. Exits 1 when the run itself
     fails, 130 when interrupted (after saying what was committed).
 
-    `plan` (the run the flow will do, from flows/pipeline.py) starts at once, before Prefect is imported
-    and its server answers; the flow then adopts it (flows/early.py). Without it the flow builds its own.
+    With `plan` (the run the flow will do, from flows/pipeline.py) and the flow process started by
+    `prepare_prefect`, the run starts at once and the flow process's flow run adopts it. Otherwise the
+    flow runs here, once Prefect is imported, and builds its own run.
     """
-    from flows.dask_runner import dask_setting
     from flows.early import RunHooks
     from pipeline.spec import StopSignal
 
@@ -129,12 +149,13 @@ def run_flow(
     FLOW_RAN = True
     bar = _Bar(label, quiet=quiet)
     hooks = RunHooks(progress=bar.update, stop=StopSignal())
-    if dask_setting() is not None:  # extraction on Dask runs as task runs of the flow: nothing starts early
-        plan = None
     recorded = True
     try:
         with bar.progress:
-            recorded = asyncio.run(_main(start, hooks, bar, prefect, plan))
+            if FLOW_PROCESS is not None and plan is not None:
+                recorded = asyncio.run(_main_remote(FLOW_PROCESS, hooks, bar, prefect, plan))
+            else:
+                asyncio.run(_main(start, hooks, bar, prefect))
     except KeyboardInterrupt:  # before the run had started (or a second Ctrl-C came through Python)
         err.print("[yellow]interrupted[/yellow] before the run started; nothing was written")
         raise typer.Exit(INTERRUPTED) from None
@@ -142,9 +163,11 @@ def run_flow(
         raise
     except Exception as exc:  # noqa: BLE001  (the run itself failed: pages failing never get here)
         if type(exc).__name__ != "CancelledRun":  # prefect.exceptions.CancelledRun: a Ctrl-C, said below
-            shown = exc.__cause__ if isinstance(exc, PrefectUnavailable) and exc.__cause__ else exc
-            where = "Prefect: " if isinstance(exc, PrefectUnavailable) else ""
-            err.print(f"[red]run failed[/red]: {where}{type(shown).__name__}: {shown}", highlight=False)
+            if isinstance(exc, PrefectUnavailable):  # its text says why; its cause, if any, what failed
+                said = f"Prefect: {exc}" if exc.__cause__ is None else f"Prefect: {_error_text(exc.__cause__)}"
+            else:
+                said = _error_text(exc)
+            err.print(f"[red]run failed[/red]: {escape(said)}", highlight=False)
             raise typer.Exit(1) from None
     finally:
         TASK_RUNS.update(hooks.task_runs)
@@ -160,34 +183,17 @@ def run_flow(
     return summaries
 
 
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 class PrefectUnavailable(RuntimeError):
     """Prefect could not be imported or its server did not come up: the run is stopped and fails."""
 
 
-def _import_flows() -> None:
-    import flows.crawl  # noqa: F401  (imports Prefect: the slow part of start-up)
-
-    # isort: split
-    # Prefect imports this while creating the flow run (serialising its parameters), ~0.2-0.3 s; here it
-    # is off the critical path (while the temporary server comes up, or the pipeline waits on the network)
-    import fastapi.encoders  # noqa: F401
-
-
-def _no_cancel_notice(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Finished in state Cancelled")
-
-
-async def _main(
-    start: Callable[[], Coroutine[Any, Any, Any]],
-    hooks: Any,
-    bar: _Bar,
-    prefect: PrefectForRun,
-    plan: Callable[..., RunPlan] | None,
-) -> bool:
-    """Start the run (if `plan`), get Prefect ready meanwhile, run the flow. False when Ctrl-C ended an
-    early run before Prefect was ready (the flow was then not run: the run is not in Prefect)."""
-    from flows.early import EarlyRun, HandOverCommit, run_hooks
-
+@contextmanager
+def _on_ctrl_c(hooks: Any, bar: _Bar) -> Iterator[None]:
+    """The first Ctrl-C stops the run (it commits what it has); a second one exits at once."""
     loop = asyncio.get_running_loop()
     presses = 0
 
@@ -204,74 +210,117 @@ async def _main(
 
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
-        early = None
-        if plan is not None:  # fetching starts now; Prefect is imported meanwhile, in a thread
-            committer = HandOverCommit()
-            early = EarlyRun(
-                plan(progress=hooks.progress, stop=hooks.stop, options=hooks.options, commit=committer), committer
-            )
-            hooks.early[(early.plan.kind, early.plan.source)] = early
-            early.plan.preload()  # before Prefect's import starts in its thread: no contention on module locks
-            early.start()
-            assert early.task is not None
-            early.task.add_done_callback(lambda _: bar.say("recording the run in Prefect…"))
-        elif prefect.temporary is not None:
-            bar.say("starting Prefect's temporary server…")
-        try:
-            if not await _prefect_ready(prefect, early, hooks.stop):
-                assert early is not None
-                hooks.summaries.append(early.pipeline.summary)
-                return False
-        except Exception as exc:
-            if early is not None:  # no flow run will take it: stop it (what it fetched is committed), fail it
-                await early.abandon(f"Prefect is not available: {type(exc).__name__}: {exc}")
-            raise PrefectUnavailable(str(exc)) from exc
-        if early is None:
-            bar.say("starting the run…")
-        with run_hooks(hooks):
-            try:
-                await start()
-            except BaseException as exc:  # the flow run never took the early run: it must not end as cancelled
-                for run in list(hooks.early.values()):
-                    await run.abandon(f"the flow run did not start: {type(exc).__name__}: {exc}"[:500])
-                hooks.early.clear()
-                raise
-        return True
+        yield
     finally:
         loop.remove_signal_handler(signal.SIGINT)
 
 
-async def _prefect_ready(prefect: PrefectForRun, early: Any, stop: Any) -> bool:
-    """Import Prefect and wait for the temporary server, if any; False when a Ctrl-C stopped the early
-    run and Prefect was still not ready `STOP_GRACE_S` after the run had committed and ended (a Ctrl-C
-    stops a run within a second or two: it does not wait for a server still starting)."""
+def _no_cancel_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Finished in state Cancelled")
+
+
+async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: _Bar, prefect: PrefectForRun) -> None:
+    """The flow in this process: import Prefect (in a thread: the bar keeps moving), wait for the
+    temporary server, run the flow (it builds its own runs)."""
+    from flows.early import run_hooks
 
     def get_ready() -> None:
-        _import_flows()
+        import flows.crawl  # noqa: F401  (imports Prefect: the slow part of start-up)
+
         # Prefect logs a cancelled flow run's end at ERROR; after Ctrl-C the CLI's one line says it.
         logging.getLogger("prefect.flow_runs").addFilter(_no_cancel_notice)
         if prefect.temporary is not None:
             prefect.temporary.wait_healthy()
 
-    ready = _in_daemon_thread(get_ready)
-    if early is None:
-        await ready
+    with _on_ctrl_c(hooks, bar):
+        bar.say("starting Prefect's temporary server…" if prefect.temporary is not None else "starting Prefect…")
+        try:
+            await _in_daemon_thread(get_ready)
+        except Exception as exc:
+            raise PrefectUnavailable(str(exc)) from exc
+        bar.say("starting the run…")
+        with run_hooks(hooks):
+            await start()
+
+
+async def _main_remote(
+    flow: FlowProcess, hooks: Any, bar: _Bar, prefect: PrefectForRun, plan: Callable[..., RunPlan]
+) -> bool:
+    """Start the run now; the flow process's flow run adopts it once Prefect is up. False when Ctrl-C
+    ended the run before Prefect was up (the run is then not in Prefect)."""
+    from flows.early import EarlyRun, EndedRun, HandOverCommit
+    from flows.flow_process import FINISH_TIMEOUT_S
+
+    with _on_ctrl_c(hooks, bar):
+        committer = HandOverCommit()
+        early = EarlyRun(
+            plan(progress=hooks.progress, stop=hooks.stop, options=hooks.options, commit=committer), committer
+        )
+        early.plan.preload()
+        early.start()
+        assert early.task is not None
+        early.task.add_done_callback(lambda _: bar.say("recording the run in Prefect…"))
+        await flow.attach(committer)
+        why_not = await _until_adopted(flow, early, hooks.stop, prefect.temporary)
+        if why_not == GIVEN_UP:
+            flow.kill()
+            hooks.summaries.append(early.pipeline.summary)
+            return False
+        if why_not is not None:  # no flow run will take it: stop it (what it fetched is committed), fail it
+            flow.kill()
+            await early.abandon(why_not)
+            raise PrefectUnavailable(why_not)
+        if prefect.temporary is not None:
+            prefect.temporary.healthy = True  # the flow process waited for it
+        running: set[asyncio.Future[Any]] = {early.task, flow.finished}
+        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        if not early.task.done():  # the flow process failed mid-run: the run stops and commits here
+            reason = flow.finished.result() or "the flow run ended before the run"
+            await early.abandon(reason)
+            raise PrefectUnavailable(reason)
+        error = None if early.task.cancelled() else early.task.exception()
+        ended = EndedRun.of(early.plan) if error is None else None
+        flow.send(("ended", ended, None if error is None else f"{type(error).__name__}: {error}"))
+        await asyncio.wait({flow.finished}, timeout=FINISH_TIMEOUT_S)
+        if error is not None:
+            raise error
+        failure = flow.finished.result() if flow.finished.done() else "the flow run did not end in time"
+        if failure is not None:
+            raise PrefectUnavailable(failure)
+        hooks.summaries.append(early.pipeline.summary)
         return True
+
+
+GIVEN_UP = "given up"
+
+
+async def _until_adopted(flow: FlowProcess, early: Any, stop: Any, temporary: Any) -> str | None:
+    """None once the flow run took the run; else why not: the flow process's failure, the temporary
+    server's death, or GIVEN_UP when a Ctrl-C ended the run and Prefect was still not up `STOP_GRACE_S`
+    later (a Ctrl-C stops a run within a second or two: it does not wait for a server still starting)."""
 
     async def stopped_and_ended() -> None:
         await stop.wait()
         await asyncio.wait({early.task})
         await asyncio.sleep(STOP_GRACE_S)
 
+    adopted = asyncio.ensure_future(flow.wait_adopted())
     giving_up = asyncio.ensure_future(stopped_and_ended())
     try:
-        await asyncio.wait({ready, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            waiting: set[asyncio.Future[Any]] = {adopted, flow.finished, giving_up}
+            await asyncio.wait(waiting, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
+            if adopted.done():
+                return None
+            if flow.finished.done():
+                return flow.finished.result() or "the flow process ended before its flow run took the run"
+            if giving_up.done() and not flow.ready:
+                return GIVEN_UP
+            if temporary is not None and (exited := temporary.exited()) is not None:
+                return exited
     finally:
+        adopted.cancel()
         giving_up.cancel()
-    if ready.done():
-        ready.result()
-        return True
-    return False
 
 
 def _in_daemon_thread(call: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -334,6 +383,8 @@ def exit_after_flow(code: int) -> NoReturn:
             EventsWorker.drain_all(timeout=5)
         except Exception:  # noqa: BLE001  (never let a flush failure change the exit code)
             logging.getLogger("sieve").debug("flushing Prefect before exit failed", exc_info=True)
+    if FLOW_PROCESS is not None:  # it flushes Prefect and waits for the server to record its task runs
+        FLOW_PROCESS.wait_exit()
     if TEMPORARY_SERVER is not None:
         if not TEMPORARY_SERVER.wait_recorded(TASK_RUNS):
             logging.getLogger("sieve").warning("Prefect's temporary server had not recorded every task run in 5 s")

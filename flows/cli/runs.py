@@ -21,6 +21,7 @@ from flows.cli.common import (
 )
 from flows.cli.runner import print_summary
 from flows.config import DEFAULT_CONFIG
+from flows.early import FlowCall
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,13 +39,14 @@ def _prefect_env(verbose: bool = False) -> None:
 
 
 def _run(
-    cfg: Config, start: Any, *, quiet: bool, verbose: bool, label: str, plan: Callable[..., RunPlan] | None = None
+    cfg: Config, call: FlowCall, *, quiet: bool, verbose: bool, label: str, plan: Callable[..., RunPlan] | None = None
 ) -> list[RunSummary]:
-    """Run the flow `start()` calls; `plan` builds the same run for the CLI to start before Prefect is up."""
+    """Run the flow `call` names; `plan` builds the same run, for the CLI to start before Prefect is up
+    (its flow run then runs in the flow process: flows/flow_process.py)."""
     from flows.cli.runner import prepare_prefect, run_flow
 
-    prefect = prepare_prefect(cfg.warehouse.path, verbose=verbose)
-    return run_flow(start, prefect, quiet=quiet, label=label, plan=plan)
+    prefect = prepare_prefect(cfg.warehouse.path, verbose=verbose, call=call if plan is not None else None)
+    return run_flow(call, prefect, quiet=quiet, label=label, plan=plan)
 
 
 # ---- flows ------------------------------------------------------------------------------------
@@ -60,10 +62,7 @@ def crawl(
     cfg = _load(config)
     _require_source(cfg, source)
 
-    def start() -> Any:
-        from flows.crawl import crawl as crawl_flow
-
-        return crawl_flow(source=source, max_pages=max_pages, config_path=str(config))
+    start = FlowCall("crawl", {"source": source, "max_pages": max_pages, "config_path": str(config)})
 
     def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import crawl_plan
@@ -105,10 +104,7 @@ def backfill(
         "until": until.date() if until else None,
     }
 
-    def start() -> Any:
-        from flows.crawl import backfill as backfill_flow
-
-        return backfill_flow(source=source, config_path=str(config), **what)
+    start = FlowCall("backfill", {"source": source, "config_path": str(config), **what})
 
     def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import backfill_plan
@@ -131,10 +127,7 @@ def reextract(
     cfg = _load(config)
     _require_source(cfg, source)
 
-    def start() -> Any:
-        from flows.crawl import reextract as reextract_flow
-
-        return reextract_flow(source=source, only_stale=not all_pages, config_path=str(config))
+    start = FlowCall("reextract", {"source": source, "only_stale": not all_pages, "config_path": str(config)})
 
     def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import reextract_plan
@@ -181,10 +174,7 @@ def demo(
         err.print(f"cannot serve the demo site on 127.0.0.1:{port}: {exc}")
         raise typer.Exit(1) from None
 
-    def start() -> Any:
-        from flows.crawl import crawl as crawl_flow
-
-        return crawl_flow(source="demo", config_path=str(config))
+    start = FlowCall("crawl", {"source": "demo", "config_path": str(config)})
 
     def plan(**pipeline: Any) -> RunPlan:
         from flows.pipeline import crawl_plan

@@ -1,0 +1,107 @@
+"""The flow process (flows/flow_process.py) against a real Prefect server, driven from this process as
+the CLI drives it: a real child process imports Prefect and runs the real `crawl` flow, which adopts a
+run held here.
+
+- a window committed before the flow run existed is reported as a task run, not committed again;
+- a later window commits inside its `commit-window` task run, and a locked warehouse file on the first
+  attempt is retried by Prefect's task retry on the real commit;
+- the flow run ends with the run's summary (completed, its artifact), and the child exits cleanly.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.early import EndedRun, FlowCall, HandOverCommit
+from flows.flow_process import FlowProcess
+from pipeline.summary import RunSummary
+from pipeline.write import Window
+from warehouse import ExtractionCounts
+from warehouse.errors import WarehouseBusy
+
+
+async def _recorded(config_path: str, windows: int) -> tuple[list, list, list]:
+    """The flow run of this call, its task runs and artifacts, once the server has written them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + 30
+    async with get_client() as client:
+        while True:
+            runs = [r for r in await client.read_flow_runs() if r.parameters.get("config_path") == config_path]
+            ids = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs]))
+            tasks = await client.read_task_runs(flow_run_filter=ids) if runs else []
+            artifacts = (await client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs])))) if runs else []
+            settled = (runs and runs[0].state.is_final() and len(tasks) >= windows
+                       and all(t.state.is_final() for t in tasks) and artifacts)
+            if settled or time.monotonic() > deadline:
+                return runs, tasks, artifacts
+            await asyncio.sleep(0.2)
+
+
+def test_windows_commit_inside_their_task_runs_and_prefect_retries_a_locked_file_on_the_real_commit(
+        tmp_path: Path, prefect_harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())   # the child reads it from its environment
+    config_path = str(tmp_path / "config.yaml")   # never read: the flow adopts the run instead of building one
+    relayed: list[str] = []
+    flow = FlowProcess(FlowCall("crawl", {"source": "demo", "config_path": config_path}),
+                       health_timeout=None, temporary=False, relay=relayed.append)
+    attempts: list[int] = []
+
+    def store(window: Window) -> tuple[int, ExtractionCounts]:
+        """The warehouse's part of a commit; the first attempt at window 2 finds the file locked."""
+        attempts.append(window.number)
+        if window.number == 2 and attempts.count(2) == 1:
+            raise WarehouseBusy("held by another process")
+        return window.number * 10, ExtractionCounts(new=window.number)
+
+    async def drive() -> tuple[tuple, tuple]:
+        committer = HandOverCommit()
+        before = await committer(Window(1, store))   # before the flow process is even listened to
+        await flow.attach(committer)
+        await asyncio.wait_for(flow.wait_adopted(), 120)
+        after = await committer(Window(2, store))
+        summary = RunSummary(kind="crawl", source="demo", status="completed", windows=2)
+        flow.send(("ended", EndedRun("crawl", "demo", summary, False, str(tmp_path / "w.duckdb")), None))
+        await asyncio.wait({flow.finished}, timeout=60)
+        return before, after
+
+    try:
+        before, after = asyncio.run(drive())
+        flow.wait_exit(30)
+    finally:
+        flow.kill()
+    assert before == (10, ExtractionCounts(new=1)) and after == (20, ExtractionCounts(new=2))
+    assert attempts == [1, 2, 2], "window 1 committed once (here), window 2 twice: the retry after the lock"
+    assert flow.finished.result() is None and flow.process.returncode == 0, relayed
+    runs, tasks, artifacts = asyncio.run(_recorded(config_path, windows=2))
+    assert [r.state.type.value for r in runs] == ["COMPLETED"]
+    assert sorted((t.name.split("-")[0:2] == ["commit", "window"], t.state.type.value, t.run_count) for t in tasks) == [
+        (True, "COMPLETED", 1), (True, "COMPLETED", 2)], [(t.name, t.state, t.run_count) for t in tasks]
+    assert [a.key for a in artifacts] == ["crawl-demo"]
+
+
+def test_a_flow_process_that_cannot_reach_prefect_says_so_and_exits(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    flow = FlowProcess(FlowCall("crawl", {"source": "demo", "config_path": str(tmp_path / "c.yaml")}),
+                       health_timeout=3.0, temporary=True, relay=lambda line: None)
+
+    async def drive() -> str | None:
+        await flow.attach(HandOverCommit())
+        await asyncio.wait({flow.finished}, timeout=60)
+        return flow.finished.result()
+
+    try:
+        failure = asyncio.run(drive())
+        flow.wait_exit(10)
+    finally:
+        flow.kill()
+    assert failure is not None and failure.startswith("Prefect is not available") and "127.0.0.1:9" in failure
+    assert not flow.adopted and flow.process.returncode == 1
