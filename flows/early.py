@@ -73,7 +73,7 @@ class EndedRun:
 
 
 class Adoptable(Protocol):
-    """A run started for a flow before its flow run existed (flows/flow_process.py `RemoteRun`)."""
+    """A run started for a flow before its flow run existed (flows/flow_child.py `RemoteRun`)."""
 
     async def adopt(self, commit: Committer) -> EndedRun: ...
 

@@ -20,63 +20,62 @@ fetched is never lost to Prefect's absence. The child runs in its own session (t
 reaches the CLI, which stops the run; the child then records it as Cancelled) and dies with the CLI.
 
 Messages are pickled, length-prefixed frames on the child's stdin and stdout; anything else the child
-prints goes to its stderr, which the CLI relays to its own. Both ends are this program.
+prints goes to its stderr, which the CLI relays to its own. Both ends are this program: the CLI's is
+here (`FlowProcess`), the child's in flows/flow_child.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
 import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from flows.early import CommittedWindow, EndedRun, FlowCall, HandOverCommit
+from flows.early import CommittedWindow, FlowCall, HandOverCommit
 from flows.prefect_env import _die_with_parent
 from outcomes import SieveError, TransientError
 
-_LENGTH = struct.Struct(">I")
+FRAME_LENGTH = struct.Struct(">I")
 FINISH_TIMEOUT_S = 60.0  # after the run ended, how long the flow process may take to end its flow run
 EXIT_TIMEOUT_S = 20.0  # then, to flush Prefect (5 + 5 s) and wait for the server to record (5 s)
 
 
-def _frame(message: tuple[Any, ...]) -> bytes:
+def frame(message: tuple[Any, ...]) -> bytes:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(data)) + data
+    return FRAME_LENGTH.pack(len(data)) + data
 
 
-def _write(stream: IO[bytes], message: tuple[Any, ...]) -> bool:
+def write_message(stream: IO[bytes], message: tuple[Any, ...]) -> bool:
     """Blocking: messages are small and the other end reads at once. False if it is gone."""
     try:
-        stream.write(_frame(message))
+        stream.write(frame(message))
         stream.flush()
         return True
     except (OSError, ValueError):
         return False
 
 
-async def _read(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
+async def read_message(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
     try:
-        (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+        (length,) = FRAME_LENGTH.unpack(await reader.readexactly(FRAME_LENGTH.size))
         message: tuple[Any, ...] = pickle.loads(await reader.readexactly(length))
         return message
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
 
 
-async def _reader_for(stream: IO[bytes]) -> asyncio.StreamReader:
+async def reader_for(stream: IO[bytes]) -> asyncio.StreamReader:
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
     return reader
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
@@ -87,7 +86,7 @@ class FlowProcess:
 
     def __init__(self, call: FlowCall, *, health_timeout: float | None, temporary: bool, relay: Callable[[str], None]):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.flow_process"],
+            [sys.executable, "-m", "flows.flow_child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -95,7 +94,7 @@ class FlowProcess:
             preexec_fn=_die_with_parent,
         )
         assert self.process.stdin is not None and self.process.stderr is not None
-        _write(self.process.stdin, ("call", call, health_timeout, temporary))
+        write_message(self.process.stdin, ("call", call, health_timeout, temporary))
         threading.Thread(target=self._relay, args=(self.process.stderr, relay), daemon=True).start()
         self.ready = False
         self.gone = False
@@ -121,7 +120,7 @@ class FlowProcess:
         self.committer = committer
         self._ready, self._adopted = asyncio.Event(), asyncio.Event()
         self._finished = asyncio.get_running_loop().create_future()
-        reader = await _reader_for(self.process.stdout)
+        reader = await reader_for(self.process.stdout)
         self._listening = asyncio.ensure_future(self._listen(reader))
 
     @property
@@ -141,11 +140,11 @@ class FlowProcess:
 
     def send(self, message: tuple[Any, ...]) -> None:
         assert self.process.stdin is not None
-        if not self.gone and not _write(self.process.stdin, message):
+        if not self.gone and not write_message(self.process.stdin, message):
             self._lost("the flow process stopped reading")
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
-        while (message := await _read(reader)) is not None:
+        while (message := await read_message(reader)) is not None:
             kind = message[0]
             if kind == "ready":
                 self.ready = True
@@ -219,7 +218,7 @@ class FlowProcess:
         except Exception as exc:  # noqa: BLE001  (the task run fails or retries; the writer gets it after)
             self._errors[number] = exc
             transient = isinstance(exc, TransientError)
-            kind, detail = (exc.kind, exc.detail) if isinstance(exc, SieveError) else ("", _error_text(exc))
+            kind, detail = (exc.kind, exc.detail) if isinstance(exc, SieveError) else ("", error_text(exc))
             self.send(("error", number, transient, kind, detail))
         finally:
             self._committing.discard(number)
@@ -252,161 +251,3 @@ class FlowProcess:
         except subprocess.TimeoutExpired:
             logging.getLogger("sieve").warning("the flow process did not end in %.0f s; stopped", timeout)
             self.kill()
-
-
-# ---- the child's end ------------------------------------------------------------------------------
-class RemoteWindow:
-    """A window the CLI holds; committing it, from the task run, asks the CLI to."""
-
-    __slots__ = ("number", "rows", "_run")
-
-    def __init__(self, number: int, rows: int, run: RemoteRun) -> None:
-        self.number, self.rows, self._run = number, rows, run
-
-    def __repr__(self) -> str:
-        return f"Window({self.number}, {self.rows} rows, in the sieve process)"
-
-    async def commit(self) -> tuple[int, Any]:
-        answer = await self._run.ask(self.number)
-        if answer[0] == "done":
-            return answer[2], answer[3]
-        if answer[0] == "lost":
-            raise RuntimeError(f"window {self.number} is no longer in the sieve process")
-        _, _, transient, kind, detail = answer
-        raise TransientError(kind, detail) if transient else RuntimeError(detail or kind)
-
-
-class RemoteRun:
-    """The CLI's run, for the flow to adopt (flows/early.py `Adoptable`)."""
-
-    def __init__(self, reader: asyncio.StreamReader, out: IO[bytes]) -> None:
-        self.out = out
-        self.adopted = False
-        self._inbox: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
-        self._answers: dict[int, asyncio.Future[tuple[Any, ...]]] = {}
-        self._reading = asyncio.ensure_future(self._dispatch(reader))
-
-    async def _dispatch(self, reader: asyncio.StreamReader) -> None:
-        while (message := await _read(reader)) is not None:
-            if message[0] in ("done", "error", "lost") and (answer := self._answers.pop(message[1], None)):
-                answer.set_result(message)
-            else:
-                self._inbox.put_nowait(message)
-        for answer in self._answers.values():
-            answer.set_result(("lost", None))
-        self._inbox.put_nowait(None)
-
-    async def ask(self, number: int) -> tuple[Any, ...]:
-        answer = self._answers[number] = asyncio.get_running_loop().create_future()
-        _write(self.out, ("go", number))
-        return await answer
-
-    async def adopt(self, commit: Any) -> EndedRun:
-        self.adopted = True
-        _write(self.out, ("adopt",))
-        while (message := await self._inbox.get()) is not None:
-            kind = message[0]
-            if kind == "windows":
-                for window in message[1]:
-                    await self._through(commit, window)
-            elif kind == "report":
-                await self._through(commit, message[1])
-            elif kind == "commit":
-                await self._through(commit, RemoteWindow(message[1], message[2], self))
-            elif kind == "ended":
-                ended, error = message[1], message[2]
-                if ended is None:
-                    raise RuntimeError(error)
-                return ended
-        raise RuntimeError("the sieve process went away before its run ended")
-
-    async def _through(self, commit: Any, window: Any) -> None:
-        try:
-            await commit(window)
-            _write(self.out, ("result", window.number, None))
-        except Exception as exc:  # noqa: BLE001  (the task run failed: the CLI's writer is told)
-            _write(self.out, ("result", window.number, _error_text(exc)))
-
-
-def _read_first(fd: int) -> tuple[Any, ...]:
-    def exactly(n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = os.read(fd, n - len(data))
-            if not chunk:
-                raise SystemExit(0)  # the CLI is gone
-            data += chunk
-        return data
-
-    (length,) = _LENGTH.unpack(exactly(_LENGTH.size))
-    message: tuple[Any, ...] = pickle.loads(exactly(length))
-    return message
-
-
-def _no_cancel_notice(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Finished in state Cancelled")
-
-
-async def _run_flow(call: FlowCall, out: IO[bytes]) -> dict[str, int]:
-    from flows.early import RunHooks, run_hooks
-
-    run = RemoteRun(await _reader_for(os.fdopen(0, "rb", buffering=0)), out)
-    hooks = RunHooks()
-    hooks.early[call.key] = run
-    failure: str | None = None
-    try:
-        with run_hooks(hooks):
-            await call()
-    except Exception as exc:  # noqa: BLE001  (said to the CLI, which fails the run with it)
-        if type(exc).__name__ != "CancelledRun":  # the run was stopped: the flow run ended Cancelled, as meant
-            api = os.environ.get("PREFECT_API_URL", "Prefect's server")
-            failure = _error_text(exc) if run.adopted else f"the flow run did not start on {api}: {_error_text(exc)}"
-    _write(out, ("finished", failure))
-    return hooks.task_runs
-
-
-def _flush_prefect() -> None:
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for name in ("EventsWorker", "APILogWorker"):  # "Still processing items: N remaining": they are sent
-        logging.getLogger(name).setLevel(logging.ERROR)
-    APILogWorker.drain_all(timeout=5)
-    EventsWorker.drain_all(timeout=5)
-
-
-def child_main() -> None:
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # whatever else prints goes to stderr, which the CLI relays: stdout is the protocol
-    _, call, health_timeout, temporary = _read_first(0)
-    api_url = os.environ.get("PREFECT_API_URL", "")
-    try:
-        import fastapi.encoders  # noqa: F401  (Prefect imports it when it creates the flow run)
-
-        import flows.crawl  # noqa: F401  (Prefect: the slow part, on this process's core)
-
-        # Prefect logs a cancelled flow run's end at ERROR; after Ctrl-C the CLI's one line says it
-        logging.getLogger("prefect.flow_runs").addFilter(_no_cancel_notice)
-        if health_timeout is not None:
-            from flows.prefect_run import wait_until_healthy
-
-            wait_until_healthy(api_url, time.monotonic() + health_timeout)
-    except Exception as exc:  # noqa: BLE001
-        _write(out, ("finished", f"Prefect is not available: {_error_text(exc)}"))
-        os._exit(1)
-    _write(out, ("ready",))
-    task_runs = asyncio.run(_run_flow(call, out))
-    try:
-        _flush_prefect()
-        if temporary:
-            from flows.prefect_run import wait_recorded
-
-            if not wait_recorded(api_url, task_runs):
-                logging.getLogger("sieve").warning("Prefect's temporary server had not recorded every task run in 5 s")
-    finally:
-        sys.stderr.flush()
-        os._exit(0)
-
-
-if __name__ == "__main__":
-    child_main()

@@ -140,7 +140,7 @@ def test_a_flow_process_killed_mid_run_fails_the_run_and_keeps_what_was_fetched(
         deadline = time.monotonic() + 120
 
         def flow_processes() -> list[psutil.Process]:
-            return [p for p in psutil.Process(proc.pid).children() if "flows.flow_process" in " ".join(p.cmdline())]
+            return [p for p in psutil.Process(proc.pid).children() if "flows.flow_child" in " ".join(p.cmdline())]
 
         while time.monotonic() < deadline and proc.poll() is None and not (
                 _articles_requested(server) >= 40 and (tmp_path / "sieve.duckdb").exists()
