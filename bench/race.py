@@ -94,10 +94,13 @@ def cpu_groups(cpu_by_process: dict[str, float]) -> dict[str, float]:
     """Sum per kind of process in a sieve tree (by command line): the CLI, Prefect's server, workers.
 
     Used for CPU seconds and for peak RSS (each process's own peak, summed per kind)."""
-    groups = {"CLI process": 0.0, "Prefect temporary server": 0.0, "extraction workers": 0.0, "other": 0.0}
+    groups = {"CLI process": 0.0, "Prefect flow run process": 0.0, "Prefect temporary server": 0.0,
+              "extraction workers": 0.0, "other": 0.0}
     for key, cpu in cpu_by_process.items():
         cmdline = key.split(": ", 1)[1] if ": " in key else key
-        if "uvicorn" in cmdline or "prefect" in cmdline and "server" in cmdline:
+        if "flows.flow_child" in cmdline:
+            groups["Prefect flow run process"] += cpu
+        elif "uvicorn" in cmdline or "prefect" in cmdline and "server" in cmdline:
             groups["Prefect temporary server"] += cpu
         elif "forkserver" in cmdline or "spawn_main" in cmdline or "multiprocessing" in cmdline:
             groups["extraction workers"] += cpu

@@ -68,16 +68,16 @@ def split_table(payload: dict[str, Any]) -> str:
             wall, shown, crawl = (s[k]["median"] if s.get(k) else None for k in ("wall_s", "first_stdout_s", "crawl_duration_s"))
             groups = s.get("cpu_groups") or {}
             if name == "scrapy":
-                rows.append([f"{point['articles']:,}", LABELS[name], _f(wall), "", "", "", _f(groups.get("CLI process")), "", ""])
+                rows.append([f"{point['articles']:,}", LABELS[name], _f(wall), "", "", "", _f(groups.get("CLI process")), "", "", ""])
                 continue
             before = shown - crawl if shown is not None and crawl is not None else None
             after = wall - shown if wall is not None and shown is not None else None
             rows.append([f"{point['articles']:,}", LABELS.get(name, name), _f(wall), _f(before), _f(crawl), _f(after),
-                         _f(groups.get("CLI process")), _f(groups.get("Prefect temporary server")),
-                         _f(groups.get("extraction workers"))])
+                         _f(groups.get("CLI process")), _f(groups.get("Prefect flow run process")),
+                         _f(groups.get("Prefect temporary server")), _f(groups.get("extraction workers"))])
     return table(["articles", "contender", "wall s", "before the crawl s (imports, Prefect start, flow run)",
                   "the crawl s (its summary's duration)", "after the summary s (teardown)", "CPU s: CLI process (all its threads)",
-                  "CPU s: Prefect temporary server", "CPU s: extraction workers"], rows)
+                  "CPU s: Prefect flow run process", "CPU s: Prefect temporary server", "CPU s: extraction workers"], rows)
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -93,10 +93,11 @@ def rss_table(payload: dict[str, Any]) -> str:
         s = p["summary"]
         groups = s.get("rss_groups") or {}
         rows.append([f"{p['articles']:,}", s["pages"] or "", _m(s["wall_s"]), _m(s["pages_per_s"]), _m(s["cores_busy"], 2),
-                     _m(s["peak_rss_mb"], 0), _f(groups.get("CLI process"), 0), _f(groups.get("Prefect temporary server"), 0),
+                     _m(s["peak_rss_mb"], 0), _f(groups.get("CLI process"), 0), _f(groups.get("Prefect flow run process"), 0),
+                     _f(groups.get("Prefect temporary server"), 0),
                      _f(groups.get("extraction workers"), 0), _rows_cell(p["runs"])])
     text = table(["articles", "pages", "wall s", "pages/s", "cores busy", "peak RSS MB (tree)", "own peak MB: CLI process",
-                  "own peak: Prefect temporary server", "own peaks summed: extraction workers", "rows vs the site's truth"],
+                  "own peak: Prefect flow run process", "own peak: Prefect temporary server", "own peaks summed: extraction workers", "rows vs the site's truth"],
                  rows)
     if r.get("rss_growth") is not None:
         text += (f"\n\nPeak RSS grows {100 * r['rss_growth']:.0f}% from the smallest to the largest peak: flat within "
