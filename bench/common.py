@@ -109,7 +109,9 @@ class TreeSampler:
                     times = proc.cpu_times()
                     self.cpu[key] = times.user + times.system
                     if key not in self.seen:
-                        self.seen[key] = " ".join(proc.cmdline()[:6])[:160]
+                        # a forked child keeps its parent's command line: its name tells it apart
+                        command, name = " ".join(proc.cmdline()[:6])[:160], proc.name()
+                        self.seen[key] = command if name in command else f"[{name}] {command}"
             except psutil.Error:
                 pass
         if total > self.peak:

@@ -98,7 +98,7 @@ def cpu_groups(cpu_by_process: dict[str, float]) -> dict[str, float]:
               "extraction workers": 0.0, "other": 0.0}
     for key, cpu in cpu_by_process.items():
         cmdline = key.split(": ", 1)[1] if ": " in key else key
-        if "flows.flow_child" in cmdline:
+        if "sieve-flow-run" in cmdline or "flows.flow_child" in cmdline:
             groups["Prefect flow run process"] += cpu
         elif "uvicorn" in cmdline or "prefect" in cmdline and "server" in cmdline:
             groups["Prefect temporary server"] += cpu

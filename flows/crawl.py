@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
@@ -31,10 +32,11 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from flows.config import DEFAULT_CONFIG, load_config
 from flows.dask_runner import extraction_executor_factory, task_runner_from_env
 from flows.early import CommittedWindow, EndedRun, RunHooks, current_hooks, run_hooks
-from flows.pipeline import RunPlan, backfill_plan, crawl_plan, reextract_plan
 from outcomes import TransientError
-from pipeline.spec import StreamOptions
-from pipeline.write import Window
+
+if TYPE_CHECKING:  # the pipeline is imported when a flow builds a run: the flow process never does
+    from flows.pipeline import RunPlan
+    from pipeline.write import Window
 
 __all__ = ["RunHooks", "backfill", "commit_window", "crawl", "reextract", "run_hooks"]
 
@@ -87,10 +89,19 @@ async def _commit(window: Window | CommittedWindow) -> tuple[int, Any]:
 
 def _pipeline_kwargs(hooks: RunHooks) -> dict[str, Any]:
     """What a plan built by a flow gets from the caller's hooks, and windows committed as task runs."""
+    from pipeline.spec import StreamOptions
+
     options = hooks.options
     if (executor := extraction_executor_factory()) is not None:  # SIEVE_DASK: extraction on a Dask cluster
         options = dataclasses.replace(options or StreamOptions(), executor=executor)
     return {"options": options, "progress": hooks.progress, "commit": _commit, "stop": hooks.stop}
+
+
+def _plans() -> ModuleType:
+    """flows/pipeline.py, imported when a flow builds its own run (never in the flow process)."""
+    import flows.pipeline
+
+    return flows.pipeline
 
 
 async def _execute(kind: str, source: str, make_plan: Callable[..., RunPlan]) -> EndedRun:
@@ -132,7 +143,9 @@ async def _publish(run: EndedRun) -> dict[str, Any]:
 async def crawl(source: str, max_pages: int | None = None, config_path: str = str(DEFAULT_CONFIG)) -> dict[str, Any]:
     """Crawl one configured source: list pages, then the articles they link to, into the warehouse."""
     logger = get_run_logger()
-    run = await _execute("crawl", source, lambda **kw: crawl_plan(load_config(config_path), source, max_pages, **kw))
+    run = await _execute(
+        "crawl", source, lambda **kw: _plans().crawl_plan(load_config(config_path), source, max_pages, **kw)
+    )
     summary = await _publish(run)
     logger.info("crawl of %s into %s %s: %s", source, run.warehouse, summary["status"], summary)
     return _ended(run, summary)
@@ -159,7 +172,7 @@ async def backfill(
     run = await _execute(
         "backfill",
         source,
-        lambda **kw: backfill_plan(
+        lambda **kw: _plans().backfill_plan(
             load_config(config_path),
             source,
             urls=urls,
@@ -183,7 +196,9 @@ async def reextract(
     config = load_config(config_path)
     totals: dict[str, Any] = {}
     for name in [source] if source else list(config.sources):
-        run = await _execute("reextract", name, lambda name=name, **kw: reextract_plan(config, name, only_stale, **kw))
+        run = await _execute(
+            "reextract", name, lambda name=name, **kw: _plans().reextract_plan(config, name, only_stale, **kw)
+        )
         totals[name] = await _publish(run)
         logger.info("reextract of %s: %s", name, totals[name])
         if run.stopped:

@@ -16,7 +16,7 @@ same parameters (a `FlowCall`); the flow adopts the run the CLI started (flows/e
   server after that.
 
 If the child fails or dies, the CLI commits the windows itself and fails the run, saying why: what was
-fetched is never lost to Prefect's absence. The child runs in its own session (the terminal's Ctrl-C
+fetched is never lost to Prefect's absence. The child runs in its own process group (the terminal's Ctrl-C
 reaches the CLI, which stops the run; the child then records it as Cancelled) and dies with the CLI.
 
 Messages are pickled, length-prefixed frames on the child's stdin and stdout; anything else the child
@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -80,19 +83,112 @@ def error_text(exc: BaseException) -> str:
 
 
 # ---- the CLI's end --------------------------------------------------------------------------------
+CHILD_NAME = b"sieve-flow-run"  # its name in ps/top (/proc/PID/comm); a forked child's command line is the CLI's
+
+
+class ForkedChild:
+    """The flow process forked from the CLI, with what is used of Popen's interface: its pipes, poll,
+    wait, kill, returncode. The child runs flows/flow_child.py's main in a process group of its own,
+    dies with the CLI, and never returns here."""
+
+    def __init__(self) -> None:
+        (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child
+            try:
+                # A process group of its own: the terminal's Ctrl-C reaches the CLI only. Not a session of
+                # its own: Linux shares the CPU between sessions first (autogroups), and in the CLI's the
+                # temporary server, in its own, keeps a core while this process imports Prefect.
+                os.setpgid(0, 0)
+                _die_with_parent()
+                _name_this_process(CHILD_NAME)
+                for target, fd in enumerate((in_r, out_w, err_w)):
+                    os.dup2(fd, target)
+                _close_fds_from(3)
+                from flows.flow_child import child_main
+
+                child_main()
+            finally:
+                os._exit(1)
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+        self.stdin = os.fdopen(in_w, "wb")
+        self.stdout = os.fdopen(out_r, "rb", buffering=0)
+        self.stderr = os.fdopen(err_r, "rb")
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
+            time.sleep(0.01)
+        return code
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _name_this_process(name: bytes) -> None:
+    import ctypes
+
+    PR_SET_NAME = 15
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, ctypes.c_char_p(name))
+    except (OSError, AttributeError):
+        pass
+
+
+def _close_fds_from(lowest: int) -> None:
+    """Close what the child inherited beyond its three pipes (the CLI's files and sockets)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(lowest, 256))
+    for fd in fds:
+        if fd >= lowest:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 class FlowProcess:
     """The flow process seen from the CLI. Spawn it as early as possible (it starts importing Prefect at
     once); `attach()` in the event loop; the writer commits through `commit` once the flow took the run."""
 
     def __init__(self, call: FlowCall, *, health_timeout: float | None, temporary: bool, relay: Callable[[str], None]):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.flow_child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # the terminal's Ctrl-C reaches the CLI only
-            preexec_fn=_die_with_parent,
-        )
+        # forked while the CLI has one thread: the child starts with the CLI's modules (pydantic, httpx,
+        # rich... 0.2-0.3 CPU-s of imports it does not repeat), which it then shares with the temporary
+        # server's start on a 2-core machine. With other threads running, a fresh interpreter instead.
+        self.process: subprocess.Popen[bytes] | ForkedChild
+        if hasattr(os, "fork") and threading.active_count() == 1:
+            self.process = ForkedChild()
+        else:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "flows.flow_child"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                process_group=0,  # the terminal's Ctrl-C reaches the CLI only (see ForkedChild)
+                preexec_fn=_die_with_parent,
+            )
         assert self.process.stdin is not None and self.process.stderr is not None
         write_message(self.process.stdin, ("call", call, health_timeout, temporary))
         threading.Thread(target=self._relay, args=(self.process.stderr, relay), daemon=True).start()
