@@ -42,20 +42,21 @@ def race_table(payload: dict[str, Any]) -> str:
              "(cores busy = CPU s / wall s).")
     targets = payload.get("targets", {})
     for point in payload.get("race", []):
-        s = point["contenders"].get("sieve", {}).get("summary")
-        if not s:
-            continue
-        want = targets.get("speedup", {}).get(str(point["articles"])) or targets.get("speedup", {}).get(point["articles"])
-        line = f"\n- {point['articles']:,} articles: sieve {s.get('speedup') or 0:.2f}x Scrapy"
-        if want:
-            line += f" (target >= {want}x: {verdict((s.get('speedup') or 0) >= want)})"
-        if point["articles"] >= 5000 and targets.get("cores_busy"):
-            cores = s["cores_busy"]["median"] or 0
-            line += f"; cores busy {cores:.2f} (target >= {targets['cores_busy']}: {verdict(cores >= targets['cores_busy'])})"
-        line += f"; rows {'all correct' if s['rows_ok'] else 'NOT all correct'} in every run"
-        if s["leftovers"]:
-            line += f"; {s['leftovers']} process(es) left running after exit"
-        text += line
+        for name, where in (("sieve", "no server"), ("sieve+server", "running server")):
+            s = point["contenders"].get(name, {}).get("summary")
+            if not s:
+                continue
+            want = targets.get("speedup", {}).get(str(point["articles"])) or targets.get("speedup", {}).get(point["articles"])
+            line = f"\n- {point['articles']:,} articles, {where}: sieve {s.get('speedup') or 0:.2f}x Scrapy"
+            if want:
+                line += f" (target >= {want}x: {verdict((s.get('speedup') or 0) >= want)})"
+            if point["articles"] >= 5000 and targets.get("cores_busy"):
+                cores = s["cores_busy"]["median"] or 0
+                line += f"; cores busy {cores:.2f} (target >= {targets['cores_busy']}: {verdict(cores >= targets['cores_busy'])})"
+            line += f"; rows {'all correct' if s['rows_ok'] else 'NOT all correct'} in every run"
+            if s["leftovers"]:
+                line += f"; {s['leftovers']} process(es) left running after exit"
+            text += line
     return text
 
 
