@@ -1,6 +1,6 @@
 """The flow process's own end (flows/flow_process.py says what it is for): import Prefect, wait for the
-server, call the flow, and let it adopt the CLI's run as a `RemoteRun`. Run as `python -m flows.flow_child`
-by the CLI, never by hand.
+server, call the flow, and let it adopt the CLI's run as a `RemoteRun`. Run by the CLI (forked from it, or
+as `python -m flows.flow_child`), never by hand.
 """
 
 from __future__ import annotations

@@ -110,6 +110,10 @@ class ForkedChild:
                 from flows.flow_child import child_main
 
                 child_main()
+            except Exception:  # noqa: BLE001  (said on its stderr, which the CLI relays)
+                import traceback
+
+                traceback.print_exc()
             finally:
                 os._exit(1)
         for fd in (in_r, out_w, err_w):
@@ -174,9 +178,9 @@ class FlowProcess:
     once); `attach()` in the event loop; the writer commits through `commit` once the flow took the run."""
 
     def __init__(self, call: FlowCall, *, health_timeout: float | None, temporary: bool, relay: Callable[[str], None]):
-        # forked while the CLI has one thread: the child starts with the CLI's modules (pydantic, httpx,
-        # rich... 0.2-0.3 CPU-s of imports it does not repeat), which it then shares with the temporary
-        # server's start on a 2-core machine. With other threads running, a fresh interpreter instead.
+        # Forked while the CLI has one thread, the child starts with the CLI's modules already imported
+        # (pydantic, httpx, rich: 0.2-0.3 CPU-s it does not spend again while the temporary server's start
+        # needs the CPU). With other threads running (`sieve demo` serves its site), a fresh interpreter.
         self.process: subprocess.Popen[bytes] | ForkedChild
         if hasattr(os, "fork") and threading.active_count() == 1:
             self.process = ForkedChild()
@@ -196,7 +200,6 @@ class FlowProcess:
         self.gone = False
         self.failure: str | None = None  # why the flow run failed, or did not start
         self.committer: HandOverCommit | None = None
-        self._ready: asyncio.Event | None = None
         self._adopted: asyncio.Event | None = None
         self._finished: asyncio.Future[str | None] | None = None
         self._results: dict[int, asyncio.Future[None]] = {}
@@ -214,7 +217,7 @@ class FlowProcess:
     async def attach(self, committer: HandOverCommit) -> None:
         assert self.process.stdout is not None
         self.committer = committer
-        self._ready, self._adopted = asyncio.Event(), asyncio.Event()
+        self._adopted = asyncio.Event()
         self._finished = asyncio.get_running_loop().create_future()
         reader = await reader_for(self.process.stdout)
         self._listening = asyncio.ensure_future(self._listen(reader))
