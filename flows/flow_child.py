@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from flows.early import EndedRun, FlowCall
 from flows.flow_process import FRAME_LENGTH, error_text, read_message, reader_for, write_message
+from flows.prefect_env import flush_prefect, hide_cancel_notice
 from outcomes import TransientError
 
 
@@ -107,10 +108,6 @@ def _read_first(fd: int) -> tuple[Any, ...]:
     return message
 
 
-def _no_cancel_notice(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Finished in state Cancelled")
-
-
 async def _run_flow(call: FlowCall, out: IO[bytes]) -> dict[str, int]:
     from flows.early import RunHooks, run_hooks
 
@@ -127,16 +124,6 @@ async def _run_flow(call: FlowCall, out: IO[bytes]) -> dict[str, int]:
             failure = error_text(exc) if run.adopted else f"the flow run did not start on {api}: {error_text(exc)}"
     write_message(out, ("finished", failure))
     return hooks.task_runs
-
-
-def _flush_prefect() -> None:
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for name in ("EventsWorker", "APILogWorker"):  # "Still processing items: N remaining": they are sent
-        logging.getLogger(name).setLevel(logging.ERROR)
-    APILogWorker.drain_all(timeout=5)
-    EventsWorker.drain_all(timeout=5)
 
 
 # With a temporary server, its start (about 4 CPU-s, one core) is what the flow run waits for, and the crawl
@@ -179,8 +166,7 @@ def child_main() -> None:
     api_url = os.environ.get("PREFECT_API_URL", "")
     try:
         _import_prefect(nice=IMPORT_NICENESS if temporary else 0)
-        # Prefect logs a cancelled flow run's end at ERROR; after Ctrl-C the CLI's one line says it
-        logging.getLogger("prefect.flow_runs").addFilter(_no_cancel_notice)
+        hide_cancel_notice()
         if health_timeout is not None:
             from flows.prefect_run import wait_until_healthy
 
@@ -191,7 +177,7 @@ def child_main() -> None:
     write_message(out, ("ready",))
     task_runs = asyncio.run(_run_flow(call, out))
     try:
-        _flush_prefect()
+        flush_prefect()
         if temporary:
             from flows.prefect_run import wait_recorded
 

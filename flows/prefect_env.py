@@ -284,3 +284,26 @@ def profile_api_url(environ: Mapping[str, str] | None = None) -> str | None:
     active = env.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
     url = data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
     return str(url) if url else None
+
+
+def hide_cancel_notice() -> None:
+    """Prefect logs a cancelled flow run's end at ERROR; after a Ctrl-C the CLI's one line says it."""
+    import logging
+
+    logging.getLogger("prefect.flow_runs").addFilter(
+        lambda record: not str(record.msg).startswith("Finished in state Cancelled")
+    )
+
+
+def flush_prefect(timeout_s: float = 5.0) -> None:
+    """Send what Prefect still queues (logs, then events: task run states) before the process exits
+    without the interpreter's teardown; bounded, `timeout_s` each. Only once Prefect is imported."""
+    import logging
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for name in ("EventsWorker", "APILogWorker"):  # "Still processing items: N remaining": they are sent
+        logging.getLogger(name).setLevel(logging.ERROR)
+    APILogWorker.drain_all(timeout=timeout_s)
+    EventsWorker.drain_all(timeout=timeout_s)

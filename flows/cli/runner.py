@@ -215,10 +215,6 @@ def _on_ctrl_c(hooks: Any, bar: _Bar) -> Iterator[None]:
         loop.remove_signal_handler(signal.SIGINT)
 
 
-def _no_cancel_notice(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Finished in state Cancelled")
-
-
 async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: _Bar, prefect: PrefectForRun) -> None:
     """The flow in this process: import Prefect (in a thread: the bar keeps moving), wait for the
     temporary server, run the flow (it builds its own runs)."""
@@ -226,9 +222,9 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
 
     def get_ready() -> None:
         import flows.crawl  # noqa: F401  (imports Prefect: the slow part of start-up)
+        from flows.prefect_env import hide_cancel_notice
 
-        # Prefect logs a cancelled flow run's end at ERROR; after Ctrl-C the CLI's one line says it.
-        logging.getLogger("prefect.flow_runs").addFilter(_no_cancel_notice)
+        hide_cancel_notice()
         if prefect.temporary is not None:
             prefect.temporary.wait_healthy()
 
@@ -374,13 +370,9 @@ def exit_after_flow(code: int) -> NoReturn:
     is flushed."""
     if "prefect" in sys.modules:
         try:
-            from prefect.events.worker import EventsWorker
-            from prefect.logging.handlers import APILogWorker
+            from flows.prefect_env import flush_prefect
 
-            for name in ("EventsWorker", "APILogWorker"):  # "Still processing items: N remaining": they are sent
-                logging.getLogger(name).setLevel(logging.ERROR)
-            APILogWorker.drain_all(timeout=5)
-            EventsWorker.drain_all(timeout=5)
+            flush_prefect()
         except Exception:  # noqa: BLE001  (never let a flush failure change the exit code)
             logging.getLogger("sieve").debug("flushing Prefect before exit failed", exc_info=True)
     if FLOW_PROCESS is not None:  # it flushes Prefect and waits for the server to record its task runs
