@@ -198,7 +198,6 @@ class FlowProcess:
         threading.Thread(target=self._relay, args=(self.process.stderr, relay), daemon=True).start()
         self.ready = False
         self.gone = False
-        self.failure: str | None = None  # why the flow run failed, or did not start
         self.committer: HandOverCommit | None = None
         self._adopted: asyncio.Event | None = None
         self._finished: asyncio.Future[str | None] | None = None
@@ -256,7 +255,6 @@ class FlowProcess:
             elif kind == "result":
                 self._settle(message[1], message[2])
             elif kind == "finished":
-                self.failure = message[1]
                 self._finish(message[1])
         try:
             code: int | None = self.process.wait(timeout=1.0)  # its pipe closed: it is exiting
@@ -273,9 +271,7 @@ class FlowProcess:
         if self.gone:
             return
         self.gone = True
-        if self._finished is not None and not self._finished.done():
-            self.failure = why
-            self._finish(why)
+        self._finish(why)  # unless the flow run had already said how it ended
         for number in list(self._results):
             if number in self._outcomes or number in self._errors:
                 self._settle(number, None)
