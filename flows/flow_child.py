@@ -15,7 +15,15 @@ import time
 from typing import IO, Any
 
 from flows.early import EndedRun, FlowCall
-from flows.flow_process import FRAME_LENGTH, error_text, read_message, reader_for, write_message
+from flows.flow_process import (
+    FRAME_LENGTH,
+    MAX_FRAME_BYTES,
+    BrokenFrame,
+    error_text,
+    read_message,
+    reader_for,
+    write_message,
+)
 from flows.prefect_env import flush_prefect, hide_cancel_notice
 from outcomes import TransientError
 
@@ -52,11 +60,14 @@ class RemoteRun:
         self._reading = asyncio.ensure_future(self._dispatch(reader))
 
     async def _dispatch(self, reader: asyncio.StreamReader) -> None:
-        while (message := await read_message(reader)) is not None:
-            if message[0] in ("done", "error", "lost") and (answer := self._answers.pop(message[1], None)):
-                answer.set_result(message)
-            else:
-                self._inbox.put_nowait(message)
+        try:
+            while (message := await read_message(reader)) is not None:
+                if message[0] in ("done", "error", "lost") and (answer := self._answers.pop(message[1], None)):
+                    answer.set_result(message)
+                else:
+                    self._inbox.put_nowait(message)
+        except BrokenFrame as exc:  # nothing more the CLI says can be read: as if it were gone
+            print(f"sieve flow process: the CLI sent {exc}", file=sys.stderr, flush=True)
         for answer in self._answers.values():
             answer.set_result(("lost", None))
         self._inbox.put_nowait(None)
@@ -104,6 +115,8 @@ def _read_first(fd: int) -> tuple[Any, ...]:
         return data
 
     (length,) = FRAME_LENGTH.unpack(exactly(FRAME_LENGTH.size))
+    if length > MAX_FRAME_BYTES:
+        raise SystemExit(f"sieve flow process: the CLI sent a frame of {length:,} bytes")
     message: tuple[Any, ...] = pickle.loads(exactly(length))
     return message
 

@@ -44,6 +44,9 @@ from flows.prefect_env import _die_with_parent
 from outcomes import SieveError, TransientError
 
 FRAME_LENGTH = struct.Struct(">I")
+# Messages are a few kB (the largest, the windows committed before the flow run took over, is about 100
+# bytes a window). A longer length means the stream is not ours (say, a library printed to the real stdout).
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 FINISH_TIMEOUT_S = 60.0  # after the run ended, how long the flow process may take to end its flow run
 EXIT_TIMEOUT_S = 20.0  # then, to flush Prefect (5 + 5 s) and wait for the server to record (5 s)
 
@@ -63,13 +66,26 @@ def write_message(stream: IO[bytes], message: tuple[Any, ...]) -> bool:
         return False
 
 
+class BrokenFrame(ValueError):
+    """What came down the pipe is not a message of ours: the other end cannot be trusted to go on."""
+
+
 async def read_message(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
+    """The next message, None when the other end closed its pipe; BrokenFrame for anything else."""
     try:
         (length,) = FRAME_LENGTH.unpack(await reader.readexactly(FRAME_LENGTH.size))
-        message: tuple[Any, ...] = pickle.loads(await reader.readexactly(length))
-        return message
+        if length > MAX_FRAME_BYTES:
+            raise BrokenFrame(f"a frame of {length:,} bytes (at most {MAX_FRAME_BYTES:,})")
+        data = await reader.readexactly(length)
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
+    try:
+        message = pickle.loads(data)
+    except Exception as exc:  # noqa: BLE001  (any unpickling failure says the same: not our message)
+        raise BrokenFrame(f"a frame that is not a message: {type(exc).__name__}") from exc
+    if not isinstance(message, tuple) or not message:
+        raise BrokenFrame(f"a frame holding {type(message).__name__}, not a message")
+    return message
 
 
 async def reader_for(stream: IO[bytes]) -> asyncio.StreamReader:
@@ -242,6 +258,19 @@ class FlowProcess:
             self._lost("the flow process stopped reading")
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
+        try:
+            await self._dispatch(reader)
+        except BrokenFrame as exc:  # its stream is corrupt: nothing more it says can be read, so it goes
+            self.kill()
+            self._lost(f"the process running the Prefect flow run sent {exc}")
+            return
+        try:
+            code: int | None = self.process.wait(timeout=1.0)  # its pipe closed: it is exiting
+        except subprocess.TimeoutExpired:
+            code = None
+        self._lost(f"the process running the Prefect flow run exited{f' with code {code}' if code is not None else ''}")
+
+    async def _dispatch(self, reader: asyncio.StreamReader) -> None:
         while (message := await read_message(reader)) is not None:
             kind = message[0]
             if kind == "ready":
@@ -256,11 +285,6 @@ class FlowProcess:
                 self._settle(message[1], message[2])
             elif kind == "finished":
                 self._finish(message[1])
-        try:
-            code: int | None = self.process.wait(timeout=1.0)  # its pipe closed: it is exiting
-        except subprocess.TimeoutExpired:
-            code = None
-        self._lost(f"the process running the Prefect flow run exited{f' with code {code}' if code is not None else ''}")
 
     def _finish(self, failure: str | None) -> None:
         if self._finished is not None and not self._finished.done():

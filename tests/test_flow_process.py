@@ -105,3 +105,37 @@ def test_a_flow_process_that_cannot_reach_prefect_says_so_and_exits(tmp_path: Pa
         flow.kill()
     assert failure is not None and failure.startswith("Prefect is not available") and "127.0.0.1:9" in failure
     assert not flow.adopted and flow.process.returncode == 1
+
+
+def test_the_pipe_between_the_cli_and_the_flow_process_reads_messages_and_refuses_anything_else() -> None:
+    """A real pipe: a message comes through whole; a length past MAX_FRAME_BYTES is refused before any
+    of it is read (a corrupt stream must not make the CLI wait for, or hold, gigabytes), and so are bytes
+    that do not unpickle and a pickle that is not a message; a closed pipe reads as None."""
+    import os
+    import pickle
+
+    from flows.flow_process import FRAME_LENGTH, MAX_FRAME_BYTES, BrokenFrame, frame, read_message, reader_for
+
+    def read(data: bytes) -> tuple | None | str:
+        async def go() -> tuple | None | str:
+            r, w = os.pipe()
+            with os.fdopen(w, "wb", buffering=0) as out:
+                out.write(data)
+            reader = await reader_for(os.fdopen(r, "rb", buffering=0))
+            try:
+                return await read_message(reader)
+            except BrokenFrame as exc:
+                return f"broken: {exc}"
+        return asyncio.run(go())
+
+    assert read(frame(("go", 7))) == ("go", 7)
+    assert read(b"") is None
+    assert read(frame(("go", 7))[:6]) is None  # cut short: the other end died mid-frame
+    too_long = read(FRAME_LENGTH.pack(MAX_FRAME_BYTES + 1) + b"x" * 64)
+    assert isinstance(too_long, str) and too_long.startswith("broken: a frame of 16,777,217 bytes")
+    junk = b"print('hi')\n"
+    not_pickle = read(FRAME_LENGTH.pack(len(junk)) + junk)
+    assert isinstance(not_pickle, str) and not_pickle.startswith("broken: a frame that is not a message")
+    data = pickle.dumps({"kind": "go"})
+    not_message = read(FRAME_LENGTH.pack(len(data)) + data)
+    assert not_message == "broken: a frame holding dict, not a message"
