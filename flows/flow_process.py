@@ -44,8 +44,8 @@ from flows.prefect_env import _die_with_parent
 from outcomes import SieveError, TransientError
 
 FRAME_LENGTH = struct.Struct(">I")
-# Messages are a few kB (the largest, the windows committed before the flow run took over, is about 100
-# bytes a window). A longer length means the stream is not ours (say, a library printed to the real stdout).
+# Messages are small: the largest, the windows committed before the flow run took over, pickles to about
+# 50 bytes a window. A longer length means the stream is not ours (say, a library printed to the real stdout).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 FINISH_TIMEOUT_S = 60.0  # after the run ended, how long the flow process may take to end its flow run
 EXIT_TIMEOUT_S = 20.0  # then, to flush Prefect (5 + 5 s) and wait for the server to record (5 s)
