@@ -47,6 +47,7 @@ FRAME_LENGTH = struct.Struct(">I")
 # Messages are small: the largest, the windows committed before the flow run took over, pickles to about
 # 50 bytes a window. A longer length means the stream is not ours (say, a library printed to the real stdout).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+# Read when used, not when imported (a test shortens them to see a hung flow process given up on).
 FINISH_TIMEOUT_S = 60.0  # after the run ended, how long the flow process may take to end its flow run
 EXIT_TIMEOUT_S = 20.0  # then, to flush Prefect (5 + 5 s) and wait for the server to record (5 s)
 
@@ -363,8 +364,11 @@ class FlowProcess:
         if self.process.poll() is None:
             self.process.kill()
 
-    def wait_exit(self, timeout: float = EXIT_TIMEOUT_S) -> None:
-        """After the summary: let the child flush Prefect and end (bounded), then make sure it is gone."""
+    def wait_exit(self, timeout: float | None = None) -> None:
+        """After the summary: let the child flush Prefect and end (bounded: EXIT_TIMEOUT_S unless
+        `timeout`), then make sure it is gone."""
+        if timeout is None:
+            timeout = EXIT_TIMEOUT_S
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -5,20 +5,36 @@ run held here.
 - a window committed before the flow run existed is reported as a task run, not committed again;
 - a later window commits inside its `commit-window` task run, and a locked warehouse file on the first
   attempt is retried by Prefect's task retry on the real commit;
-- the flow run ends with the run's summary (completed, its artifact), and the child exits cleanly.
+- the flow run ends with the run's summary (completed, its artifact), and the child exits cleanly;
+- a CLI run whose flow process hangs once the run ended is given up on: the run fails saying so, and the
+  child is killed after the exit timeout (both timeouts shortened here);
+- a flow process that sends a corrupt frame is killed at once, and its flow run fails with why.
 """
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
+import typer
 
+from demo import DemoServer
+from flows import flow_process
+from flows.cli import runner
+from flows.config import load_config
 from flows.early import EndedRun, FlowCall, HandOverCommit
 from flows.flow_process import FlowProcess
+from flows.pipeline import crawl_plan
+from flows.prefect_run import PrefectForRun
 from pipeline.summary import RunSummary
 from pipeline.write import Window
+from tests.conftest import write_config
+from tests.flow_children import AdoptsThenHangs, SendsJunk
 from warehouse import ExtractionCounts
 from warehouse.errors import WarehouseBusy
 
@@ -87,19 +103,24 @@ def test_windows_commit_inside_their_task_runs_and_prefect_retries_a_locked_file
     assert [a.key for a in artifacts] == ["crawl-demo"]
 
 
+def _how_it_ends(flow: FlowProcess, *, timeout: float) -> str | None:
+    """Listen to `flow`, no run attached, until its flow run ends: None, or why it failed."""
+    async def drive() -> str | None:
+        await flow.attach(HandOverCommit())
+        await asyncio.wait({flow.finished}, timeout=timeout)
+        return flow.finished.result()
+
+    return asyncio.run(drive())
+
+
 def test_a_flow_process_that_cannot_reach_prefect_says_so_and_exits(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     flow = FlowProcess(FlowCall("crawl", {"source": "demo", "config_path": str(tmp_path / "c.yaml")}),
                        health_timeout=3.0, temporary=True, relay=lambda line: None)
 
-    async def drive() -> str | None:
-        await flow.attach(HandOverCommit())
-        await asyncio.wait({flow.finished}, timeout=60)
-        return flow.finished.result()
-
     try:
-        failure = asyncio.run(drive())
+        failure = _how_it_ends(flow, timeout=60)
         flow.wait_exit(10)
     finally:
         flow.kill()
@@ -139,3 +160,63 @@ def test_the_pipe_between_the_cli_and_the_flow_process_reads_messages_and_refuse
     data = pickle.dumps({"kind": "go"})
     not_message = read(FRAME_LENGTH.pack(len(data)) + data)
     assert not_message == "broken: a frame holding dict, not a message"
+
+
+# ---- flow processes that misbehave (tests/flow_children.py), seen by the CLI's own run code ----------
+def _cli_run(call: FlowCall, tmp_path: Path, server: DemoServer, monkeypatch: pytest.MonkeyPatch,
+             capsys: pytest.CaptureFixture[str]) -> tuple[int, str, FlowProcess, float]:
+    """`runner.run_flow` as `sieve crawl` calls it, with `call` in the flow process; then what
+    `exit_after_flow` does with the flow process. Returns the exit code, stderr, the flow process and
+    how long it took to be gone from then."""
+    cfg = load_config(write_config(tmp_path, server.base_url))
+    flow = FlowProcess(call, health_timeout=None, temporary=False, relay=print)
+    monkeypatch.setattr(runner, "FLOW_PROCESS", flow)
+    monkeypatch.setattr(runner, "FLOW_RAN", False)
+    plan: Callable[..., Any] = lambda **pipeline: crawl_plan(cfg, "demo", 8, **pipeline)  # noqa: E731
+    try:
+        with pytest.raises(typer.Exit) as exited:
+            runner.run_flow(call, PrefectForRun(None, "PREFECT_API_URL"), quiet=True, label="crawling demo", plan=plan)
+        started = time.monotonic()
+        flow.wait_exit()
+        flow.process.wait(timeout=5)  # reaped: killed (SIGKILL is not instant) or exited on its own
+        gone_in = time.monotonic() - started
+    finally:
+        flow.kill()
+    return exited.value.exit_code, capsys.readouterr().err, flow, gone_in
+
+
+def _run_row(tmp_path: Path) -> tuple[str, str | None, int]:
+    """The run's row: status, error, and the articles it stored (in the warehouse, not just counted)."""
+    with duckdb.connect(str(tmp_path / "sieve.duckdb"), read_only=True) as con:
+        ((status, error),) = con.execute("SELECT status, error FROM crawl_runs").fetchall()
+        ((stored,),) = con.execute("SELECT count(*) FROM articles").fetchall()
+    return status, error, stored
+
+
+@pytest.mark.timeout(60)
+def test_a_flow_process_that_hangs_after_the_run_is_killed_and_the_run_fails_saying_so(
+        tmp_path: Path, demo_server: DemoServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(flow_process, "FINISH_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(flow_process, "EXIT_TIMEOUT_S", 0.5)
+    code, said, flow, gone_in = _cli_run(AdoptsThenHangs("crawl", {"source": "demo"}),
+                                        tmp_path, demo_server, monkeypatch, capsys)
+    assert code == 1 and "run failed: Prefect: the flow run did not end in time" in said, said
+    assert flow.adopted, "the child took the run before it hung"
+    assert flow.process.returncode == -signal.SIGKILL, "killed, not exited on its own"
+    assert 0.4 < gone_in < 5.0, "given the exit timeout, then killed"
+    status, error, stored = _run_row(tmp_path)
+    assert (status, error) == ("completed", None) and stored > 0, "the crawl itself completed and committed"
+
+
+@pytest.mark.timeout(60)
+def test_a_flow_process_that_sends_a_broken_frame_is_killed_at_once_and_its_flow_run_fails_with_why() -> None:
+    """Nothing else kills it here (no run, no `wait_exit`): the CLI's end kills it on reading the frame."""
+    flow = FlowProcess(SendsJunk("crawl", {"source": "demo"}), health_timeout=None, temporary=False, relay=print)
+    try:
+        failure = _how_it_ends(flow, timeout=30)
+        returncode = flow.process.wait(timeout=2)
+    finally:
+        flow.kill()
+    assert failure == "the process running the Prefect flow run sent a frame that is not a message: UnpicklingError"
+    assert returncode == -signal.SIGKILL and flow.gone, "killed, not exited on its own (it sleeps an hour)"

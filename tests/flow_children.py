@@ -1,0 +1,55 @@
+"""Flow processes that misbehave, for tests/test_flow_process.py: each runs in a real child process
+(flows/flow_process.py) and speaks the real protocol; only the flow it runs is one of these, which the
+child unpickles by importing this module (kept light: the child's start-up is part of each test's time).
+No Prefect server is involved.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flows.early import CommittedWindow, FlowCall, current_hooks
+from flows.flow_process import FRAME_LENGTH
+
+
+def _early_run(call: FlowCall) -> Any:
+    """The CLI's run, as the flow process's `RemoteRun` (flows/flow_child.py) hands it to the flow."""
+    hooks = current_hooks()
+    assert hooks is not None
+    run = hooks.take_early(*call.key)
+    assert run is not None
+    return run
+
+
+@dataclass(frozen=True)
+class AdoptsThenHangs(FlowCall):
+    """Takes the CLI's run and commits its windows, then, once the run ended, neither ends its flow run
+    nor exits (a Prefect server that stopped answering, a deadlock)."""
+
+    def __call__(self) -> Any:
+        return self._flow()
+
+    async def _flow(self) -> None:
+        run = _early_run(self)
+
+        async def commit(item: Any) -> tuple[int, Any]:
+            return (item.added, item.counts) if isinstance(item, CommittedWindow) else await item.commit()
+
+        await run.adopt(commit)
+        time.sleep(3600)  # blocks its event loop: nothing more comes from this process
+
+
+@dataclass(frozen=True)
+class SendsJunk(FlowCall):
+    """Writes bytes that are not a message down the protocol pipe, then hangs."""
+
+    def __call__(self) -> Any:
+        return self._flow()
+
+    async def _flow(self) -> None:
+        run = _early_run(self)
+        junk = b"print('hi')\n"
+        run.out.write(FRAME_LENGTH.pack(len(junk)) + junk)  # its pipe to the CLI (flows/flow_child.py RemoteRun)
+        run.out.flush()
+        time.sleep(3600)
