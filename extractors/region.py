@@ -1,5 +1,5 @@
 """Where trafilatura reads, and what it returns: a region around the densest block (bounded in size,
-trafilatura being superlinear in the DOM), its text as lines. Used by extractors.pipeline."""
+trafilatura being superlinear in the DOM), its text as lines. Used by extractors.blocks."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`sieve eval`: score sieve (and other extractors, side by side) against golden text.
 
-Two dataset layouts are read:
+Two dataset layouts (read by flows/eval_data.py) are scored:
 * our golden corpus (tests/golden/): `name.html` (bytes, any declared charset) beside `name.txt`
   (expected clean text) and `name.json` ({"url", "title", "published_at", "source_rules",
   "boilerplate": [...], "rejection": null | "list_page" ...}); scored per character, whitespace
@@ -9,13 +9,12 @@ Two dataset layouts are read:
   README's bag-of-tokens F1 (one token per CJK character, lowercased English words), so the
   numbers compare with the table published there.
 
-Every page is decoded from its bytes by crawler/decode.py, the decoder every crawled page goes
-through, so a decoding bug shows here too. Pure orchestration over `extractors`; no Prefect here.
+Every page is decoded from its bytes by crawler/decode.py (flows/eval_data.py, whose `load_dataset` and
+`EvalPage` are re-exported here). Pure orchestration over `extractors`; no Prefect here.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,31 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from statistics import mean
 
-from crawler.decode import decode_html
 from extractors import Article, Rejection, Rules, extract
 from extractors.scoring import char_scores, leaked_lines, token_scores
 from flows.causes import LOW_F1, cause
+from flows.eval_data import EvalPage, load_dataset
 
 __all__ = ["EvalPage", "PageResult", "EvalReport", "Summary", "load_dataset", "run_eval", "score_page", "EXTRACTORS"]
-
-FETCHED_AT = datetime.fromisoformat("2026-11-27T12:00:00+08:00")  # fixed "now" for relative dates
-
-
-@dataclass(frozen=True, slots=True)
-class EvalPage:
-    dataset: str
-    page_id: str
-    html: str
-    expected_text: str | None  # None: the page is not an article (expect a rejection)
-    url: str = ""
-    title: str | None = None
-    published_at: str | None = None  # ISO 8601, or None when the page carries no date
-    rules: Rules | None = None
-    boilerplate: tuple[str, ...] = ()
-    metric: str = "chars"  # "chars" (golden) or "tokens" (public sets)
-    check_meta: bool = True
-    fetched_at: datetime = FETCHED_AT  # "now" for relative dates ("3小时前")
-    decoding: str = ""  # what the decoder had to do beyond a clean decode ("replaced", "repaired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,79 +126,6 @@ class EvalReport:
 
     def summary(self, dataset: str, extractor: str = "sieve") -> Summary | None:
         return next((s for s in self.summaries() if s.dataset == dataset and s.extractor == extractor), None)
-
-
-# ---- datasets ---------------------------------------------------------------------------------
-
-
-def load_dataset(directory: Path) -> list[EvalPage]:
-    """Pages of a golden folder or of a public set (html/ + gold/)."""
-    directory = Path(directory)
-    if (directory / "html").is_dir() and (directory / "gold").is_dir():
-        return _load_public(directory)
-    return _load_golden(directory)
-
-
-def _decoding_note(decoded) -> str:
-    notes = [
-        note
-        for flag, note in (
-            (decoded.repaired, "mojibake repaired"),
-            (decoded.replaced, "replacement characters"),
-            (bool(decoded.undecodable), "undecodable"),
-        )
-        if flag
-    ]
-    return f"{decoded.encoding}: {', '.join(notes)}" if notes else ""
-
-
-def _load_public(directory: Path) -> list[EvalPage]:
-    pages = []
-    for html_path in sorted((directory / "html").glob("*.html")):
-        gold = directory / "gold" / f"{html_path.stem}.txt"
-        if not gold.exists():
-            continue
-        decoded = decode_html(html_path.read_bytes())
-        pages.append(
-            EvalPage(
-                dataset=directory.name,
-                page_id=html_path.stem,
-                html=decoded.text,
-                expected_text=gold.read_text(encoding="utf-8"),
-                metric="tokens",
-                check_meta=False,
-                decoding=_decoding_note(decoded),
-            )
-        )
-    return pages
-
-
-def _load_golden(directory: Path) -> list[EvalPage]:
-    pages = []
-    for html_path in sorted(directory.glob("*.html")):
-        sidecar = html_path.with_suffix(".json")
-        spec = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
-        text_path = html_path.with_suffix(".txt")
-        expected = text_path.read_text(encoding="utf-8") if text_path.exists() and not spec.get("rejection") else None
-        source_rules = spec.get("source_rules")
-        decoded = decode_html(html_path.read_bytes())
-        pages.append(
-            EvalPage(
-                dataset=directory.name,
-                page_id=html_path.stem,
-                html=decoded.text,
-                decoding=_decoding_note(decoded),
-                expected_text=expected,
-                url=spec.get("url", ""),
-                title=spec.get("title"),
-                published_at=spec.get("published_at"),
-                rules=Rules(**source_rules) if source_rules else None,
-                boilerplate=tuple(spec.get("boilerplate", ())),
-                metric="chars",
-                fetched_at=datetime.fromisoformat(spec["fetched_at"]) if spec.get("fetched_at") else FETCHED_AT,
-            )
-        )
-    return pages
 
 
 # ---- extractors -------------------------------------------------------------------------------
