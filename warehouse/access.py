@@ -78,21 +78,27 @@ class WarehouseFile:
                     yield con
 
     @contextmanager
-    def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _held_migrated(self) -> Iterator[None]:
+        """The in-process lock, waited for as a writer waits, with the schema migrated (once) under it."""
         with self._held(self.write_lock_timeout_s):
             if not self._migrated:
                 self.migrate()
-            with self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s) as con, transaction(con):
-                yield con
+            yield
+
+    @contextmanager
+    def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with (
+            self._held_migrated(),
+            self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s) as con,
+            transaction(con),
+        ):
+            yield con
 
     @contextmanager
     def _reading_schema(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for sieve's own reads: migrates first so the tables exist."""
-        with self._held(self.write_lock_timeout_s):
-            if not self._migrated:
-                self.migrate()
-            with self._reading(timeout_s=self.write_lock_timeout_s) as con:
-                yield con
+        with self._held_migrated(), self._reading(timeout_s=self.write_lock_timeout_s) as con:
+            yield con
 
     # --- schema --------------------------------------------------------------------------------
     def migrate(self, *, target: int | None = None) -> int:
