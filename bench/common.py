@@ -108,10 +108,10 @@ class TreeSampler:
                     self.rss[key] = max(rss, self.rss.get(key, 0))
                     times = proc.cpu_times()
                     self.cpu[key] = times.user + times.system
-                    if key not in self.seen:
-                        # a forked child keeps its parent's command line: its name tells it apart
-                        command, name = " ".join(proc.cmdline()[:6])[:160], proc.name()
-                        self.seen[key] = command if name in command else f"[{name}] {command}"
+                    # Read every poll, not once: a forked child keeps its parent's command line until it execs
+                    # (the temporary Prefect server); a child that never execs is told apart by its name.
+                    command, name = " ".join(proc.cmdline()[:6])[:160], proc.name()
+                    self.seen[key] = command if name in command else f"[{name}] {command}"
             except psutil.Error:
                 pass
         if total > self.peak:
