@@ -407,3 +407,70 @@ def test_an_extraction_row_is_replaced_whole_when_its_page_changes_outcome(wh) -
     assert wh.query(f"SELECT {columns} FROM extractions ORDER BY url").rows == [
         (page, "article", "a0000001", None, "x1", "c" * 32),
         ("https://demo.example/a/2.html", "article", "a0000002", None, "x1", "d" * 32)]
+
+
+def test_the_writer_appends_small_row_groups_and_its_checkpoints_still_merge_them(tmp_path) -> None:
+    """A checkpoint rewrites in memory what it merges: the writer's row groups stay small (flat memory in a
+    long crawl), and its many small lettings go are still merged (a file does not fill with tiny row groups)."""
+    from warehouse.connection import WRITER_ROW_GROUP_SIZE
+
+    from .test_warehouse_support import plain_connect
+
+    path = tmp_path / "w.duckdb"
+    wh = Warehouse(path, hold_s=30)
+    for start in range(1, 6001, 600):  # ten windows, letting go after every second one
+        wh.record_extractions([article(n) for n in range(start, start + 600)], [])
+        if start % 1200 == 601:
+            wh.release()
+    for start in range(6001, 6401, 20):  # twenty short runs of 20 articles
+        wh.record_extractions([article(n) for n in range(start, start + 20)], [])
+        wh.release()
+    con = plain_connect(path)
+    groups = con.execute(
+        "SELECT row_group_id, max(count) FROM pragma_storage_info('articles') GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    assert con.execute("SELECT count(*) FROM articles").fetchall() == [(6400,)]
+    con.close()
+    assert max(rows for _, rows in groups) <= min(WRITER_ROW_GROUP_SIZE, 6400 // 3)  # DuckDB's default: 122,880
+    assert len(groups) <= 6400 // WRITER_ROW_GROUP_SIZE + 3   # merged: not one row group per letting go (30)
+
+
+_MMAPPED_PROBE = """
+import ctypes, sys
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+if sys.argv[1] == "write":
+    from pathlib import Path
+    from warehouse import Warehouse
+    from tests.test_warehouse_support import article
+    Warehouse(Path(sys.argv[2])).record_extractions([article(1)], [])
+libc.free(libc.malloc(1 << 20))  # a mapped block freed: glibc's threshold would rise to 1 MiB here
+blocks = [libc.malloc(256 * 1024) for _ in range(400)]  # DuckDB's block size; more than the heap has free
+block = blocks[-1]
+print(ctypes.c_size_t.from_address(block - ctypes.sizeof(ctypes.c_size_t)).value & 2)  # glibc: IS_MMAPPED
+"""
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's allocator only")
+def test_a_writing_process_gives_duckdbs_blocks_mappings_of_their_own(tmp_path) -> None:
+    """After the writer opens the file, a 256 KiB block is mapped on its own (returned when freed), even
+    after a larger mapped block was freed, which otherwise moves glibc's threshold up and such blocks into
+    the heap, where a long crawl fragments them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["PYTHONPATH"] = str(root)
+
+    def mapped(mode: str) -> str:
+        out = subprocess.run([sys.executable, "-c", _MMAPPED_PROBE, mode, str(tmp_path / "w.duckdb")],
+                             env=env, cwd=root, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert mapped("plain") == "0"   # glibc's own behaviour: the probe can tell
+    assert mapped("write") == "2"

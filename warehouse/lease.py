@@ -41,12 +41,10 @@ CHECKPOINT_THRESHOLD = "512MB"
 # difference was small: 437 against 420 MB at 20,000 articles.) Only the checkpoint is capped: the writer's
 # own statements keep DuckDB's default, so a large warehouse's indexes never make a window fail.
 CHECKPOINT_MEMORY_LIMIT = "256MB"
-# What makes a crawl's peak grow with the file: the checkpoint merging small row groups (binary-counter
-# fashion, up to 122,880 rows), rewriting what it merges in memory (20,000 articles, letting go every 5,000:
-# DuckDB at 79 and 138 MB at the 4th and 8th checkpoints, 40 MB between). `SET max_vacuum_tasks = 0` stops
-# it (CLI peak 402 -> 322-331 MB at 20,000) but then every letting go leaves a row group of its own, never
-# merged: 200 lettings go of 20 articles (yields to `sieve sql`, short scheduled runs) made a 260 MB file
-# with 200 row groups a table, against 32 MB and 2. Scheduled runs do exactly that, so merges stay on.
+# A checkpoint merges a table's small row groups (up to three row groups' worth), rewriting them in memory;
+# the writer's small row groups (connection.WRITER_ROW_GROUP_SIZE) bound that. Merges stay on: with
+# `max_vacuum_tasks = 0` every letting go leaves a row group of its own, never merged, and 200 lettings go
+# of 20 articles (yields to `sieve sql`, short scheduled runs) made a 260 MB file against 32 MB with merges.
 _LEASES: weakref.WeakSet[WriterLease] = weakref.WeakSet()
 _BY_PATH: dict[str, WriterLease] = {}
 _BY_PATH_GUARD = threading.Lock()
@@ -115,7 +113,7 @@ class WriterLease:
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only transaction on the held connection (caller holds `lock` and checked `held`)."""
         assert self._con is not None
-        cursor = configure(self._con.cursor())
+        cursor = configure(self._con.cursor(), writer=True)
         try:
             cursor.execute("BEGIN TRANSACTION READ ONLY")
             try:
