@@ -48,7 +48,7 @@ FRAME_LENGTH = struct.Struct(">I")
 # 50 bytes a window. A longer length means the stream is not ours (say, a library printed to the real stdout).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Read when used, not when imported (a test shortens them to see a hung flow process given up on).
-FINISH_TIMEOUT_S = 60.0  # after the run ended, how long the flow process may take to end its flow run
+FINISH_TIMEOUT_S = 60.0  # after the run ended, how long the flow process may take to end its flow run (or is killed)
 EXIT_TIMEOUT_S = 20.0  # then, to flush Prefect (5 + 5 s) and wait for the server to record (5 s)
 
 
@@ -245,6 +245,16 @@ class FlowProcess:
     async def wait_adopted(self) -> None:
         assert self._adopted is not None
         await self._adopted.wait()
+
+    async def until_finished(self) -> str | None:
+        """After the run ended: how its flow run ended (`finished`). One that does not end in FINISH_TIMEOUT_S
+        is killed then: it had its time, and `wait_exit` is for a flow process flushing Prefect, not a hung one."""
+        timeout = FINISH_TIMEOUT_S
+        await asyncio.wait({self.finished}, timeout=timeout)
+        if self.finished.done():
+            return self.finished.result()
+        self.kill()
+        return f"the flow run did not end within {timeout:g} s of the run; its process was killed"
 
     @property
     def finished(self) -> asyncio.Future[str | None]:

@@ -1,7 +1,7 @@
-"""Flow processes that misbehave, for tests/test_flow_process.py: each runs in a real child process
-(flows/flow_process.py) and speaks the real protocol; only the flow it runs is one of these, which the
-child unpickles by importing this module (kept light: the child's start-up is part of each test's time).
-No Prefect server is involved.
+"""Flow processes that misbehave (or take their time), for tests/test_flow_process.py: each runs in a real
+child process (flows/flow_process.py) and speaks the real protocol; only the flow it runs is one of these,
+which the child unpickles by importing this module (kept light: the child's start-up is part of each
+test's time). No Prefect server is involved.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.early import CommittedWindow, FlowCall, current_hooks
-from flows.flow_process import FRAME_LENGTH
+from flows.flow_process import FRAME_LENGTH, write_message
 
 
 def _early_run(call: FlowCall) -> Any:
@@ -20,6 +20,11 @@ def _early_run(call: FlowCall) -> Any:
     run = hooks.take_early(*call.key)
     assert run is not None
     return run
+
+
+async def _commit(item: Any) -> tuple[int, Any]:
+    """The flow's committer, without Prefect: a window committed before is reported, a later one committed."""
+    return (item.added, item.counts) if isinstance(item, CommittedWindow) else await item.commit()
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,25 @@ class AdoptsThenHangs(FlowCall):
 
     async def _flow(self) -> None:
         run = _early_run(self)
-
-        async def commit(item: Any) -> tuple[int, Any]:
-            return (item.added, item.counts) if isinstance(item, CommittedWindow) else await item.commit()
-
-        await run.adopt(commit)
+        await run.adopt(_commit)
         time.sleep(3600)  # blocks its event loop: nothing more comes from this process
+
+
+@dataclass(frozen=True)
+class EndsThenLingers(FlowCall):
+    """Takes the CLI's run, ends its flow run when the run ended, then takes LINGER_S to exit (as
+    flushing Prefect may)."""
+
+    LINGER_S = 1.5
+
+    def __call__(self) -> Any:
+        return self._flow()
+
+    async def _flow(self) -> None:
+        run = _early_run(self)
+        await run.adopt(_commit)
+        write_message(run.out, ("finished", None))  # what flows/flow_child.py says once the flow returned
+        time.sleep(self.LINGER_S)
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,6 @@ async def _main_remote(
 ) -> bool:
     """Start the run now; the flow process's flow run adopts it once Prefect is up. False when Ctrl-C
     ended the run before Prefect was up (the run is then not in Prefect)."""
-    from flows import flow_process
     from flows.early import EarlyRun, EndedRun, HandOverCommit
 
     with _on_ctrl_c(hooks, bar):
@@ -277,10 +276,9 @@ async def _main_remote(
         error = None if early.task.cancelled() else early.task.exception()
         ended = EndedRun.of(early.plan) if error is None else None
         flow.send(("ended", ended, None if error is None else f"{type(error).__name__}: {error}"))
-        await asyncio.wait({flow.finished}, timeout=flow_process.FINISH_TIMEOUT_S)
+        failure = await flow.until_finished()  # a flow process that did not end its flow run in time is killed
         if error is not None:
             raise error
-        failure = flow.finished.result() if flow.finished.done() else "the flow run did not end in time"
         if failure is not None:
             raise PrefectUnavailable(failure)
         hooks.summaries.append(early.pipeline.summary)
