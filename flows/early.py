@@ -181,3 +181,13 @@ class EarlyRun:
         await asyncio.gather(self.task, return_exceptions=True)
         if not self.task.cancelled() and self.task.exception() is None:  # it had ended on its own: completed
             await self.pipeline.mark_failed(reason)
+
+    async def flow_run_failed(self, failure: str) -> str:
+        """The run ended, but its flow run then failed or did not end (`failure`): as when no flow run took
+        the run, the run is `failed`, its row saying why and that nothing it fetched was lost. Returns that."""
+        reason = (
+            f"the Prefect flow run failed after the run ended {self.pipeline.summary.status} "
+            f"(all it fetched is committed): {failure}"
+        )
+        await self.pipeline.mark_failed(reason)
+        return reason

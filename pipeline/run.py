@@ -139,7 +139,7 @@ class Pipeline:
 
     async def mark_failed(self, reason: str) -> None:
         """After the run ended (completed): what orchestrates it failed (the CLI's Prefect never took the
-        run), so its row says `failed` with the reason, as the CLI does."""
+        run, or its flow run failed after the run), so its row says `failed` with the reason, as the CLI does."""
         s = self.summary
         if s.run_id is None or s.status == "failed":
             return

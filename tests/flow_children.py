@@ -59,6 +59,20 @@ class EndsThenLingers(FlowCall):
 
 
 @dataclass(frozen=True)
+class FailsAfterTheRun(FlowCall):
+    """Takes the CLI's run, then fails its flow run once the run ended (as Prefect failing to publish the
+    summary would); the process then exits as usual."""
+
+    def __call__(self) -> Any:
+        return self._flow()
+
+    async def _flow(self) -> None:
+        run = _early_run(self)
+        await run.adopt(_commit)
+        raise RuntimeError("the summary artifact could not be published")
+
+
+@dataclass(frozen=True)
 class SendsJunk(FlowCall):
     """Writes bytes that are not a message down the protocol pipe, then hangs."""
 

@@ -6,9 +6,10 @@ run held here.
 - a later window commits inside its `commit-window` task run, and a locked warehouse file on the first
   attempt is retried by Prefect's task retry on the real commit;
 - the flow run ends with the run's summary (completed, its artifact), and the child exits cleanly;
-- a CLI run whose flow process hangs once the run ended is given up on: the run fails saying so, and the
-  child is killed when its time to end the flow run is up; one that ended its flow run is given its
-  time to exit (the timeouts shortened here);
+- a CLI run whose flow process hangs once the run ended is given up on: the run fails saying so (its
+  row too), and the child is killed when its time to end the flow run is up; one that ended its flow run
+  is given its time to exit; one whose flow run fails after the run fails the run (the timeouts
+  shortened here);
 - a flow process that sends a corrupt frame is killed at once, and its flow run fails with why.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ from flows.prefect_run import PrefectForRun
 from pipeline.summary import RunSummary
 from pipeline.write import Window
 from tests.conftest import write_config
-from tests.flow_children import AdoptsThenHangs, EndsThenLingers, SendsJunk
+from tests.flow_children import AdoptsThenHangs, EndsThenLingers, FailsAfterTheRun, SendsJunk
 from warehouse import ExtractionCounts
 from warehouse.errors import WarehouseBusy
 
@@ -210,10 +211,26 @@ def test_a_flow_process_that_hangs_after_the_run_is_killed_once_its_time_to_end_
     assert gone_in < 3.0, f"killed by the run, not by the exit timeout: gone {gone_in:.1f} s after the run"
     assert flow.process.returncode == -signal.SIGKILL, "killed, not exited on its own"
     assert flow.adopted, "the child took the run before it hung"
-    assert code == 1 and "run failed: Prefect: the flow run did not end within 0.5 s of the run; its process was " \
-        "killed" in said, said
+    why = ("the Prefect flow run failed after the run ended completed (all it fetched is committed): "
+           "the flow run did not end within 0.5 s of the run; its process was killed")
     status, error, stored = _run_row(tmp_path)
-    assert (status, error) == ("completed", None) and stored > 0, "the crawl itself completed and committed"
+    assert (status, error) == ("failed", why), "the CLI fails the run: its row says so, and why"
+    assert stored > 0, "what the crawl fetched was committed"
+    assert code == 1 and f"run failed: Prefect: {why}" in said, said
+
+
+@pytest.mark.timeout(60)
+def test_a_flow_run_that_fails_after_the_run_fails_the_run_and_its_row_says_why(
+        tmp_path: Path, demo_server: DemoServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, said, flow, _ = _cli_run(FailsAfterTheRun("crawl", {"source": "demo"}),
+                                   tmp_path, demo_server, monkeypatch, capsys)
+    why = ("the Prefect flow run failed after the run ended completed (all it fetched is committed): "
+           "RuntimeError: the summary artifact could not be published")
+    status, error, stored = _run_row(tmp_path)
+    assert (status, error) == ("failed", why) and stored > 0, "the CLI fails the run: its row says so, and why"
+    assert code == 1 and f"run failed: Prefect: {why}" in said, said
+    assert flow.process.returncode == 0, "it said how its flow run ended, then exited on its own"
 
 
 @pytest.mark.timeout(60)

@@ -280,7 +280,7 @@ async def _main_remote(
         if error is not None:
             raise error
         if failure is not None:
-            raise PrefectUnavailable(failure)
+            raise PrefectUnavailable(await early.flow_run_failed(failure))
         hooks.summaries.append(early.pipeline.summary)
         return True
 
