@@ -15,8 +15,9 @@ same parameters (a `FlowCall`); the flow adopts the run the CLI started (flows/e
   recorded every task run, and exits; the CLI, which has printed its summary meanwhile, stops the
   server after that.
 
-If the child fails or dies, the CLI commits the windows itself and fails the run, saying why: what was
-fetched is never lost to Prefect's absence. The child runs in its own process group (the terminal's Ctrl-C
+If the child fails, dies or hangs (it has a bounded time to take the run and to end its flow run, then is
+killed), the CLI commits the windows itself and fails the run, saying why: what was fetched is never lost
+to Prefect's absence. The child runs in its own process group (the terminal's Ctrl-C
 reaches the CLI, which stops the run; the child then records it as Cancelled) and dies with the CLI.
 
 Messages are pickled, length-prefixed frames on the child's stdin and stdout; anything else the child
@@ -48,6 +49,10 @@ FRAME_LENGTH = struct.Struct(">I")
 # 50 bytes a window. A longer length means the stream is not ours (say, a library printed to the real stdout).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Read when used, not when imported (a test shortens them to see a hung flow process given up on).
+# Beyond the temporary server's start (`health_timeout`), how long the flow process may take to take the
+# run (or is killed): importing Prefect takes 1-2 s and creating the flow run well under one, but Prefect's
+# client retries a busy server for about a minute, and its own error then says more than this timeout.
+ADOPT_TIMEOUT_S = 120.0
 FINISH_TIMEOUT_S = 60.0  # after the run ended, how long the flow process may take to end its flow run (or is killed)
 EXIT_TIMEOUT_S = 20.0  # then, to flush Prefect (5 + 5 s) and wait for the server to record (5 s)
 
@@ -210,6 +215,7 @@ class FlowProcess:
                 process_group=0,  # the terminal's Ctrl-C reaches the CLI only (see ForkedChild)
                 preexec_fn=_die_with_parent,
             )
+        self.spawned_at, self.health_timeout = time.monotonic(), health_timeout
         assert self.process.stdin is not None and self.process.stderr is not None
         write_message(self.process.stdin, ("call", call, health_timeout, temporary))
         threading.Thread(target=self._relay, args=(self.process.stderr, relay), daemon=True).start()
@@ -245,6 +251,15 @@ class FlowProcess:
     async def wait_adopted(self) -> None:
         assert self._adopted is not None
         await self._adopted.wait()
+
+    def adoption_overdue(self) -> str | None:
+        """Why the flow process is given up on before it took the run (it is killed then): it had the
+        server's start and ADOPT_TIMEOUT_S more. None while it has time, or once it took the run."""
+        limit = (self.health_timeout or 0.0) + ADOPT_TIMEOUT_S
+        if self.adopted or time.monotonic() - self.spawned_at <= limit:
+            return None
+        self.kill()
+        return f"the process running the Prefect flow run did not take the run within {limit:g} s; it was killed"
 
     async def until_finished(self) -> str | None:
         """After the run ended: how its flow run ended (`finished`). One that does not end in FINISH_TIMEOUT_S

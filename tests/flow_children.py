@@ -28,6 +28,17 @@ async def _commit(item: Any) -> tuple[int, Any]:
 
 
 @dataclass(frozen=True)
+class HangsBeforeAdopting(FlowCall):
+    """Never takes the CLI's run, nor ends, nor exits (a flow run stuck being created, a deadlock)."""
+
+    def __call__(self) -> Any:
+        return self._flow()
+
+    async def _flow(self) -> None:
+        time.sleep(3600)  # blocks its event loop: nothing comes from this process
+
+
+@dataclass(frozen=True)
 class AdoptsThenHangs(FlowCall):
     """Takes the CLI's run and commits its windows, then, once the run ended, neither ends its flow run
     nor exits (a Prefect server that stopped answering, a deadlock)."""

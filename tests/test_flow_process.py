@@ -8,8 +8,9 @@ run held here.
 - the flow run ends with the run's summary (completed, its artifact), and the child exits cleanly;
 - a CLI run whose flow process hangs once the run ended is given up on: the run fails saying so (its
   row too), and the child is killed when its time to end the flow run is up; one that ended its flow run
-  is given its time to exit; one whose flow run fails after the run fails the run (the timeouts
-  shortened here);
+  is given its time to exit; one whose flow run fails after the run fails the run; one that hangs
+  before it takes the run is killed when its time to is up, and the run fails (the timeouts shortened
+  here);
 - a flow process that sends a corrupt frame is killed at once, and its flow run fails with why.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ from flows.prefect_run import PrefectForRun
 from pipeline.summary import RunSummary
 from pipeline.write import Window
 from tests.conftest import write_config
-from tests.flow_children import AdoptsThenHangs, EndsThenLingers, FailsAfterTheRun, SendsJunk
+from tests.flow_children import AdoptsThenHangs, EndsThenLingers, FailsAfterTheRun, HangsBeforeAdopting, SendsJunk
 from warehouse import ExtractionCounts
 from warehouse.errors import WarehouseBusy
 
@@ -248,6 +249,26 @@ def test_a_flow_process_that_ended_its_flow_run_is_given_its_time_to_exit(
     assert EndsThenLingers.LINGER_S - 0.5 < gone_in < 10.0, f"waited for: gone {gone_in:.1f} s after the run"
     status, error, stored = _run_row(tmp_path)
     assert (status, error) == ("completed", None) and stored > 0
+
+
+@pytest.mark.timeout(30)
+def test_a_flow_process_that_hangs_before_it_takes_the_run_is_killed_in_time_and_the_run_fails_saying_so(
+        tmp_path: Path, demo_server: DemoServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Waited for ADOPT_TIMEOUT_S (no server to start here), not for ever: then killed, and the crawl,
+    which ran meanwhile, is stopped if still running and ends `failed` saying why."""
+    monkeypatch.setattr(flow_process, "ADOPT_TIMEOUT_S", 2.0)
+    started = time.monotonic()
+    code, said, flow, gone_in = _cli_run(HangsBeforeAdopting("crawl", {"source": "demo"}),
+                                        tmp_path, demo_server, monkeypatch, capsys)
+    took = time.monotonic() - started
+    why = "the process running the Prefect flow run did not take the run within 2 s; it was killed"
+    assert not flow.adopted and flow.process.returncode == -signal.SIGKILL, "killed, not exited on its own"
+    assert gone_in < 3.0, f"killed by the run, not by the exit timeout: gone {gone_in:.1f} s after the run"
+    assert took < 15.0, f"the CLI run took {took:.1f} s"
+    assert code == 1 and f"run failed: Prefect: {why}" in said, said
+    status, error, _ = _run_row(tmp_path)
+    assert (status, error) == ("failed", why)
 
 
 @pytest.mark.timeout(60)

@@ -290,8 +290,9 @@ GIVEN_UP = "given up"
 
 async def _until_adopted(flow: FlowProcess, early: Any, stop: Any, temporary: Any) -> str | None:
     """None once the flow run took the run; else why not: the flow process's failure, the temporary
-    server's death, or GIVEN_UP when a Ctrl-C ended the run and Prefect was still not up `STOP_GRACE_S`
-    later (a Ctrl-C stops a run within a second or two: it does not wait for a server still starting)."""
+    server's death, the flow process's time to take it passed (it is killed), or GIVEN_UP when a Ctrl-C
+    ended the run and Prefect was still not up `STOP_GRACE_S` later (a Ctrl-C stops a run within a
+    second or two: it does not wait for a server still starting)."""
 
     async def stopped_and_ended() -> None:
         await stop.wait()
@@ -312,6 +313,8 @@ async def _until_adopted(flow: FlowProcess, early: Any, stop: Any, temporary: An
                 return GIVEN_UP
             if temporary is not None and (exited := temporary.exited()) is not None:
                 return exited
+            if (overdue := flow.adoption_overdue()) is not None:
+                return overdue
     finally:
         adopted.cancel()
         giving_up.cancel()
