@@ -474,3 +474,18 @@ def test_a_writing_process_gives_duckdbs_blocks_mappings_of_their_own(tmp_path) 
 
     assert mapped("plain") == "0"   # glibc's own behaviour: the probe can tell
     assert mapped("write") == "2"
+
+
+def test_a_large_batch_waits_in_the_wal_for_the_checkpoint(tmp_path) -> None:
+    """A batch filling several of the writer's small row groups is not written to the file inside its own
+    call (DuckDB's optimistic writes would): the call stays as fast as before, the checkpoint writes it."""
+    path = tmp_path / "w.duckdb"
+    wh = Warehouse(path, hold_s=30)
+    wh.record_extractions([article(1)], [])
+    wh.release()
+    before = path.stat().st_size
+    wh.record_extractions([article(n) for n in range(2, 7002)], [])
+    assert wh._lease.held
+    assert path.stat().st_size == before
+    wh.release()
+    assert path.stat().st_size > before
