@@ -17,6 +17,7 @@ flat however large the file grows (see `WRITER_ROW_GROUP_SIZE` and `pin_mmap_thr
 from __future__ import annotations
 
 import ctypes
+import functools
 import random
 import re
 import sys
@@ -37,7 +38,7 @@ _HOLDER_PID = re.compile(r"PID (\d+)")
 # Rows per row group the writer appends (DuckDB's default: 122,880). Each checkpoint merges a table's small
 # row groups, up to three of this size, and rewrites what it merges in memory: at the default a crawl's writer
 # rewrote the whole table at each letting go, and its peak grew with the file (CLI process 222 -> 332 MB
-# from 1,000 to 20,000 articles; 291 MB at 2,048, bench/findings_race.md). A scan is as fast either way.
+# from 1,000 to 20,000 articles; 291 MB at 2,048, both with the mmap pin below: bench/findings_race.md).
 # It is a setting of the attaching connection, not of the file: readers and other tools need nothing.
 WRITER_ROW_GROUP_SIZE = 2048
 CATALOG = "warehouse"  # the writer's name for the attached file (its connection's default database)
@@ -81,6 +82,7 @@ def configure(con: duckdb.DuckDBPyConnection, *, writer: bool = False) -> duckdb
     return con
 
 
+@functools.cache  # once per process: the setting stays
 def pin_mmap_threshold() -> bool:
     """Fix glibc's mmap threshold at `MMAP_THRESHOLD_BYTES` (see there). False where there is no glibc."""
     if not sys.platform.startswith("linux"):
