@@ -93,8 +93,9 @@ class WriterLease:
         if self._con is None:
             self._con = connect(self.path, read_only=False, timeout_s=timeout_s)
             # Checkpoint when letting go (close) rather than every 16 MB of WAL: a checkpoint rewrites the
-            # table's last, growing row group, so frequent ones make a bulk load quadratic. Readers never
-            # replay this WAL: they get in only after the close, which checkpoints.
+            # table's last, growing row group, so at DuckDB's default row group size frequent ones made a bulk
+            # load quadratic (the writer's small row groups bound that rewrite now; the policy was not
+            # re-measured). Readers never replay this WAL: they get in only after the close, which checkpoints.
             self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             # With small row groups, a batch of a few thousand rows fills some inside its transaction, and DuckDB
             # would write those to the file there and then: the checkpoint's work, done in the write call
