@@ -10,8 +10,9 @@ to let go at the end of its current batch.
 Inside one process DuckDB refuses a read-only and a read-write connection to the same file at the
 same time, so all opens of one path in a process are serialised by a per-path lock (`path_lock`).
 
-The writer attaches the file with small row groups and pins glibc's mmap threshold: both keep its memory
-flat however large the file grows (see `WRITER_ROW_GROUP_SIZE` and `pin_mmap_threshold`).
+The writer attaches the file with small row groups, runs DuckDB on one thread and pins glibc's mmap
+threshold: all three keep its memory flat however large the file grows (see `WRITER_ROW_GROUP_SIZE`,
+`WRITER_THREADS` and `pin_mmap_threshold`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ CATALOG = "warehouse"  # the writer's name for the attached file (its connection
 # 8 MB per letting go (free heap 5 -> 54 MB over 10,000 articles). Set by mallopt, it stays where it is put.
 MMAP_THRESHOLD_BYTES = 128 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+# DuckDB threads of the writer's instance (its default: one per core). Its statements are a window's few
+# hundred rows, where a second thread gained nothing measurable (`bench.warehouse --parts extractions`,
+# batches of 500), while each thread kept memory of its own: the CLI's peak over a 20,000-article crawl
+# was 274-278 MB with two threads and 243-247 with one (215 at 1,000 articles either way). Readers keep
+# the default: a `sieve sql` query is where parallel scans pay.
+WRITER_THREADS = 1
 
 
 def path_lock(path: Path) -> threading.RLock:
@@ -101,6 +108,7 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()  # an in-memory database with the file attached: ATTACH takes the row group size
     try:
         quoted = "'" + str(path).replace("'", "''") + "'"
+        con.execute(f"SET threads = {WRITER_THREADS}")
         con.execute(f"ATTACH {quoted} AS {CATALOG} (ROW_GROUP_SIZE {WRITER_ROW_GROUP_SIZE})")
         return configure(con, writer=True)
     except BaseException:
