@@ -282,3 +282,33 @@ def test_a_flow_process_that_sends_a_broken_frame_is_killed_at_once_and_its_flow
         flow.kill()
     assert failure == "the process running the Prefect flow run sent a frame that is not a message: UnpicklingError"
     assert returncode == -signal.SIGKILL and flow.gone, "killed, not exited on its own (it sleeps an hour)"
+
+
+_FLOW_PROCESS_IMPORTS = """
+import pickle, sys
+import flows.flow_child  # the flow process's own module
+import fastapi.encoders, flows.crawl  # what it imports with Prefect (flow_child._import_prefect)
+from warehouse import ExtractionCounts  # as flows.crawl._commit does
+messages = pickle.loads(sys.stdin.buffer.read())  # what the CLI sends it: counts, committed windows
+assert messages[0][3] == ExtractionCounts(new=1) and messages[1].counts == ExtractionCounts(new=2)
+print(sorted(m for m in ("duckdb", "pyarrow", "trafilatura", "lxml", "selectolax") if m in sys.modules))
+"""
+
+
+def test_the_flow_process_never_loads_duckdb_or_arrow() -> None:
+    """It handles the CLI's rows and counts but never opens the warehouse: DuckDB and Arrow would cost it
+    about 50 MB (137 against 95 MB in a crawl)."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from flows.early import CommittedWindow
+
+    root = Path(__file__).resolve().parents[1]
+    sent = pickle.dumps([("done", 1, 10, ExtractionCounts(new=1)),
+                         CommittedWindow(Window(2, lambda w: (0, ExtractionCounts())), 20, ExtractionCounts(new=2))])
+    out = subprocess.run([sys.executable, "-c", _FLOW_PROCESS_IMPORTS], input=sent, capture_output=True,
+                         cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().strip() == "[]"
