@@ -13,27 +13,34 @@ from warehouse.connection import connect
 from .test_warehouse_support import article
 
 
-def test_the_writer_runs_duckdb_on_one_thread_and_readers_on_the_default(tmp_path) -> None:
-    """Each DuckDB thread of the writer keeps memory of its own; a window's statements gain nothing from a
-    second one. A reader's query is where parallel scans pay, so readers keep DuckDB's default."""
-    from warehouse.connection import WRITER_THREADS
+def test_the_writer_runs_small_batches_on_one_duckdb_thread_large_ones_and_readers_on_the_default(tmp_path) -> None:
+    """Each DuckDB thread of the writer keeps memory of its own, and a crawl's windows gain nothing from a
+    second one; a batch of several row groups does, and so does a reader's query."""
+    from warehouse.connection import WRITER_PARALLEL_ROWS, WRITER_THREADS
 
+    default = duckdb.connect()
+    duckdbs = default.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    default.close()
     path = tmp_path / "w.duckdb"
     wh = Warehouse(path, hold_s=30)
+
+    def writer_threads() -> int:
+        assert wh._lease.held
+        with wh._lease.lock, wh._lease.reading() as cursor:
+            return cursor.execute("SELECT current_setting('threads')").fetchall()[0][0]
+
     wh.record_extractions([article(1)], [])
-    assert wh._lease.held
-    with wh._lease.lock, wh._lease.reading() as cursor:
-        assert cursor.execute("SELECT current_setting('threads')").fetchall() == [(WRITER_THREADS,)]
+    assert writer_threads() == WRITER_THREADS == 1
+    wh.record_extractions([article(n) for n in range(2, 2 + WRITER_PARALLEL_ROWS)], [])
+    assert writer_threads() == duckdbs
+    wh.record_extractions([article(1)], [])
+    assert writer_threads() == 1
     wh.release()
     reader = connect(path, read_only=True, timeout_s=5)
     try:
-        threads = reader.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        assert reader.execute("SELECT current_setting('threads')").fetchall() == [(duckdbs,)]  # untouched
     finally:
         reader.close()
-    default = duckdb.connect()
-    assert threads == default.execute("SELECT current_setting('threads')").fetchall()[0][0]  # untouched
-    default.close()
-    assert WRITER_THREADS == 1
 
 
 def test_the_writer_appends_small_row_groups_and_its_checkpoints_still_merge_them(tmp_path) -> None:

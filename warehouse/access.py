@@ -86,10 +86,11 @@ class WarehouseFile:
             yield
 
     @contextmanager
-    def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _writing(self, rows: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction of about `rows` rows (their count picks DuckDB's threads: connection.py)."""
         with (
             self._held_migrated(),
-            self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s) as con,
+            self._lease.connection(self.write_lock_timeout_s, hold_s=self.hold_s, rows=rows) as con,
             transaction(con),
         ):
             yield con

@@ -10,9 +10,9 @@ to let go at the end of its current batch.
 Inside one process DuckDB refuses a read-only and a read-write connection to the same file at the
 same time, so all opens of one path in a process are serialised by a per-path lock (`path_lock`).
 
-The writer attaches the file with small row groups, runs DuckDB on one thread and pins glibc's mmap
-threshold: all three keep its memory flat however large the file grows (see `WRITER_ROW_GROUP_SIZE`,
-`WRITER_THREADS` and `pin_mmap_threshold`).
+The writer attaches the file with small row groups, runs small batches on one DuckDB thread and pins
+glibc's mmap threshold: all three keep its memory flat however large the file grows (see
+`WRITER_ROW_GROUP_SIZE`, `WRITER_THREADS` and `pin_mmap_threshold`).
 """
 
 from __future__ import annotations
@@ -49,12 +49,14 @@ CATALOG = "warehouse"  # the writer's name for the attached file (its connection
 # 8 MB per letting go (free heap 5 -> 54 MB over 10,000 articles). Set by mallopt, it stays where it is put.
 MMAP_THRESHOLD_BYTES = 128 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-# DuckDB threads of the writer's instance (its default: one per core). Its statements are a window's few
-# hundred rows, where a second thread gained nothing measurable (`bench.warehouse --parts extractions`,
-# batches of 500), while each thread kept memory of its own: the CLI's peak over a 20,000-article crawl
-# was 274-278 MB with two threads and 243-247 with one (215 at 1,000 articles either way). Readers keep
-# the default: a `sieve sql` query is where parallel scans pay.
+# DuckDB threads of the writer's instance for a batch under `WRITER_PARALLEL_ROWS` rows (its default, one per
+# core, for larger ones). A crawl's windows are a few hundred rows, where a second thread gained nothing
+# measurable (`bench.warehouse --parts extractions`, batches of 500 and 1,000), while each thread kept memory of
+# its own: the CLI's peak over a 20,000-article crawl was 274-278 MB with two threads and 243-247 with one (215
+# at 1,000 articles either way). Batches of 5,000 were faster on two (about 17,000-19,000 rows/s against
+# 12,000-15,000). Readers keep the default: a `sieve sql` query is where parallel scans pay.
 WRITER_THREADS = 1
+WRITER_PARALLEL_ROWS = 2048
 
 
 def path_lock(path: Path) -> threading.RLock:
@@ -87,6 +89,22 @@ def configure(con: duckdb.DuckDBPyConnection, *, writer: bool = False) -> duckdb
     if writer:
         con.execute(f"USE {CATALOG}")
     return con
+
+
+def writer_threads(rows: int) -> int:
+    """DuckDB threads for a write of `rows` rows (see `WRITER_THREADS`)."""
+    return WRITER_THREADS if rows < WRITER_PARALLEL_ROWS else default_threads()
+
+
+@functools.cache
+def default_threads() -> int:
+    """DuckDB's own thread count on this machine (what a fresh connection gets)."""
+    con = duckdb.connect()
+    try:
+        row = con.execute("SELECT current_setting('threads')").fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row else 1
 
 
 @functools.cache  # once per process: the setting stays

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from .connection import configure, connect, request_path
+from .connection import WRITER_THREADS, configure, connect, request_path, writer_threads
 
 YIELD_S = 0.15
 CHECKPOINT_THRESHOLD = "512MB"
@@ -74,6 +74,7 @@ class WriterLease:
         self.lock = lock
         self.hold_s = 0.0  # of the last write call
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._threads = WRITER_THREADS  # DuckDB threads the held connection runs
         self._opened_ns = 0
         self._last_used = 0.0
         self._timer: threading.Timer | None = None
@@ -90,8 +91,9 @@ class WriterLease:
             return False
 
     @contextmanager
-    def connection(self, timeout_s: float, *, hold_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The read-write connection for one write call (caller holds `lock`), kept `hold_s` idle seconds after."""
+    def connection(self, timeout_s: float, *, hold_s: float, rows: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The read-write connection for one write call of `rows` rows (caller holds `lock`), kept `hold_s` idle
+        seconds after."""
         self.hold_s = hold_s
         if self._con is not None and self._someone_waiting():
             self.release()
@@ -108,6 +110,10 @@ class WriterLease:
             # (batches of 5,000: 6,000 rows/s against 11,000, the same with the letting go counted).
             self._con.execute("SET enable_optimistic_write = false")
             self._opened_ns = time.time_ns()  # requests older than this were served (or were our own)
+            self._threads = WRITER_THREADS  # what connect() set
+        if (threads := writer_threads(rows)) != self._threads:
+            self._con.execute(f"SET threads = {threads}")
+            self._threads = threads
         try:
             yield self._con
         except BaseException:

@@ -150,7 +150,7 @@ class Warehouse(FleetCalls):
             backoff_cap_s=self.max_backoff.total_seconds(),
             retry_after_cap_s=self.retry_after_cap.total_seconds(),
         )
-        with self._writing() as con:
+        with self._writing(len(rows)) as con:
             fetch_log.append_fetches(con, rows)
             fetch_log.upsert_pages(con, rows)
             frontier.update_after_fetches(con, rows, schedule, discovered, _now())
@@ -180,7 +180,7 @@ class Warehouse(FleetCalls):
             retry_after_cap_s=self.retry_after_cap.total_seconds(),
         )
         now = _now()
-        with self._writing() as con:
+        with self._writing(len(fetches) + len(articles) + len(rejections)) as con:
             fetch_log.append_fetches(con, fetches)
             fetch_log.upsert_pages(con, fetches)
             frontier.update_after_fetches(con, fetches, schedule, (), now)
@@ -217,7 +217,7 @@ class Warehouse(FleetCalls):
     def record_extractions(self, articles: Sequence[ArticleRow], rejections: Sequence[Rejection]) -> ExtractionCounts:
         if not articles and not rejections:
             return ExtractionCounts()
-        with self._writing() as con:
+        with self._writing(len(articles) + len(rejections)) as con:
             return article_store.record_extractions(con, articles, rejections)
 
     def release(self) -> None:
