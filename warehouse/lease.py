@@ -175,9 +175,11 @@ def _checkpoint_capped(con: duckdb.DuckDBPyConnection) -> None:
     """CHECKPOINT under the tightest cap DuckDB keeps to (see `CHECKPOINT_HEADROOM_BYTES`); if it keeps to
     none, `close()` checkpoints uncapped as it always did. Nothing is at stake either way: what is not
     checkpointed stays in the WAL, replayed at the next open."""
-    for cap in (_pinned_bytes(con) + CHECKPOINT_HEADROOM_BYTES, CHECKPOINT_MEMORY_LIMIT):
+    pinned = _pinned_bytes(con)
+    tight = [] if pinned is None else [f"{pinned + CHECKPOINT_HEADROOM_BYTES}B"]
+    for cap in [*tight, CHECKPOINT_MEMORY_LIMIT]:
         try:
-            con.execute(f"SET memory_limit = '{cap}'" if isinstance(cap, str) else f"SET memory_limit = '{cap}B'")
+            con.execute(f"SET memory_limit = '{cap}'")
             con.execute("CHECKPOINT")
             return
         except duckdb.Error:
@@ -188,15 +190,16 @@ def _checkpoint_capped(con: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
-def _pinned_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """What DuckDB holds beyond the stored tables' cached blocks (BASE_TABLE), which it can drop and reread."""
+def _pinned_bytes(con: duckdb.DuckDBPyConnection) -> int | None:
+    """What DuckDB holds beyond the stored tables' cached blocks (BASE_TABLE), which it can drop and reread;
+    None if DuckDB does not say."""
     try:
         row = con.execute(
             "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag <> 'BASE_TABLE'"
         ).fetchone()
     except duckdb.Error:
-        return 1 << 40  # unknown: no tight cap
-    return int(row[0]) if row else 0
+        return None
+    return int(row[0]) if row else None
 
 
 def _return_free_heap() -> None:
