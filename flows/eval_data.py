@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from crawler.decode import decode_html
 from extractors import Rules
@@ -62,22 +63,27 @@ def _decoding_note(decoded) -> str:
     return f"{decoded.encoding}: {', '.join(notes)}" if notes else ""
 
 
+def _page(dataset: str, html_path: Path, **expected: Any) -> EvalPage:
+    """One page of a set: its HTML decoded as a fetch would decode it, with what the set expects of it."""
+    decoded = decode_html(html_path.read_bytes())
+    return EvalPage(
+        dataset=dataset, page_id=html_path.stem, html=decoded.text, decoding=_decoding_note(decoded), **expected
+    )
+
+
 def _load_public(directory: Path) -> list[EvalPage]:
     pages = []
     for html_path in sorted((directory / "html").glob("*.html")):
         gold = directory / "gold" / f"{html_path.stem}.txt"
         if not gold.exists():
             continue
-        decoded = decode_html(html_path.read_bytes())
         pages.append(
-            EvalPage(
-                dataset=directory.name,
-                page_id=html_path.stem,
-                html=decoded.text,
+            _page(
+                directory.name,
+                html_path,
                 expected_text=gold.read_text(encoding="utf-8"),
                 metric="tokens",
                 check_meta=False,
-                decoding=_decoding_note(decoded),
             )
         )
     return pages
@@ -91,13 +97,10 @@ def _load_golden(directory: Path) -> list[EvalPage]:
         text_path = html_path.with_suffix(".txt")
         expected = text_path.read_text(encoding="utf-8") if text_path.exists() and not spec.get("rejection") else None
         source_rules = spec.get("source_rules")
-        decoded = decode_html(html_path.read_bytes())
         pages.append(
-            EvalPage(
-                dataset=directory.name,
-                page_id=html_path.stem,
-                html=decoded.text,
-                decoding=_decoding_note(decoded),
+            _page(
+                directory.name,
+                html_path,
                 expected_text=expected,
                 url=spec.get("url", ""),
                 title=spec.get("title"),
