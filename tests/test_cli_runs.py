@@ -267,13 +267,16 @@ def test_ctrl_c_stops_within_seconds_says_one_line_and_keeps_the_server_to_recor
     site = DemoSite(300)
     with DemoServer(site) as server:
         config = write_config(tmp_path, server.base_url,
-                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.1}})
         proc = _crawl(config, _env(PREFECT_HOME=str(prefect_home)))
         deadline = time.monotonic() + 240
-        # the crawl starts before Prefect is up; this case is a Ctrl-C once the flow run exists
+        # the crawl starts before Prefect is up; this case is a Ctrl-C once the flow run exists. At one
+        # page per 0.1 s the crawl takes 30 s, longer than a temporary server takes to start on a busy
+        # CI machine (at 0.03 s it once ended first, and the run was rightly recorded completed).
         while time.monotonic() < deadline and proc.poll() is None and not (
                 _articles_requested(server) >= 40 and _flow_run_states(prefect_home, config) == ["RUNNING"]):
             time.sleep(0.05)
+        assert _articles_requested(server) < site.n_articles, "the crawl ended before Prefect was up"
         uvicorn = [p for p in psutil.Process(proc.pid).children(recursive=True) if "uvicorn" in " ".join(p.cmdline())]
         stdout, stderr, stopped_in = _interrupt(proc)
     assert proc.returncode == 130, stderr
