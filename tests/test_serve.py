@@ -25,7 +25,8 @@ import pytest
 import yaml
 
 from demo import DemoServer, DemoSite
-from tests.conftest import ROOT, write_config
+from flows.prefect_env import server_home
+from tests.conftest import ROOT, copy_prefect_database, write_config
 
 DEMO_CRON = "0 3 1 1 *"        # crons that cannot fire while the test runs
 OTHER_CRON = "45 5 2 1 *"
@@ -84,9 +85,11 @@ class ServeProcess:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    """(serve process, API URL, config path, demo server): one real server for the module."""
+def served(tmp_path_factory: pytest.TempPathFactory, prefect_database: Path):
+    """(serve process, API URL, config path, demo server): one real server for the module, its
+    database a copy of the session's migrated one (an empty one costs Prefect's migrations, 12 CPU-s)."""
     tmp = tmp_path_factory.mktemp("serve")
+    copy_prefect_database(prefect_database, server_home(tmp / "sieve.duckdb") / "prefect.db")
     with DemoServer(DemoSite(12)) as demo:
         config_path = write_config(tmp, demo.base_url, demo_overrides={"schedule": DEMO_CRON})
         raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
