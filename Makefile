@@ -34,7 +34,8 @@ lint: install
 	$(BIN)/mypy
 
 # Two pytest workers, a test file each at a time (module fixtures stay in one process): most tests wait on
-# loopback servers and child processes, so two workers on two cores halve the wall time (400 s -> 263 s).
+# loopback servers and child processes. On two cores: 304-311 s with two workers, 294 s with three (by then
+# the suite is CPU-bound: 450 CPU-s, most of it in the Prefect servers and processes the tests start).
 PYTEST_WORKERS ?= 2
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
