@@ -233,3 +233,29 @@ def test_random_batches_fold_as_the_rule_says(tmp_path, seed) -> None:
         assert _dup_of(wh) == {k: v["dup_of"] for k, v in state.items()}, f"batch {n}"
         stored = dict(wh.query("SELECT article_id, seen_seq FROM articles").rows)
         assert stored == {k: v["seq"] for k, v in state.items()}
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["updated-in-place", "deleted-and-inserted"])
+def test_both_ways_of_replacing_extraction_rows_store_the_latest_outcomes(tmp_path, monkeypatch, in_place) -> None:
+    """Batches under EXTRACTIONS_IN_PLACE_ROWS delete and insert their pages' rows, larger ones update them
+    in place: either way each page keeps one row, its latest outcome's, and its key."""
+    from dataclasses import replace
+
+    from warehouse import articles as articles_module
+
+    monkeypatch.setattr(articles_module, "EXTRACTIONS_IN_PLACE_ROWS", 0 if in_place else 10**9)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    page = "https://demo.example/a/1.html"
+    wh.record_extractions([replace(article(1), html_hash="a" * 32), article(2)], [rejection("https://d/r")])
+    wh.record_extractions([], [replace(rejection(page, extractor_version="x2"), html_hash="b" * 32)])
+    wh.record_extractions([replace(article(1), html_hash="c" * 32), article(3)],
+                          [rejection("https://d/r", reason="empty"), rejection("https://d/s")])
+    wh.record_extractions([replace(article(2), extractor_version="x3"), article(3)], [])   # a new version, a replay
+    assert wh.query("SELECT url, outcome, article_id, reason, extractor_version, url_key = md5_number(url) "
+                    "FROM extractions ORDER BY url").rows == [
+        ("https://d/r", "rejected", None, "empty", "x1", True),
+        ("https://d/s", "rejected", None, "too_short", "x1", True),
+        (page, "article", "a0000001", None, "x1", True),
+        ("https://demo.example/a/2.html", "article", "a0000002", None, "x3", True),
+        ("https://demo.example/a/3.html", "article", "a0000003", None, "x1", True)]
+    assert wh.query(f"SELECT html_hash FROM extractions WHERE url = '{page}'").rows == [("c" * 32,)]

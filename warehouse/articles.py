@@ -218,6 +218,11 @@ def _write_articles(
         forget(con, "_roots")
 
 
+# From this many rows a batch's stored extraction rows are updated in place, under it deleted and inserted
+# again (`_write_extractions` says why); the crawl's windows are under it.
+EXTRACTIONS_IN_PLACE_ROWS = 2048
+
+
 def _write_extractions(
     con: duckdb.DuckDBPyConnection,
     batch: pa.Table | None,
@@ -228,9 +233,13 @@ def _write_extractions(
 
     Article outcomes are columns of the Arrow `batch` (no second pass over the rows), registered with the
     rejections as one Arrow table (not a temp table: at 500-row batches each statement is a fixed few ms).
-    Stored rows for the batch's pages are updated in place (`url`, the primary key, is never set) and the
-    other pages inserted: measured at 5,000 rows, a delete and insert of the same keys cost ~50 ms more at
-    COMMIT (the primary-key index) than this update and insert.
+    How the stored rows for the batch's pages are replaced depends on the batch's size (BENCHMARKS.md,
+    the warehouse section): under `EXTRACTIONS_IN_PLACE_ROWS` they are deleted and the whole batch
+    inserted; from it up, they are updated in place (`url`, the primary key, is never set) and the other
+    pages inserted. Updating DuckDB's VARCHAR columns costs by the stored table's size: with 250 of 500 rows
+    stored among 400,000, the update and insert took 52 ms with COMMIT, the delete and insert 28 (50,000:
+    14 and 12). At 5,000 rows on 50,000 the delete and insert lose at COMMIT (the primary-key index): 76 ms
+    against 42.
     """
     if batch is None and not rejections:
         return
@@ -246,6 +255,16 @@ def _write_extractions(
             source = (
                 f"(SELECT o.* REPLACE ({page_hash} AS html_hash) FROM {keyed} o LEFT JOIN {pages} p USING (url_key))"
             )
+        insert = f"""
+            INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
+                                     rules_version, html_hash, extracted_at, url_key)
+            SELECT o.url, o.source_id, o.outcome, o.article_id, o.reason, o.detail, o.extractor_version,
+                   o.rules_version, o.html_hash, o.extracted_at, o.url_key
+            FROM {source} o"""
+        if len(articles) + len(rejections) < EXTRACTIONS_IN_PLACE_ROWS:
+            con.execute(f"DELETE FROM extractions WHERE url_key IN (SELECT url_key FROM {keyed})")
+            con.execute(insert)
+            return
         con.execute(
             f"""
             UPDATE extractions SET source_id = o.source_id, outcome = o.outcome, article_id = o.article_id,
@@ -255,15 +274,7 @@ def _write_extractions(
             FROM {source} o WHERE extractions.url_key = o.url_key
             """
         )
-        con.execute(
-            f"""
-            INSERT INTO extractions (url, source_id, outcome, article_id, reason, detail, extractor_version,
-                                     rules_version, html_hash, extracted_at, url_key)
-            SELECT o.url, o.source_id, o.outcome, o.article_id, o.reason, o.detail, o.extractor_version,
-                   o.rules_version, o.html_hash, o.extracted_at, o.url_key
-            FROM {source} o ANTI JOIN extractions e USING (url_key)
-            """
-        )
+        con.execute(f"{insert} ANTI JOIN extractions e USING (url_key)")
     finally:
         forget(con, "_outcomes")
 
