@@ -24,6 +24,7 @@ The `fault_server` pytest fixture yields a fresh server per test.
 from __future__ import annotations
 
 import email.utils
+import select
 import socket
 import struct
 import threading
@@ -108,8 +109,31 @@ class FaultHandler(BaseHTTPRequestHandler):
         self.server.owner._end(self.record)
 
     def wait(self, seconds: float) -> bool:
-        """Sleep unless the server is shutting down; True if the full time passed."""
-        return not self.server.owner._stopping.wait(seconds)
+        """Sleep unless the server is shutting down or the client hung up; True if the full time passed.
+
+        A client that hung up (its timeout) no longer holds the request, so from then it stops counting as
+        in flight: `max_in_flight` is what the client had open at once, not the handlers still sleeping.
+        """
+        deadline = time.monotonic() + seconds
+        stopping = self.server.owner._stopping
+        while True:
+            if stopping.is_set():
+                return False
+            if self._client_gone():
+                self.server.owner._end(self.record)
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            stopping.wait(min(left, 0.02))
+
+    def _client_gone(self) -> bool:
+        """The client closed its end: the socket reads as end of file (a GET sends nothing after its headers)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def reset(self) -> None:
         """Abort the connection with a TCP RST (SO_LINGER 0), whatever was sent so far."""

@@ -94,7 +94,14 @@ def _dispatch(config: Path) -> dict:
 
 
 def _manifests(shards: Path, area: str = "loaded") -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((shards / area).rglob("manifest.json"))]
+    """The parts' manifests in `area`; one the loader moves to loaded/ meanwhile is skipped."""
+    manifests = []
+    for path in sorted((shards / area).rglob("manifest.json")):
+        try:
+            manifests.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            continue
+    return manifests
 
 
 def _stored(config: Path) -> list[str]:
