@@ -61,7 +61,7 @@ def copy_prefect_database(template: Path, to: Path) -> Path:
 @pytest.fixture(scope="session")
 def prefect_harness(prefect_database: Path, tmp_path_factory: pytest.TempPathFactory):
     """One temporary Prefect server for the whole session, on a copy of the migrated database
-    (entering costs 3-5 s; on an empty database it was 24 s)."""
+    (entering takes about 6 s; on an empty database it took 24 s)."""
     from unittest import mock
 
     from prefect.settings import (
@@ -77,7 +77,7 @@ def prefect_harness(prefect_database: Path, tmp_path_factory: pytest.TempPathFac
     home = tmp_path_factory.mktemp("prefect-harness")
     copy_prefect_database(prefect_database, home / "prefect-test.db")
     # The copy is at this Prefect's head already, and no test uses block types: checking the one and
-    # registering the other took 4-6 s of the server's start (its child gets these settings).
+    # registering the other took about 3 s and 4 s of the server's start (its child gets these settings).
     skip = {PREFECT_API_DATABASE_MIGRATE_ON_START: False, PREFECT_API_BLOCKS_REGISTER_ON_START: False}
     with mock.patch("prefect.testing.utilities.mkdtemp", return_value=str(home)), temporary_settings(updates=skip):
         with prefect_test_harness(server_startup_timeout=180):
