@@ -1,6 +1,10 @@
-"""The flow process's own end (flows/flow_process.py says what it is for): import Prefect, wait for the
-server, call the flow, and let it adopt the CLI's run as a `RemoteRun`. Run by the CLI (forked from it, or
-as `python -m flows.flow_child`), never by hand.
+"""The flow process's own end (flows/flow_process.py says what it is for): start the temporary server if
+the run has one, import Prefect, wait for the server, call the flow, and let it adopt the CLI's run as a
+`RemoteRun`. Run by the CLI (forked from it, or as `python -m flows.flow_child`), never by hand.
+
+A thread reads the CLI's messages from the start (`CliInbox`). The end of its stdin means the CLI is gone:
+the child stops its server and exits at once, as if it had died with the CLI, unless the CLI handed it the
+run first ("detach"): then it writes to its log instead of the CLI's stderr, and records the run.
 """
 
 from __future__ import annotations
@@ -11,21 +15,16 @@ import os
 import pickle
 import sys
 import threading
-import time
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from flows.early import EndedRun, FlowCall
-from flows.flow_process import (
-    FRAME_LENGTH,
-    MAX_FRAME_BYTES,
-    BrokenFrame,
-    error_text,
-    read_message,
-    reader_for,
-    write_message,
-)
+from flows.flow_process import FRAME_LENGTH, MAX_FRAME_BYTES, BrokenFrame, error_text, write_message
 from flows.prefect_env import flush_prefect, hide_cancel_notice
 from outcomes import TransientError
+
+if TYPE_CHECKING:
+    from flows.prefect_run import TemporaryPrefectServer
 
 
 class RemoteWindow:
@@ -49,28 +48,84 @@ class RemoteWindow:
         raise TransientError(kind, detail) if transient else RuntimeError(detail or kind)
 
 
+class CliInbox:
+    """The CLI's messages, read from fd 0 by a thread of their own from the start, whatever the main
+    thread is doing (importing Prefect, waiting for the server, a flow run): so the end of the pipe is
+    seen at once, and a "detach" is honoured before the CLI exits. Messages wait here until the flow's
+    event loop takes them (`bind`), in order."""
+
+    def __init__(self, fd: int, *, on_gone: Callable[[], None]) -> None:
+        self.detached = threading.Event()
+        self._fd, self._on_gone = fd, on_gone
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Any, ...] | None] = []
+        self._sink: Callable[[tuple[Any, ...] | None], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        threading.Thread(target=self._read, name="sieve-cli-inbox", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            while (message := read_frame(self._fd)) is not None:
+                if message[0] == "detach":
+                    _write_to_log(message[1])
+                    self.detached.set()
+                else:
+                    self._deliver(message)
+        except BrokenFrame as exc:  # nothing more the CLI says can be read: as if it were gone
+            print(f"sieve flow process: the CLI sent {exc}", file=sys.stderr, flush=True)
+        if not self.detached.is_set():
+            self._on_gone()
+        self._deliver(None)
+
+    def _deliver(self, message: tuple[Any, ...] | None) -> None:
+        with self._lock:
+            if self._loop is None or self._sink is None:
+                self._pending.append(message)
+                return
+            loop, sink = self._loop, self._sink
+        try:
+            loop.call_soon_threadsafe(sink, message)
+        except RuntimeError:  # the flow's loop is closed: nobody listens any more
+            pass
+
+    def bind(self, sink: Callable[[tuple[Any, ...] | None], None]) -> None:
+        """From the flow's event loop: `sink` gets every message so far, then each as it comes."""
+        with self._lock:
+            self._loop, self._sink = asyncio.get_running_loop(), sink
+            pending, self._pending = self._pending, []
+        for message in pending:
+            sink(message)
+
+
+def _write_to_log(path: str | None) -> None:
+    """After a hand-off the CLI is gone: what this process prints goes to its log (or nowhere)."""
+    fd = os.open(path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for target in (1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
+
+
 class RemoteRun:
     """The CLI's run, for the flow to adopt (flows/early.py `Adoptable`)."""
 
-    def __init__(self, reader: asyncio.StreamReader, out: IO[bytes]) -> None:
+    def __init__(self, inbox: CliInbox, out: IO[bytes]) -> None:
         self.out = out
         self.adopted = False
         self._inbox: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
         self._answers: dict[int, asyncio.Future[tuple[Any, ...]]] = {}
-        self._reading = asyncio.ensure_future(self._dispatch(reader))
+        inbox.bind(self._dispatch)
 
-    async def _dispatch(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while (message := await read_message(reader)) is not None:
-                if message[0] in ("done", "error", "lost") and (answer := self._answers.pop(message[1], None)):
-                    answer.set_result(message)
-                else:
-                    self._inbox.put_nowait(message)
-        except BrokenFrame as exc:  # nothing more the CLI says can be read: as if it were gone
-            print(f"sieve flow process: the CLI sent {exc}", file=sys.stderr, flush=True)
-        for answer in self._answers.values():
-            answer.set_result(("lost", None))
-        self._inbox.put_nowait(None)
+    def _dispatch(self, message: tuple[Any, ...] | None) -> None:
+        if message is None:  # the CLI is gone (or handed the run over and closed its end)
+            for waiting in self._answers.values():
+                if not waiting.done():
+                    waiting.set_result(("lost", None))
+            self._answers.clear()
+            self._inbox.put_nowait(None)
+        elif message[0] in ("done", "error", "lost") and (answer := self._answers.pop(message[1], None)):
+            answer.set_result(message)
+        else:
+            self._inbox.put_nowait(message)
 
     async def ask(self, number: int) -> tuple[Any, ...]:
         answer = self._answers[number] = asyncio.get_running_loop().create_future()
@@ -104,27 +159,38 @@ class RemoteRun:
             write_message(self.out, ("result", window.number, error_text(exc)))
 
 
-def _read_first(fd: int) -> tuple[Any, ...]:
-    def exactly(n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = os.read(fd, n - len(data))
-            if not chunk:
-                raise SystemExit(0)  # the CLI is gone
-            data += chunk
-        return data
+def _exactly(fd: int, n: int) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            return None  # the CLI is gone (mid-frame or not)
+        data += chunk
+    return data
 
-    (length,) = FRAME_LENGTH.unpack(exactly(FRAME_LENGTH.size))
+
+def read_frame(fd: int) -> tuple[Any, ...] | None:
+    """Blocking: the next message on `fd`, None at its end; BrokenFrame for anything not ours."""
+    if (head := _exactly(fd, FRAME_LENGTH.size)) is None:
+        return None
+    (length,) = FRAME_LENGTH.unpack(head)
     if length > MAX_FRAME_BYTES:
-        raise SystemExit(f"sieve flow process: the CLI sent a frame of {length:,} bytes")
-    message: tuple[Any, ...] = pickle.loads(exactly(length))
+        raise BrokenFrame(f"a frame of {length:,} bytes (at most {MAX_FRAME_BYTES:,})")
+    if (data := _exactly(fd, length)) is None:
+        return None
+    try:
+        message = pickle.loads(data)
+    except Exception as exc:  # noqa: BLE001  (any unpickling failure says the same: not our message)
+        raise BrokenFrame(f"a frame that is not a message: {type(exc).__name__}") from exc
+    if not isinstance(message, tuple) or not message:
+        raise BrokenFrame(f"a frame holding {type(message).__name__}, not a message")
     return message
 
 
-async def _run_flow(call: FlowCall, out: IO[bytes]) -> dict[str, int]:
+async def _run_flow(call: FlowCall, inbox: CliInbox, out: IO[bytes]) -> tuple[dict[str, int], str | None]:
     from flows.early import RunHooks, run_hooks
 
-    run = RemoteRun(await reader_for(os.fdopen(0, "rb", buffering=0)), out)
+    run = RemoteRun(inbox, out)
     hooks = RunHooks()
     hooks.early[call.key] = run
     failure: str | None = None
@@ -135,8 +201,9 @@ async def _run_flow(call: FlowCall, out: IO[bytes]) -> dict[str, int]:
         if type(exc).__name__ != "CancelledRun":  # the run was stopped: the flow run ended Cancelled, as meant
             api = os.environ.get("PREFECT_API_URL", "Prefect's server")
             failure = error_text(exc) if run.adopted else f"the flow run did not start on {api}: {error_text(exc)}"
-    write_message(out, ("finished", failure))
-    return hooks.task_runs
+    if not write_message(out, ("finished", failure)) and failure is not None:
+        print(f"sieve flow process: the flow run failed: {failure}", file=sys.stderr, flush=True)
+    return hooks.task_runs, failure
 
 
 # With a temporary server, its start (about 4 CPU-s, one core) is what the flow run waits for, and the crawl
@@ -175,30 +242,57 @@ def _import_prefect(*, nice: int) -> None:
 def child_main() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever else prints goes to stderr, which the CLI relays: stdout is the protocol
-    _, call, health_timeout, temporary = _read_first(0)
-    api_url = os.environ.get("PREFECT_API_URL", "")
-    try:
-        _import_prefect(nice=IMPORT_NICENESS if temporary else 0)
-        hide_cancel_notice()
-        if health_timeout is not None:
-            from flows.prefect_run import wait_until_healthy
+    first = read_frame(0)
+    if first is None:
+        os._exit(0)  # the CLI is gone
+    _, call, server = first
+    server = _start(server, out)
 
-            wait_until_healthy(api_url, time.monotonic() + health_timeout)
+    def gone() -> None:  # the CLI is gone and handed nothing over: end as if this process died with it
+        if server is not None:
+            server.stop()
+        os._exit(1)
+
+    inbox = CliInbox(0, on_gone=gone)
+    try:
+        _import_prefect(nice=IMPORT_NICENESS if server is not None else 0)
+        hide_cancel_notice()
+        if server is not None:
+            server.wait_healthy()
     except Exception as exc:  # noqa: BLE001
         write_message(out, ("finished", f"Prefect is not available: {error_text(exc)}"))
-        os._exit(1)
+        gone()
     write_message(out, ("ready",))
-    task_runs = asyncio.run(_run_flow(call, out))
+    code = 1
     try:
+        task_runs, failure = asyncio.run(_run_flow(call, inbox, out))
         flush_prefect()
-        if temporary:
-            from flows.prefect_run import wait_recorded
-
-            if not wait_recorded(api_url, task_runs):
-                logging.getLogger("sieve").warning("Prefect's temporary server had not recorded every task run in 5 s")
+        code = 0
+        if server is not None and not server.wait_recorded(task_runs):
+            logging.getLogger("sieve").warning("Prefect's temporary server had not recorded every task run in 5 s")
+        elif failure is None and server is not None and inbox.detached.is_set():
+            # a hand-off recorded in full: its log has nothing to say (one that failed keeps it, saying why)
+            server.recording_log(os.getpid()).unlink(missing_ok=True)
     finally:
+        if server is not None:
+            server.stop()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(code)
+
+
+def _start(server: TemporaryPrefectServer | None, out: IO[bytes]) -> TemporaryPrefectServer | None:
+    """Start the run's temporary server first (its start is the long pole), as this process's child, and
+    say its pid (the CLI kills one that never answered when it gives up on this process)."""
+    if server is None:
+        return None
+    try:
+        server.start()
+    except OSError as exc:
+        write_message(out, ("finished", f"Prefect is not available: {error_text(exc)}"))
+        os._exit(1)
+    assert server.process is not None
+    write_message(out, ("server", server.process.pid))
+    return server
 
 
 if __name__ == "__main__":

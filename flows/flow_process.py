@@ -12,13 +12,20 @@ same parameters (a `FlowCall`); the flow adopts the run the CLI started (flows/e
 - when the run ends, the CLI sends what the flow needs (`EndedRun`); the flow publishes the summary
   artifact and ends in the run's state (Cancelled after a Ctrl-C);
 - then the child flushes Prefect's logs and events, waits (bounded) until a temporary server has
-  recorded every task run, and exits; the CLI, which has printed its summary meanwhile, stops the
-  server after that.
+  recorded every task run, stops that server (it started it: the server is its child) and exits; the
+  CLI has printed its summary meanwhile.
 
 If the child fails, dies or hangs (it has a bounded time to take the run and to end its flow run, then is
 killed), the CLI commits the windows itself and fails the run, saying why: what was fetched is never lost
 to Prefect's absence. The child runs in its own process group (the terminal's Ctrl-C
-reaches the CLI, which stops the run; the child then records it as Cancelled) and dies with the CLI.
+reaches the CLI, which stops the run; the child then records it as Cancelled) and ends when the CLI is
+gone (it reads the end of its stdin: flows/flow_child.py), unless it was handed the run to record.
+
+Handing off (`hand_off`): with Prefect's temporary server, which the child starts and owns, a short run
+is often over before the server answers (5-7 s here). The CLI does not wait for it: it sends the child the
+windows it committed and how the run ended, prints its summary and exits with the run's code; the child
+records the flow run after it (its log in PREFECT_HOME, removed once all is recorded) and stops the
+server. The warehouse, committed before the hand-off, is the record the exit code speaks for.
 
 Messages are pickled, length-prefixed frames on the child's stdin and stdout; anything else the child
 prints goes to its stderr, which the CLI relays to its own. Both ends are this program: the CLI's is
@@ -38,11 +45,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-from flows.early import CommittedWindow, FlowCall, HandOverCommit
-from flows.prefect_env import _die_with_parent
+from flows.early import CommittedWindow, EndedRun, FlowCall, HandOverCommit
+from flows.flow_fork import ForkedChild
 from outcomes import SieveError, TransientError
+
+if TYPE_CHECKING:
+    from flows.prefect_run import TemporaryPrefectServer
 
 FRAME_LENGTH = struct.Struct(">I")
 # Messages are small: the largest, the windows committed before the flow run took over, pickles to about
@@ -105,101 +116,20 @@ def error_text(exc: BaseException) -> str:
 
 
 # ---- the CLI's end --------------------------------------------------------------------------------
-CHILD_NAME = b"sieve-flow-run"  # its name in ps/top (/proc/PID/comm); a forked child's command line is the CLI's
-
-
-class ForkedChild:
-    """The flow process forked from the CLI, with what is used of Popen's interface: its pipes, poll,
-    wait, kill, returncode. The child runs flows/flow_child.py's main in a process group of its own,
-    dies with the CLI, and never returns here."""
-
-    def __init__(self) -> None:
-        (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child
-            try:
-                # A process group of its own: the terminal's Ctrl-C reaches the CLI only. Not a session of
-                # its own: Linux shares the CPU between sessions first (autogroups), and in the CLI's the
-                # temporary server, in its own, keeps a core while this process imports Prefect.
-                os.setpgid(0, 0)
-                _die_with_parent()
-                _name_this_process(CHILD_NAME)
-                for target, fd in enumerate((in_r, out_w, err_w)):
-                    os.dup2(fd, target)
-                _close_fds_from(3)
-                from flows.flow_child import child_main
-
-                child_main()
-            except Exception:  # noqa: BLE001  (said on its stderr, which the CLI relays)
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                os._exit(1)
-        for fd in (in_r, out_w, err_w):
-            os.close(fd)
-        self.stdin = os.fdopen(in_w, "wb")
-        self.stdout = os.fdopen(out_r, "rb", buffering=0)
-        self.stderr = os.fdopen(err_r, "rb")
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                return self.returncode
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (code := self.poll()) is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0.0)
-            time.sleep(0.01)
-        return code
-
-    def kill(self) -> None:
-        if self.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def _name_this_process(name: bytes) -> None:
-    import ctypes
-
-    PR_SET_NAME = 15
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, ctypes.c_char_p(name))
-    except (OSError, AttributeError):
-        pass
-
-
-def _close_fds_from(lowest: int) -> None:
-    """Close what the child inherited beyond its three pipes (the CLI's files and sockets)."""
-    try:
-        fds = [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = list(range(lowest, 256))
-    for fd in fds:
-        if fd >= lowest:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class FlowProcess:
     """The flow process seen from the CLI. Spawn it as early as possible (it starts importing Prefect at
     once); `attach()` in the event loop; the writer commits through `commit` once the flow took the run."""
 
-    def __init__(self, call: FlowCall, *, health_timeout: float | None, temporary: bool, relay: Callable[[str], None]):
+    def __init__(
+        self,
+        call: FlowCall,
+        *,
+        server: TemporaryPrefectServer | None,
+        relay: Callable[[str], None],
+        may_outlive: bool | None = None,
+    ):
         # Forked while the CLI has one thread, the child starts with the CLI's modules already imported
         # (pydantic, httpx, rich: 0.2-0.3 CPU-s it does not spend again while the temporary server's start
         # needs the CPU). With other threads running (`sieve demo` serves its site), a fresh interpreter.
@@ -213,11 +143,18 @@ class FlowProcess:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 process_group=0,  # the terminal's Ctrl-C reaches the CLI only (see ForkedChild)
-                preexec_fn=_die_with_parent,
             )
-        self.spawned_at, self.health_timeout = time.monotonic(), health_timeout
+        self.spawned_at = time.monotonic()
+        self.health_timeout = server.startup_timeout if server is not None else None
+        # the child starts the temporary server (it is the server's parent: the server dies with it)
+        self.server = server
+        self.server_pid: int | None = None
+        # whether a run over before the flow run took it is handed to the child to record (`hand_off`)
+        self.may_outlive = server is not None if may_outlive is None else may_outlive
+        self.detached = False
+        self.recording_log: Path | None = None  # where it logs once handed the run (None: nowhere)
         assert self.process.stdin is not None and self.process.stderr is not None
-        write_message(self.process.stdin, ("call", call, health_timeout, temporary))
+        write_message(self.process.stdin, ("call", call, server))
         threading.Thread(target=self._relay, args=(self.process.stderr, relay), daemon=True).start()
         self.ready = False
         self.gone = False
@@ -301,7 +238,9 @@ class FlowProcess:
             kind = message[0]
             if kind == "ready":
                 self.ready = True
-            elif kind == "adopt":  # the flow run exists and takes the run: windows go to it from now on
+            elif kind == "server":
+                self.server_pid = message[1]
+            elif kind == "adopt" and not self.detached:  # the flow run exists and takes the run: windows go to it
                 assert self.committer is not None and self._adopted is not None
                 self.send(("windows", self.committer.hand_over(self.commit)))
                 self._adopted.set()
@@ -385,9 +324,29 @@ class FlowProcess:
             self._errors[number] = RuntimeError(f"the commit-window task run failed: {failure}")
         result.set_result(None)
 
+    def hand_off(self, ended: EndedRun | None, error: str | None) -> bool:
+        """The run ended before the flow run took it: hand the child what it needs to record it (the windows
+        committed, how the run ended) and let it outlive this process. False if the child is gone."""
+        assert self.committer is not None and self.may_outlive
+        log = self.server.recording_log(self.process.pid) if self.server is not None else None
+        self.send(("windows", self.committer.hand_over(self.commit)))
+        self.send(("ended", ended, error))
+        self.send(("detach", str(log) if log is not None else None))
+        self.detached, self.recording_log = not self.gone, log
+        return self.detached
+
     def kill(self) -> None:
+        """Kill the child unless it was handed the run; a temporary server not yet answering too (it would
+        finish a migration before it honoured the SIGTERM it gets when the child dies)."""
+        if self.detached:
+            return
         if self.process.poll() is None:
             self.process.kill()
+        if self.server_pid is not None and not self.adopted:
+            try:
+                os.killpg(self.server_pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def wait_exit(self, timeout: float | None = None) -> None:
         """After the summary: let the child flush Prefect and end (bounded: EXIT_TIMEOUT_S unless

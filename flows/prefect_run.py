@@ -34,7 +34,8 @@ class TemporaryPrefectServer:
 
     - it starts at once, in the background, while the caller does other work (`wait_healthy` later);
     - it runs in its own session: the terminal's Ctrl-C does not kill it mid-run;
-    - it dies with its parent, even a SIGKILLed one (PR_SET_PDEATHSIG);
+    - it dies with its parent, even a SIGKILLed one (PR_SET_PDEATHSIG): the flow process, which starts
+      it for a CLI run (it is pickled there before `start`), or the CLI for a flow run in-process;
     - it is stopped without waiting for its shutdown (the exit code is known by then).
     It is the same app Prefect starts (uvicorn on `prefect.server.api.server:create_app`, UI off, the
     database under PREFECT_HOME), on a free port of 127.0.0.1.
@@ -79,6 +80,10 @@ class TemporaryPrefectServer:
         self.started_at = time.monotonic()
         self.process = spawn_server(command, env, self.log_path, append=False)
         return self.api_url
+
+    def recording_log(self, pid: int) -> Path:
+        """Where a flow process handed a run to record after the CLI exited logs (flows/flow_process.py)."""
+        return self.log_path.with_name(f"sieve-recording-{pid}.log")
 
     def wait_healthy(self) -> float:
         """Block until /api/health answers; returns the seconds since `start`."""
@@ -187,8 +192,11 @@ class PrefectForRun:
     temporary: TemporaryPrefectServer | None = None
 
 
-def prefect_for_run(warehouse_path: Path, *, environ: dict[str, str] | None = None) -> PrefectForRun:
-    """Choose the server for a CLI run before Prefect is imported, starting a temporary one if needed.
+def prefect_for_run(
+    warehouse_path: Path, *, environ: dict[str, str] | None = None, start: bool = True
+) -> PrefectForRun:
+    """Choose the server for a CLI run before Prefect is imported, starting a temporary one if needed
+    (unless not `start`: the flow process starts it, flows/flow_process.py).
 
     Sets PREFECT_API_URL in `environ` for the served and temporary cases (Prefect reads it at import).
     """
@@ -203,5 +211,5 @@ def prefect_for_run(warehouse_path: Path, *, environ: dict[str, str] | None = No
     server = TemporaryPrefectServer(
         startup_timeout=float(env.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
     )
-    env["PREFECT_API_URL"] = server.start()
+    env["PREFECT_API_URL"] = server.start() if start else server.api_url
     return PrefectForRun(server.api_url, "temporary", server)

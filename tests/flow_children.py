@@ -5,12 +5,19 @@ test's time). No Prefect server is involved.
 """
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flows.early import CommittedWindow, FlowCall, current_hooks
 from flows.flow_process import FRAME_LENGTH, write_message
+from flows.prefect_env import spawn_server
+from flows.prefect_run import TemporaryPrefectServer
 
 
 def _early_run(call: FlowCall) -> Any:
@@ -96,3 +103,43 @@ class SendsJunk(FlowCall):
         run.out.write(FRAME_LENGTH.pack(len(junk)) + junk)  # its pipe to the CLI (flows/flow_child.py RemoteRun)
         run.out.flush()
         time.sleep(3600)
+
+
+@dataclass(frozen=True)
+class RecordsOnceHandedTheRun(FlowCall):
+    """Takes the CLI's run only once the CLI handed it over (the windows it sends with the hand-off are
+    waiting), then writes to `params["report"]` what it was given and where its stderr goes once it was
+    told to detach, and exits as the flow process does."""
+
+    def __call__(self) -> Any:
+        return self._flow()
+
+    async def _flow(self) -> None:
+        run = _early_run(self)
+        while run._inbox.empty():
+            await asyncio.sleep(0.02)
+        reported: list[int] = []
+
+        async def commit(item: Any) -> tuple[int, Any]:
+            reported.append(item.number)
+            return await _commit(item)
+
+        ended = await run.adopt(commit)
+        deadline = time.monotonic() + 10
+        while os.readlink("/proc/self/fd/2") != os.devnull and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        print("said after the hand-off", file=sys.stderr, flush=True)
+        Path(self.params["report"]).write_text(json.dumps({
+            "windows": reported, "reported_as_committed": all(isinstance(w, int) for w in reported),
+            "status": ended.summary.status, "summary_windows": ended.summary.windows,
+            "stderr": os.readlink("/proc/self/fd/2"), "parent": os.getppid()}))
+
+
+class NeverAnswers(TemporaryPrefectServer):
+    """A temporary server that starts (a process that sleeps) and never answers."""
+
+    def start(self) -> str:
+        self.started_at = time.monotonic()
+        self.process = spawn_server([sys.executable, "-c", "import time; time.sleep(120)"], dict(os.environ),
+                                    self.log_path, append=False)
+        return self.api_url

@@ -3,7 +3,8 @@
 - with `sieve serve`'s server recorded for the warehouse, a CLI run reports there (no temporary server);
 - on the temporary server, the run starts fetching before Prefect is up, yet the server records the
   flow run completed, every window as a commit-window task run and the summary artifact, although the
-  CLI exits at once after flushing (no interpreter teardown);
+  CLI exits at once after flushing (no interpreter teardown), or, with a crawl over before the server
+  answered, before the flow run even began (its flow process records it after; no log is left);
 - a Prefect that cannot be reached fails the run (exit 1, the reason; the run row `failed`);
 - Ctrl-C on a run with the temporary server: exit 130, one line, no traceback, the run row's counts
   equal what was committed, and the server lived on to record the flow run as Cancelled;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,7 +173,7 @@ def test_a_run_on_the_temporary_server_records_its_flow_run_windows_and_artifact
     site = DemoSite(30)
     with DemoServer(site) as server:
         config = write_config(tmp_path, server.base_url)
-        done = subprocess.run([sys.executable, "-m", "flows.cli", "crawl", "demo", "--quiet", "--config", str(config)],
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "crawl", "demo", "--config", str(config)],
                               cwd=ROOT, env=_env(PREFECT_HOME=str(prefect_home)), capture_output=True, text=True,
                               timeout=300)
     assert done.returncode == 0, done.stderr
@@ -179,6 +181,14 @@ def test_a_run_on_the_temporary_server_records_its_flow_run_windows_and_artifact
     (counts,), = _rows(tmp_path / "sieve.duckdb", "SELECT counts FROM crawl_runs")
     windows = json.loads(counts)["windows"]
     assert json.loads(counts)["articles_new"] == site.n_articles and windows >= 1
+    # A crawl this small is usually over before the server answers: the CLI then hands the run to its
+    # flow process, which records it after the CLI exited (and says which process that is).
+    if handed := re.search(r"process (\d+) records this run in Prefect after sieve exits", done.stderr):
+        try:
+            psutil.Process(int(handed.group(1))).wait(timeout=120)
+        except psutil.NoSuchProcess:
+            pass
+        assert not list(prefect_home.glob("sieve-recording-*.log")), "a hand-off recorded in full keeps no log"
     # the server is gone with the run: read what it recorded from its database (it may still be
     # finishing its shutdown for a moment)
     deadline = time.monotonic() + 30

@@ -11,11 +11,16 @@ run held here.
   is given its time to exit; one whose flow run fails after the run fails the run; one that hangs
   before it takes the run is killed when its time to is up, and the run fails (the timeouts shortened
   here);
-- a flow process that sends a corrupt frame is killed at once, and its flow run fails with why.
+- a flow process that sends a corrupt frame is killed at once, and its flow run fails with why;
+- a flow process starts the run's temporary server itself, and kills one that never answers;
+- a run over before its flow run took it is handed to the flow process (with the temporary server), which
+  records it after the CLI returned, writing to its log instead of the CLI's stderr; one not handed the
+  run exits as soon as the CLI's end of its stdin closes.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -37,7 +42,15 @@ from flows.prefect_run import PrefectForRun
 from pipeline.summary import RunSummary
 from pipeline.write import Window
 from tests.conftest import write_config
-from tests.flow_children import AdoptsThenHangs, EndsThenLingers, FailsAfterTheRun, HangsBeforeAdopting, SendsJunk
+from tests.flow_children import (
+    AdoptsThenHangs,
+    EndsThenLingers,
+    FailsAfterTheRun,
+    HangsBeforeAdopting,
+    NeverAnswers,
+    RecordsOnceHandedTheRun,
+    SendsJunk,
+)
 from warehouse import ExtractionCounts
 from warehouse.errors import WarehouseBusy
 
@@ -70,7 +83,7 @@ def test_windows_commit_inside_their_task_runs_and_prefect_retries_a_locked_file
     config_path = str(tmp_path / "config.yaml")   # never read: the flow adopts the run instead of building one
     relayed: list[str] = []
     flow = FlowProcess(FlowCall("crawl", {"source": "demo", "config_path": config_path}),
-                       health_timeout=None, temporary=False, relay=relayed.append)
+                       server=None, relay=relayed.append)
     attempts: list[int] = []
 
     def store(window: Window) -> tuple[int, ExtractionCounts]:
@@ -116,19 +129,29 @@ def _how_it_ends(flow: FlowProcess, *, timeout: float) -> str | None:
     return asyncio.run(drive())
 
 
-def test_a_flow_process_that_cannot_reach_prefect_says_so_and_exits(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
-    flow = FlowProcess(FlowCall("crawl", {"source": "demo", "config_path": str(tmp_path / "c.yaml")}),
-                       health_timeout=3.0, temporary=True, relay=lambda line: None)
+def test_a_flow_process_whose_temporary_server_never_answers_says_so_exits_and_kills_the_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow process starts the run's temporary server itself (it is the server's parent) and gives up on
+    it after its start-up timeout; a server that never answered is killed, not left to finish its start."""
+    import psutil
 
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    server = NeverAnswers(startup_timeout=3.0)
+    flow = FlowProcess(FlowCall("crawl", {"source": "demo", "config_path": str(tmp_path / "c.yaml")}),
+                       server=server, relay=lambda line: None)
     try:
         failure = _how_it_ends(flow, timeout=60)
         flow.wait_exit(10)
     finally:
         flow.kill()
-    assert failure is not None and failure.startswith("Prefect is not available") and "127.0.0.1:9" in failure
+    assert failure is not None and failure.startswith("Prefect is not available"), failure
+    assert f"{server.api_url} not healthy in time" in failure, failure
     assert not flow.adopted and flow.process.returncode == 1
+    assert flow.server_pid is not None, "it said which process its server is"
+    try:
+        psutil.Process(flow.server_pid).wait(timeout=5)
+    except psutil.NoSuchProcess:
+        pass  # already gone
 
 
 def test_the_pipe_between_the_cli_and_the_flow_process_reads_messages_and_refuses_anything_else() -> None:
@@ -167,28 +190,73 @@ def test_the_pipe_between_the_cli_and_the_flow_process_reads_messages_and_refuse
 
 # ---- flow processes that misbehave (tests/flow_children.py), seen by the CLI's own run code ----------
 def _cli_run(call: FlowCall, tmp_path: Path, server: DemoServer, monkeypatch: pytest.MonkeyPatch,
-             capsys: pytest.CaptureFixture[str]) -> tuple[int, str, FlowProcess, float]:
+             capsys: pytest.CaptureFixture[str], *, may_outlive: bool = False,
+             quiet: bool = True) -> tuple[int, str, FlowProcess, float]:
     """`runner.run_flow` as `sieve crawl` calls it, with `call` in the flow process; then what
     `exit_after_flow` does with the flow process. Returns the exit code (0: run_flow returned), stderr,
     the flow process and how long it took to be gone from then."""
     cfg = load_config(write_config(tmp_path, server.base_url))
-    flow = FlowProcess(call, health_timeout=None, temporary=False, relay=print)
+    flow = FlowProcess(call, server=None, relay=print, may_outlive=may_outlive)
     monkeypatch.setattr(runner, "FLOW_PROCESS", flow)
     monkeypatch.setattr(runner, "FLOW_RAN", False)
     plan: Callable[..., Any] = lambda **pipeline: crawl_plan(cfg, "demo", 8, **pipeline)  # noqa: E731
     try:
         try:
-            runner.run_flow(call, PrefectForRun(None, "PREFECT_API_URL"), quiet=True, label="crawling demo", plan=plan)
+            runner.run_flow(call, PrefectForRun(None, "PREFECT_API_URL"), quiet=quiet, label="crawling demo", plan=plan)
             code = 0
         except typer.Exit as exited:
             code = exited.exit_code
         started = time.monotonic()
+        if flow.detached:  # what exit_after_flow does: neither wait for it nor kill it; here it is reaped
+            flow.kill()
+            flow.process.wait(timeout=30)
         flow.wait_exit()
         flow.process.wait(timeout=5)  # reaped: killed (SIGKILL is not instant) or exited on its own
         gone_in = time.monotonic() - started
     finally:
         flow.kill()
     return code, capsys.readouterr().err, flow, gone_in
+
+
+@pytest.mark.timeout(90)
+def test_a_run_over_before_its_flow_run_took_it_is_handed_to_the_flow_process_to_record_after_the_cli(
+        tmp_path: Path, demo_server: DemoServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With the temporary server (`may_outlive`), the CLI does not wait for a flow run still starting: once
+    the run ended it sends the flow process the windows it committed and how the run ended, tells it to
+    write to its log from now on, and returns with the run's code (saying so); `kill` leaves it alone. The
+    flow process then reports every window, as committed, with the run's end."""
+    report = tmp_path / "report.json"
+    code, said, flow, _ = _cli_run(RecordsOnceHandedTheRun("crawl", {"source": "demo", "report": str(report)}),
+                                   tmp_path, demo_server, monkeypatch, capsys, may_outlive=True, quiet=False)
+    assert code == 0, said
+    assert flow.detached and f"process {flow.process.pid} records this run in Prefect after sieve exits" in said, said
+    assert flow.process.returncode == 0, "exited on its own: the CLI's kill leaves a flow process handed the run"
+    got = json.loads(report.read_text())
+    status, _, stored = _run_row(tmp_path)
+    with duckdb.connect(str(tmp_path / "sieve.duckdb"), read_only=True) as con:
+        ((counts,),) = con.execute("SELECT counts FROM crawl_runs").fetchall()
+    windows = json.loads(counts)["windows"]
+    assert status == "completed" and stored > 0 and windows >= 1
+    assert got["windows"] == list(range(1, windows + 1)) and got["reported_as_committed"], got
+    assert (got["status"], got["summary_windows"]) == ("completed", windows), got
+    assert got["stderr"] == "/dev/null" and "said after the hand-off" not in said, "it no longer writes to the CLI"
+
+
+def test_a_flow_process_not_handed_the_run_ends_as_soon_as_the_cli_is_gone() -> None:
+    """It does not ask the kernel to die with the CLI (a flow process handed the run must outlive it): it
+    reads the end of its stdin instead, whatever it is doing (here a flow that never returns), and exits."""
+    flow = FlowProcess(HangsBeforeAdopting("crawl", {"source": "demo"}), server=None, relay=lambda line: None)
+    try:
+        time.sleep(0.5)
+        assert flow.process.poll() is None
+        assert flow.process.stdin is not None
+        flow.process.stdin.close()  # what the CLI's exit (or SIGKILL) does to its end of the pipe
+        began = time.monotonic()
+        code = flow.process.wait(timeout=10)
+    finally:
+        flow.kill()
+    assert code == 1 and time.monotonic() - began < 5.0, "exited on its own, at once"
 
 
 def _run_row(tmp_path: Path) -> tuple[str, str | None, int]:
@@ -274,7 +342,7 @@ def test_a_flow_process_that_hangs_before_it_takes_the_run_is_killed_in_time_and
 @pytest.mark.timeout(60)
 def test_a_flow_process_that_sends_a_broken_frame_is_killed_at_once_and_its_flow_run_fails_with_why() -> None:
     """Nothing else kills it here (no run, no `wait_exit`): the CLI's end kills it on reading the frame."""
-    flow = FlowProcess(SendsJunk("crawl", {"source": "demo"}), health_timeout=None, temporary=False, relay=print)
+    flow = FlowProcess(SendsJunk("crawl", {"source": "demo"}), server=None, relay=print)
     try:
         failure = _how_it_ends(flow, timeout=30)
         returncode = flow.process.wait(timeout=2)

@@ -2,12 +2,14 @@
 the summary table (the same RunSummary the flow stored in `crawl_runs` and published as its artifact).
 
 Order of a `sieve crawl`: config (already loaded) -> pick the Prefect server and, with none running,
-start the temporary one in the background -> start the flow process (flows/flow_process.py: it imports
-Prefect on the other core, waits for the server, and runs the flow run) -> start the extraction fork
-server -> start the run at once -> the flow run adopts it when it is up -> print the summary -> wait for
-the flow process to flush Prefect and end -> exit; the temporary server is stopped after that, without
-waiting for it. Runs the CLI cannot start early (`reextract` of every source, a fleet crawl, SIEVE_DASK)
-run their flow in this process instead, once Prefect is imported.
+start the flow process (flows/flow_process.py: it starts the temporary server in the background if there
+is to be one, imports Prefect on the other core, waits for the server, and runs the flow run) -> start
+the extraction fork server -> start the run at once -> the flow run adopts it when it is up -> print the
+summary -> wait for the flow process to flush Prefect and end (it stops the temporary server) -> exit.
+With the temporary server, a run over before the flow run took it is handed to the flow process to record
+after this process exits (`FlowProcess.hand_off`): the CLI does not wait for a server still starting.
+Runs the CLI cannot start early (`reextract` of every source, a fleet crawl, SIEVE_DASK) run their flow
+in this process instead, once Prefect is imported (and this process starts the temporary server).
 
 Ctrl-C once: the run stops claiming URLs, drops fetches in flight, commits what it has and ends
 `cancelled` (within about a second or two); one line is printed and the exit code is 130. A second
@@ -58,22 +60,19 @@ def prepare_prefect(warehouse_path: Path, *, verbose: bool = False, call: FlowCa
 
     global TEMPORARY_SERVER, FLOW_PROCESS
     apply_quiet_defaults(logging_level="INFO" if verbose else "WARNING")
-    prefect = prefect_for_run(warehouse_path)
-    if prefect.temporary is not None:
+    in_child = call is not None and dask_setting() is None  # extraction on Dask runs as task runs: flow here
+    prefect = prefect_for_run(warehouse_path, start=not in_child)  # the flow process starts its own
+    if prefect.temporary is not None and not in_child:
         # atexit runs after Prefect's own exit-time flushes (they run at threading shutdown), so the
         # server outlives them; stopping does not wait. (exit_after_flow stops it sooner, after flushing.)
         TEMPORARY_SERVER = prefect.temporary
         atexit.register(prefect.temporary.stop)
-    if dask_setting() is None:  # extraction on Dask runs as task runs of the flow: that flow runs here
+    if dask_setting() is None:
         if call is not None:
             from flows.flow_process import FlowProcess
 
-            temporary = prefect.temporary
             FLOW_PROCESS = FlowProcess(
-                call,
-                health_timeout=temporary.startup_timeout if temporary is not None else None,
-                temporary=temporary is not None,
-                relay=lambda line: err.print(line, markup=False, highlight=False),
+                call, server=prefect.temporary, relay=lambda line: err.print(line, markup=False, highlight=False)
             )
             atexit.register(FLOW_PROCESS.kill)
         from pipeline.extract import prestart
@@ -149,7 +148,7 @@ def run_flow(
     FLOW_RAN = True
     bar = _Bar(label, quiet=quiet)
     hooks = RunHooks(progress=bar.update, stop=StopSignal())
-    recorded = True
+    recorded = RECORDED
     try:
         with bar.progress:
             if FLOW_PROCESS is not None and plan is not None:
@@ -174,12 +173,20 @@ def run_flow(
     summaries = hooks.summaries
     if hooks.stop is not None and hooks.stop.requested:
         committed = ", ".join(f"{s.source}: {s.articles_new} new articles, {s.fetched} pages" for s in summaries)
-        unrecorded = "" if recorded else " (not recorded in Prefect: it was still starting)"
+        unrecorded = "" if recorded != NOT_RECORDED else " (not recorded in Prefect: it was still starting)"
         err.print(
             f"[yellow]interrupted[/yellow]: committed {committed or 'nothing'}; run again to resume{unrecorded}",
             highlight=False,
         )
         raise typer.Exit(INTERRUPTED)
+    if recorded == HANDED_OFF and not quiet:
+        assert FLOW_PROCESS is not None
+        log = FLOW_PROCESS.recording_log
+        err.print(
+            f"[dim]Prefect was still starting: process {FLOW_PROCESS.process.pid} records this run in Prefect "
+            f"after sieve exits{f' (if that fails, {escape(str(log))} says why)' if log else ''}[/dim]",
+            highlight=False,
+        )
     return summaries
 
 
@@ -239,12 +246,16 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
             await start()
 
 
+RECORDED, NOT_RECORDED = "recorded", "not recorded"  # and HANDED_OFF, below
+
+
 async def _main_remote(
     flow: FlowProcess, hooks: Any, bar: _Bar, prefect: PrefectForRun, plan: Callable[..., RunPlan]
-) -> bool:
-    """Start the run now; the flow process's flow run adopts it once Prefect is up. False when Ctrl-C
-    ended the run before Prefect was up (the run is then not in Prefect)."""
-    from flows.early import EarlyRun, EndedRun, HandOverCommit
+) -> str:
+    """Start the run now; the flow process's flow run adopts it once Prefect is up. Returns RECORDED;
+    NOT_RECORDED when a Ctrl-C ended the run before Prefect was up; HANDED_OFF when the run ended first
+    and the flow process records it after this process exits."""
+    from flows.early import EarlyRun, HandOverCommit
 
     with _on_ctrl_c(hooks, bar):
         committer = HandOverCommit()
@@ -256,43 +267,56 @@ async def _main_remote(
         assert early.task is not None
         early.task.add_done_callback(lambda _: bar.say("recording the run in Prefect…"))
         await flow.attach(committer)
-        why_not = await _until_adopted(flow, early, hooks.stop, prefect.temporary)
+        why_not = await _until_adopted(flow, early, hooks.stop)
         if why_not == GIVEN_UP:
             flow.kill()
             hooks.summaries.append(early.pipeline.summary)
-            return False
+            return NOT_RECORDED
+        if why_not == HANDED_OFF:
+            error, ended = _how_it_ended(early)
+            handed = flow.hand_off(ended, None if error is None else _error_text(error))
+            if error is not None:
+                raise error
+            hooks.summaries.append(early.pipeline.summary)
+            return HANDED_OFF if handed else NOT_RECORDED
         if why_not is not None:  # no flow run will take it: stop it (what it fetched is committed), fail it
             flow.kill()
             await early.abandon(why_not)
             raise PrefectUnavailable(why_not)
-        if prefect.temporary is not None:
-            prefect.temporary.healthy = True  # the flow process waited for it
         running: set[asyncio.Future[Any]] = {early.task, flow.finished}
         await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
         if not early.task.done():  # the flow process failed mid-run: the run stops and commits here
             reason = flow.finished.result() or "the flow run ended before the run"
             await early.abandon(reason)
             raise PrefectUnavailable(reason)
-        error = None if early.task.cancelled() else early.task.exception()
-        ended = EndedRun.of(early.plan) if error is None else None
-        flow.send(("ended", ended, None if error is None else f"{type(error).__name__}: {error}"))
+        error, ended = _how_it_ended(early)
+        flow.send(("ended", ended, None if error is None else _error_text(error)))
         failure = await flow.until_finished()  # a flow process that did not end its flow run in time is killed
         if error is not None:
             raise error
         if failure is not None:
             raise PrefectUnavailable(await early.flow_run_failed(failure))
         hooks.summaries.append(early.pipeline.summary)
-        return True
+        return RECORDED
 
 
-GIVEN_UP = "given up"
+def _how_it_ended(early: Any) -> tuple[BaseException | None, Any]:
+    """The ended run's error (None if none) and what its flow run needs of it (`EndedRun`, if no error)."""
+    from flows.early import EndedRun
+
+    error = None if early.task.cancelled() else early.task.exception()
+    return error, EndedRun.of(early.plan) if error is None else None
 
 
-async def _until_adopted(flow: FlowProcess, early: Any, stop: Any, temporary: Any) -> str | None:
-    """None once the flow run took the run; else why not: the flow process's failure, the temporary
-    server's death, the flow process's time to take it passed (it is killed), or GIVEN_UP when a Ctrl-C
-    ended the run and Prefect was still not up `STOP_GRACE_S` later (a Ctrl-C stops a run within a
-    second or two: it does not wait for a server still starting)."""
+GIVEN_UP, HANDED_OFF = "given up", "handed off"
+
+
+async def _until_adopted(flow: FlowProcess, early: Any, stop: Any) -> str | None:
+    """None once the flow run took the run; else why not: the flow process's failure (its temporary
+    server's too: the flow process started it and watches it), the flow process's time to take it passed
+    (it is killed), HANDED_OFF when the run ended first and the flow process may record it after this
+    process exits, or GIVEN_UP when a Ctrl-C ended the run and Prefect was still not up `STOP_GRACE_S`
+    later (a Ctrl-C stops a run within a second or two: it does not wait for a server still starting)."""
 
     async def stopped_and_ended() -> None:
         await stop.wait()
@@ -303,16 +327,16 @@ async def _until_adopted(flow: FlowProcess, early: Any, stop: Any, temporary: An
     giving_up = asyncio.ensure_future(stopped_and_ended())
     try:
         while True:
-            waiting: set[asyncio.Future[Any]] = {adopted, flow.finished, giving_up}
+            waiting: set[asyncio.Future[Any]] = {adopted, flow.finished, giving_up, early.task}
             await asyncio.wait(waiting, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
             if adopted.done():
                 return None
+            if flow.may_outlive and early.task.done() and not stop.requested and not flow.gone:
+                return HANDED_OFF
             if flow.finished.done():
                 return flow.finished.result() or "the flow process ended before its flow run took the run"
             if giving_up.done() and not flow.ready:
                 return GIVEN_UP
-            if temporary is not None and (exited := temporary.exited()) is not None:
-                return exited
             if (overdue := flow.adoption_overdue()) is not None:
                 return overdue
     finally:
@@ -376,7 +400,7 @@ def exit_after_flow(code: int) -> NoReturn:
             flush_prefect()
         except Exception:  # noqa: BLE001  (never let a flush failure change the exit code)
             logging.getLogger("sieve").debug("flushing Prefect before exit failed", exc_info=True)
-    if FLOW_PROCESS is not None:  # it flushes Prefect and waits for the server to record its task runs
+    if FLOW_PROCESS is not None and not FLOW_PROCESS.detached:  # it flushes Prefect, waits for the server
         FLOW_PROCESS.wait_exit()
     if TEMPORARY_SERVER is not None:
         if not TEMPORARY_SERVER.wait_recorded(TASK_RUNS):
