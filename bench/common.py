@@ -78,6 +78,7 @@ class TreeSampler:
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
         self.pid = pid
+        self._root: psutil.Process | None
         self.interval_s = interval_s
         self.peak = 0
         self.peak_processes = 0
@@ -86,18 +87,29 @@ class TreeSampler:
         self.seen: dict[tuple[int, float], str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+        self._followed: list[psutil.Process] = []
         try:
             self._root = psutil.Process(pid)
         except psutil.Error:
             self._root = None
 
+    def follow(self, procs: list[psutil.Process]) -> None:
+        """Once the root is gone: go on sampling `procs` (and only them) in a new thread until `stop`."""
+        self._root, self._followed = None, procs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+        self._thread.start()
+
     def sample(self) -> None:
         if self._root is None:
-            return
-        try:
-            procs = [self._root, *self._root.children(recursive=True)]
-        except psutil.Error:
-            return
+            procs = [p for p in self._followed if p.is_running()]
+            if not procs:
+                return
+        else:
+            try:
+                procs = [self._root, *self._root.children(recursive=True)]
+            except psutil.Error:
+                return
         total = 0
         for proc in procs:
             try:

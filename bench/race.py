@@ -121,6 +121,8 @@ def _line(r: dict[str, Any]) -> str:
     rows = f"rows: {verdict_text(r['check'])}" if "check" in r else "rows not checked"
     return (f"{r['contender']}: exit {r['returncode']}, {r['pages']} pages in {r['wall_s']} s = {r['pages_per_s']} pages/s, "
             f"CPU {r['cpu_s']} s ({r['cores_busy']} cores), peak RSS {r['peak_rss_mb']} MB, {rows}"
+            + (f", then {r['background_s']} s and {r['background_cpu_s']} CPU s recording in the background"
+               if r.get("background_s") else "")
             + (f", LEFT BEHIND {r['leftovers']}" if r["leftovers"] else "") + f" (load {r['load_before']})")
 
 
@@ -133,7 +135,8 @@ def _stats(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in runs if r["exit_ok"]]
     summary = {key: _stats(good, key) for key in ("pages_per_s", "wall_s", "cpu_s", "cores_busy", "peak_rss_mb",
-                                                  "first_stdout_s", "crawl_duration_s")}
+                                                  "first_stdout_s", "crawl_duration_s", "background_s",
+                                                  "background_cpu_s")}
     for groups in ("cpu_groups", "rss_groups"):
         summary[groups] = {group: round(median([r[groups][group] for r in good]), 3)
                            for group in (good[0].get(groups, {}) if good else {})}
@@ -205,7 +208,8 @@ def fixed_cost(runs: int, *, latency_ms: float, concurrency: int, server: c.Pref
                 teardown = round(r["wall_s"] - r["first_stdout_s"], 3) if r["first_stdout_s"] else None
                 r["after_summary_s"] = teardown
                 print(f"  fixed, {mode}, run {run + 1}: exit {r['returncode']}, {r['wall_s']} s "
-                      f"(summary at {r['first_stdout_s']} s), CPU {r['cpu_s']} s (load {r['load_before']})", flush=True)
+                      f"(summary at {r['first_stdout_s']} s), CPU {r['cpu_s']} s, then {r['background_s']} s "
+                      f"recording in the background (load {r['load_before']})", flush=True)
     result: dict[str, Any] = {"site_articles": FIXED_SITE_ARTICLES, "server_startup_s": server.startup_s, "modes": {}}
     for mode, rs in by_mode.items():
         summary = summarise(rs)

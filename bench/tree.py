@@ -8,9 +8,13 @@ What is measured, and why this way:
   descendants nobody reaps. The larger of the two is reported, and both are kept;
 - peak RSS: the largest sum of RSS over the tree seen by the poll (pages shared after fork count once
   per process, so this is an upper bound: the same sum the other benchmarks report);
-- leftovers: descendants still alive 5 s after the root has exited (a server left behind); they are
-  named in the result and then stopped, by pid, so the next run starts on a quiet machine. Those alive
-  at the root's exit that end within the 5 s are named too (`lingering`).
+- background: a `sieve crawl` over before Prefect's temporary server answered hands its flow run to its
+  flow process, which records it after the CLI exited (flows/flow_process.py). That process and its
+  server are followed until they end (bounded, BACKGROUND_S): their CPU counts in the tree's, and how long
+  they ran after the exit is `background_s`. Cores busy is the tree's CPU over wall + background;
+- leftovers: other descendants still alive 5 s after the root has exited (a server left behind); they
+  are named in the result and then stopped, by pid, so the next run starts on a quiet machine. Those
+  alive at the root's exit that end within the 5 s are named too (`lingering`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ import psutil
 from bench.common import ROOT, TreeSampler
 
 LINGER_S = 5.0
+BACKGROUND_S = 120.0
+# a flow process handed the run (its name when forked, its command line otherwise) and the server it started
+BACKGROUND_MARKERS = ("[sieve-flow-run]", "flows.flow_child", "uvicorn")
 
 
 @dataclass
@@ -48,6 +55,8 @@ class TreeRun:
     leftovers: list[str] = field(default_factory=list)   # still alive LINGER_S after the root exited
     lingering: list[str] = field(default_factory=list)   # alive when the root exited
     lingered_s: float = 0.0                               # how long until the lingering ones were gone (or LINGER_S)
+    background_s: float = 0.0                             # how long the handed-off flow process ran after the exit
+    background_cpu_s: float = 0.0                         # its CPU and its server's, after the exit
     cpu_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> CPU s seen by the poll
     rss_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> its own peak RSS MB
     load_before: float = 0.0
@@ -57,7 +66,8 @@ class TreeRun:
 
     @property
     def cores_busy(self) -> float:
-        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+        span = self.wall_s + self.background_s
+        return self.cpu_s / span if span else 0.0
 
     def as_dict(self, *, keep_output: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -127,6 +137,16 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
     reader.join(10)
     if proc.stdout is not None:
         proc.stdout.close()
+    background = [p for p in sampler.alive_descendants()
+                  if any(m in sampler.seen.get((p.pid, p.create_time()), "") for m in BACKGROUND_MARKERS)]
+    background_s, cpu_at_exit = 0.0, sum(sampler.cpu.values())
+    if background:
+        sampler.follow(background)
+        began = time.perf_counter()
+        psutil.wait_procs(background, timeout=BACKGROUND_S)
+        background_s = round(time.perf_counter() - began, 3)
+        sampler.stop()
+    background_cpu = sum(sampler.cpu.values()) - cpu_at_exit
     # Descendants may take a moment to notice their parent is gone (a forkserver reads EOF on its pipe):
     # give them LINGER_S; what still runs after that was left behind.
     lingering = sampler.alive_descendants()
@@ -149,7 +169,8 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
         cpu_s=round(max(rusage_cpu, sampled_cpu), 3), rusage_cpu_s=round(rusage_cpu, 3),
         sampled_cpu_s=round(sampled_cpu, 3), peak_rss_mb=round(sampler.peak / 2**20, 1),
         peak_processes=sampler.peak_processes, processes_seen=len(sampler.seen), leftovers=names,
-        lingering=names_lingering, lingered_s=lingered,
+        lingering=names_lingering, lingered_s=lingered, background_s=background_s,
+        background_cpu_s=round(background_cpu, 3),
         cpu_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(cpu, 3)
                         for (pid, created), cpu in sampler.cpu.items()},
         rss_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(rss / 2**20, 1)
