@@ -286,7 +286,7 @@ def _start(server: TemporaryPrefectServer | None, out: IO[bytes]) -> TemporaryPr
     if server is None:
         return None
     try:
-        server.start()
+        server.start(yield_cpu=True)  # the crawl needs the CPU more than a server it may never wait for
     except OSError as exc:
         write_message(out, ("finished", f"Prefect is not available: {error_text(exc)}"))
         os._exit(1)

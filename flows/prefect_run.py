@@ -29,6 +29,12 @@ TEMPORARY_SERVER_DEFAULTS: Mapping[str, str] = {
 }
 
 
+# While a CLI run's temporary server starts (4-7 s, about 4 CPU-s), the crawl is already running and needs
+# the CPU more: the server's session runs at this nice until it answers, or YIELD_AT_MOST_S at most.
+YIELDING_NICE = 19
+YIELD_AT_MOST_S = 30.0
+
+
 class TemporaryPrefectServer:
     """Prefect's temporary (ephemeral) server, started by sieve instead of by Prefect, so that:
 
@@ -48,6 +54,7 @@ class TemporaryPrefectServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.healthy = False
+        self.nice = 0
         home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
         self.log_path = home / "sieve-temporary-server.log"
 
@@ -55,13 +62,22 @@ class TemporaryPrefectServer:
     def api_url(self) -> str:
         return f"http://{self.host}:{self.port}/api"
 
-    def start(self) -> str:
-        """Start it (returns at once) and return its API URL."""
+    def start(self, *, yield_cpu: bool = False) -> str:
+        """Start it (returns at once) and return its API URL. With `yield_cpu`, until it answers (or
+        YIELD_AT_MOST_S) its session runs at YIELDING_NICE: its start takes the CPU the crawl leaves."""
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
         env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
         for key, value in TEMPORARY_SERVER_DEFAULTS.items():
             env.setdefault(key, value)
-        command = [
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.monotonic()
+        self.process = spawn_server(self.command(), env, self.log_path, append=False)
+        if yield_cpu:
+            self._set_share(YIELDING_NICE)
+        return self.api_url
+
+    def command(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "uvicorn",
@@ -76,10 +92,18 @@ class TemporaryPrefectServer:
             "--lifespan",
             "on",
         ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.started_at = time.monotonic()
-        self.process = spawn_server(command, env, self.log_path, append=False)
-        return self.api_url
+
+    def _set_share(self, nice: int) -> None:
+        """The CPU share of the server's session: Linux shares the CPU between sessions first (autogroups),
+        so the session's nice is what counts. Raising it back to 0 needs no privilege (below 0 would)."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        self.nice = nice
+        try:
+            Path(f"/proc/{process.pid}/autogroup").write_text(f"{nice}\n")
+        except OSError:  # no autogroups (not Linux, or turned off): the server shares the CPU as any process
+            pass
 
     def recording_log(self, pid: int) -> Path:
         """Where a flow process handed a run to record after the CLI exited logs (flows/flow_process.py)."""
@@ -89,12 +113,21 @@ class TemporaryPrefectServer:
         """Block until /api/health answers; returns the seconds since `start`."""
         assert self.process is not None
         process = self.process
+
+        def gone() -> str | None:
+            if self.nice and time.monotonic() - self.started_at > YIELD_AT_MOST_S:
+                self._set_share(0)  # the machine is busy with more than this crawl: stop yielding
+            return self.exited()
+
         try:
-            wait_until_healthy(self.api_url, self.started_at + self.startup_timeout, gone=self.exited)
+            wait_until_healthy(self.api_url, self.started_at + self.startup_timeout, gone=gone)
         except PrefectServerError as exc:
             if process.poll() is not None:
                 raise
             raise PrefectServerError(f"{exc} ({self.startup_timeout:.0f} s){_tail(self.log_path)}") from None
+        finally:
+            if self.nice:
+                self._set_share(0)  # it answers the flow run's calls at the crawl's priority
         self.healthy = True
         return time.monotonic() - self.started_at
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from flows.early import CommittedWindow, FlowCall, current_hooks
 from flows.flow_process import FRAME_LENGTH, write_message
-from flows.prefect_env import spawn_server
 from flows.prefect_run import TemporaryPrefectServer
 
 
@@ -138,8 +137,26 @@ class RecordsOnceHandedTheRun(FlowCall):
 class NeverAnswers(TemporaryPrefectServer):
     """A temporary server that starts (a process that sleeps) and never answers."""
 
-    def start(self) -> str:
-        self.started_at = time.monotonic()
-        self.process = spawn_server([sys.executable, "-c", "import time; time.sleep(120)"], dict(os.environ),
-                                    self.log_path, append=False)
-        return self.api_url
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", "import time; time.sleep(120)"]
+
+
+class AnswersAfterAWhile(TemporaryPrefectServer):
+    """A temporary server that answers /api/health ANSWERS_AFTER_S after its start, and says at what nice its
+    session ran meanwhile (in its log)."""
+
+    ANSWERS_AFTER_S = 1.0
+
+    def command(self) -> list[str]:
+        serve = f"""
+import http.server, time
+time.sleep({self.ANSWERS_AFTER_S})
+print(open("/proc/self/autogroup").read().split()[-1], flush=True)
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("{self.host}", {self.port}), Health).serve_forever()
+"""
+        return [sys.executable, "-c", serve]

@@ -44,6 +44,7 @@ from pipeline.write import Window
 from tests.conftest import write_config
 from tests.flow_children import (
     AdoptsThenHangs,
+    AnswersAfterAWhile,
     EndsThenLingers,
     FailsAfterTheRun,
     HangsBeforeAdopting,
@@ -152,6 +153,46 @@ def test_a_flow_process_whose_temporary_server_never_answers_says_so_exits_and_k
         psutil.Process(flow.server_pid).wait(timeout=5)
     except psutil.NoSuchProcess:
         pass  # already gone
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="Linux autogroups only")
+def test_a_temporary_server_started_for_a_crawl_yields_the_cpu_until_it_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow process starts it with `yield_cpu`: its session runs at YIELDING_NICE while it starts (the
+    crawl, already running, needs the CPU more), and at 0 once it answers (it then serves the flow run);
+    and at 0 after YIELD_AT_MOST_S even if it has not answered (the machine is busy with more than the crawl)."""
+    from flows import prefect_run
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+
+    def share(server: AnswersAfterAWhile) -> str:
+        assert server.process is not None
+        return Path(f"/proc/{server.process.pid}/autogroup").read_text().split()[-1]
+
+    server = AnswersAfterAWhile(startup_timeout=30)
+    server.start(yield_cpu=True)
+    try:
+        assert share(server) == str(prefect_run.YIELDING_NICE)
+        server.wait_healthy()
+        assert share(server) == "0" and server.nice == 0
+        assert server.log_path.read_text().strip() == str(prefect_run.YIELDING_NICE), "it started at that nice"
+    finally:
+        server.stop()
+    monkeypatch.setattr(prefect_run, "YIELD_AT_MOST_S", 0.3)
+    slow = AnswersAfterAWhile(startup_timeout=30)
+    slow.ANSWERS_AFTER_S = 2.0
+    slow.start(yield_cpu=True)
+    try:
+        slow.wait_healthy()
+        assert slow.log_path.read_text().strip() == "0", "it stopped yielding before it answered"
+    finally:
+        slow.stop()
+    plain = AnswersAfterAWhile(startup_timeout=30)
+    plain.start()
+    try:
+        assert share(plain) == "0", "a server the CLI waits for does not yield"
+    finally:
+        plain.stop()
 
 
 def test_the_pipe_between_the_cli_and_the_flow_process_reads_messages_and_refuses_anything_else() -> None:
