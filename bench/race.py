@@ -120,7 +120,7 @@ def _crawl_duration(stdout: str) -> float | None:
 def _line(r: dict[str, Any]) -> str:
     rows = f"rows: {verdict_text(r['check'])}" if "check" in r else "rows not checked"
     return (f"{r['contender']}: exit {r['returncode']}, {r['pages']} pages in {r['wall_s']} s = {r['pages_per_s']} pages/s, "
-            f"CPU {r['cpu_s']} s ({r['cores_busy']} cores), peak RSS {r['peak_rss_mb']} MB, {rows}"
+            f"CPU {r['cpu_s']} s ({r['cores_busy']} cores; machine {r['machine_busy']}), peak RSS {r['peak_rss_mb']} MB, {rows}"
             + (f", then {r['background_s']} s and {r['background_cpu_s']} CPU s recording in the background"
                if r.get("background_s") else "")
             + (f", LEFT BEHIND {r['leftovers']}" if r["leftovers"] else "") + f" (load {r['load_before']})")
@@ -136,7 +136,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [r for r in runs if r["exit_ok"]]
     summary = {key: _stats(good, key) for key in ("pages_per_s", "wall_s", "cpu_s", "cores_busy", "peak_rss_mb",
                                                   "first_stdout_s", "crawl_duration_s", "background_s",
-                                                  "background_cpu_s")}
+                                                  "background_cpu_s", "machine_busy")}
     for groups in ("cpu_groups", "rss_groups"):
         summary[groups] = {group: round(median([r[groups][group] for r in good]), 3)
                            for group in (good[0].get(groups, {}) if good else {})}

@@ -37,13 +37,15 @@ def race_table(payload: dict[str, Any]) -> str:
             rows.append([f"{point['articles']:,}", LABELS.get(name, name), f"{s['runs'] - s['failed_runs']}/{s['runs']}",
                          s["pages"] if s["pages"] is not None else "", _m(s["wall_s"]),
                          _m(background) if background.get("median") else "", _m(s["pages_per_s"]),
-                         _m(s["cpu_s"]), _m(s["cores_busy"], 2), _m(s["peak_rss_mb"], 0), _rows_cell(cr["runs"]), speedup])
+                         _m(s["cpu_s"]), _m(s["cores_busy"], 2), _m(s.get("machine_busy"), 2), _m(s["peak_rss_mb"], 0),
+                         _rows_cell(cr["runs"]), speedup])
     text = table(["articles", "contender", "exit 0", "pages", "wall s", "then recording in the background s", "pages/s",
-                  "CPU s (tree)", "cores busy", "peak RSS MB (tree)", "rows vs the site's truth",
-                  "pages/s vs Scrapy (median of per-run ratios)"], rows)
+                  "CPU s (tree)", "cores busy (tree)", "cores busy (machine)", "peak RSS MB (tree)",
+                  "rows vs the site's truth", "pages/s vs Scrapy (median of per-run ratios)"], rows)
     text += ("\n\nMedians, (min-max) over the runs; wall from spawn to exit (pages/s over it); CPU and RSS of the whole "
-             "process tree, a flow process recording the run after the CLI exited included (cores busy = CPU s / "
-             "(wall s + background s)).")
+             "process tree, the CPU of a flow process recording the run after the CLI exited included (cores busy "
+             "(tree) = the tree's CPU s while the CLI ran / wall s; (machine) = every process's, the demo site's and a "
+             "running Prefect server's too).")
     targets = payload.get("targets", {})
     for point in payload.get("race", []):
         for name, where in (("sieve", "no server"), ("sieve+server", "running server")):

@@ -9,9 +9,13 @@ What is measured, and why this way:
 - peak RSS: the largest sum of RSS over the tree seen by the poll (pages shared after fork count once
   per process, so this is an upper bound: the same sum the other benchmarks report);
 - background: a `sieve crawl` over before Prefect's temporary server answered hands its flow run to its
-  flow process, which records it after the CLI exited (flows/flow_process.py). That process and its
-  server are followed until they end (bounded, BACKGROUND_S): their CPU counts in the tree's, and how long
-  they ran after the exit is `background_s`. Cores busy is the tree's CPU over wall + background;
+  flow process, which records it after the CLI exited (flows/flow_process.py). That process is followed
+  until it ends (bounded, BACKGROUND_S), and with it every descendant still alive (its server): their CPU
+  meanwhile counts in the tree's, and how long the flow process ran after the exit is `background_s`
+  (the server's own shutdown after that is `lingering`, as always). Cores busy is the tree's CPU while
+  the root ran over its wall (the background's CPU is in `cpu_s`, and apart in `background_cpu_s`);
+- machine busy: the whole machine's busy CPU over the root's wall (psutil's system-wide times): what the
+  processes outside the tree (the site, a running Prefect server) took shows as its excess over the tree's;
 - leftovers: other descendants still alive 5 s after the root has exited (a server left behind); they
   are named in the result and then stopped, by pid, so the next run starts on a quiet machine. Those
   alive at the root's exit that end within the 5 s are named too (`lingering`).
@@ -34,8 +38,8 @@ from bench.common import ROOT, TreeSampler
 
 LINGER_S = 5.0
 BACKGROUND_S = 120.0
-# a flow process handed the run (its name when forked, its command line otherwise) and the server it started
-BACKGROUND_MARKERS = ("[sieve-flow-run]", "flows.flow_child", "uvicorn")
+# a flow process handed the run: its name when forked, its command line otherwise
+BACKGROUND_MARKERS = ("[sieve-flow-run]", "flows.flow_child")
 
 
 @dataclass
@@ -57,6 +61,7 @@ class TreeRun:
     lingered_s: float = 0.0                               # how long until the lingering ones were gone (or LINGER_S)
     background_s: float = 0.0                             # how long the handed-off flow process ran after the exit
     background_cpu_s: float = 0.0                         # its CPU and its server's, after the exit
+    machine_busy: float = 0.0                             # the machine's busy cores over the wall (all processes)
     cpu_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> CPU s seen by the poll
     rss_by_process: dict[str, float] = field(default_factory=dict)   # "pid: command line" -> its own peak RSS MB
     load_before: float = 0.0
@@ -66,8 +71,7 @@ class TreeRun:
 
     @property
     def cores_busy(self) -> float:
-        span = self.wall_s + self.background_s
-        return self.cpu_s / span if span else 0.0
+        return (self.cpu_s - self.background_cpu_s) / self.wall_s if self.wall_s else 0.0
 
     def as_dict(self, *, keep_output: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -96,6 +100,7 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
     """Run `cmd` to its end and measure it (see the module docstring). Never raises on a non-zero exit."""
     err_file = tempfile.TemporaryFile()
     load_before = os.getloadavg()[0]
+    machine_before = psutil.cpu_times()
     start = time.perf_counter()
     proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err_file,
                             env=env, cwd=str(cwd or ROOT))
@@ -132,16 +137,18 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
     finally:
         timer.cancel()
     wall = time.perf_counter() - start
+    machine_after = psutil.cpu_times()
     proc.returncode = os.waitstatus_to_exitcode(status)
     sampler.stop()
     reader.join(10)
     if proc.stdout is not None:
         proc.stdout.close()
-    background = [p for p in sampler.alive_descendants()
+    alive = sampler.alive_descendants()
+    background = [p for p in alive
                   if any(m in sampler.seen.get((p.pid, p.create_time()), "") for m in BACKGROUND_MARKERS)]
     background_s, cpu_at_exit = 0.0, sum(sampler.cpu.values())
     if background:
-        sampler.follow(background)
+        sampler.follow(alive)
         began = time.perf_counter()
         psutil.wait_procs(background, timeout=BACKGROUND_S)
         background_s = round(time.perf_counter() - began, 3)
@@ -176,5 +183,13 @@ def run_tree(cmd: Sequence[str], *, env: dict[str, str], cwd: Path | None = None
         rss_by_process={f"{pid}: {sampler.seen.get((pid, created), '?')}": round(rss / 2**20, 1)
                         for (pid, created), rss in sampler.rss.items()},
         load_before=round(load_before, 2), load_after=round(os.getloadavg()[0], 2),
+        machine_busy=round(_busy_s(machine_before, machine_after) / wall, 3) if wall else 0.0,
         stdout=b"".join(chunks).decode(errors="replace"), stderr=stderr,
     )
+
+
+def _busy_s(before: Any, after: Any) -> float:
+    """CPU seconds the machine spent not idle between two `psutil.cpu_times()` (every core, every process)."""
+    idle = ("idle", "iowait")
+    total = sum(getattr(after, f) - getattr(before, f) for f in after._fields if f not in ("guest", "guest_nice"))
+    return total - sum(getattr(after, f) - getattr(before, f) for f in idle if hasattr(after, f))
