@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import pickle
 import sys
 import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from flows.early import EndedRun, FlowCall
-from flows.flow_process import FRAME_LENGTH, MAX_FRAME_BYTES, BrokenFrame, error_text, write_message
+from flows.flow_process import FRAME_LENGTH, BrokenFrame, error_text, frame_length, unframe, write_message
 from flows.prefect_env import flush_prefect, hide_cancel_notice
 from outcomes import TransientError
 
@@ -173,18 +172,9 @@ def read_frame(fd: int) -> tuple[Any, ...] | None:
     """Blocking: the next message on `fd`, None at its end; BrokenFrame for anything not ours."""
     if (head := _exactly(fd, FRAME_LENGTH.size)) is None:
         return None
-    (length,) = FRAME_LENGTH.unpack(head)
-    if length > MAX_FRAME_BYTES:
-        raise BrokenFrame(f"a frame of {length:,} bytes (at most {MAX_FRAME_BYTES:,})")
-    if (data := _exactly(fd, length)) is None:
+    if (data := _exactly(fd, frame_length(head))) is None:
         return None
-    try:
-        message = pickle.loads(data)
-    except Exception as exc:  # noqa: BLE001  (any unpickling failure says the same: not our message)
-        raise BrokenFrame(f"a frame that is not a message: {type(exc).__name__}") from exc
-    if not isinstance(message, tuple) or not message:
-        raise BrokenFrame(f"a frame holding {type(message).__name__}, not a message")
-    return message
+    return unframe(data)
 
 
 async def _run_flow(call: FlowCall, inbox: CliInbox, out: IO[bytes]) -> tuple[dict[str, int], str | None]:
@@ -273,6 +263,10 @@ def child_main() -> None:
         elif failure is None and server is not None and inbox.detached.is_set():
             # a hand-off recorded in full: its log has nothing to say (one that failed keeps it, saying why)
             server.recording_log(os.getpid()).unlink(missing_ok=True)
+    except BaseException:  # noqa: BLE001  (said on stderr, or in the log after a hand-off; the exit code says 1)
+        import traceback
+
+        traceback.print_exc()
     finally:
         if server is not None:
             server.stop()

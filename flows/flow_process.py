@@ -90,12 +90,23 @@ class BrokenFrame(ValueError):
 async def read_message(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
     """The next message, None when the other end closed its pipe; BrokenFrame for anything else."""
     try:
-        (length,) = FRAME_LENGTH.unpack(await reader.readexactly(FRAME_LENGTH.size))
-        if length > MAX_FRAME_BYTES:
-            raise BrokenFrame(f"a frame of {length:,} bytes (at most {MAX_FRAME_BYTES:,})")
+        length = frame_length(await reader.readexactly(FRAME_LENGTH.size))
         data = await reader.readexactly(length)
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
+    return unframe(data)
+
+
+def frame_length(head: bytes) -> int:
+    """The length a frame's head announces; BrokenFrame past MAX_FRAME_BYTES (before any of it is read)."""
+    (length,) = FRAME_LENGTH.unpack(head)
+    if length > MAX_FRAME_BYTES:
+        raise BrokenFrame(f"a frame of {length:,} bytes (at most {MAX_FRAME_BYTES:,})")
+    return int(length)
+
+
+def unframe(data: bytes) -> tuple[Any, ...]:
+    """A frame's body as a message; BrokenFrame for anything that is not one."""
     try:
         message = pickle.loads(data)
     except Exception as exc:  # noqa: BLE001  (any unpickling failure says the same: not our message)

@@ -216,17 +216,32 @@ def test_the_pipe_between_the_cli_and_the_flow_process_reads_messages_and_refuse
                 return f"broken: {exc}"
         return asyncio.run(go())
 
-    assert read(frame(("go", 7))) == ("go", 7)
-    assert read(b"") is None
-    assert read(frame(("go", 7))[:6]) is None  # cut short: the other end died mid-frame
-    too_long = read(FRAME_LENGTH.pack(MAX_FRAME_BYTES + 1) + b"x" * 64)
-    assert isinstance(too_long, str) and too_long.startswith("broken: a frame of 16,777,217 bytes")
-    junk = b"print('hi')\n"
-    not_pickle = read(FRAME_LENGTH.pack(len(junk)) + junk)
-    assert isinstance(not_pickle, str) and not_pickle.startswith("broken: a frame that is not a message")
-    data = pickle.dumps({"kind": "go"})
-    not_message = read(FRAME_LENGTH.pack(len(data)) + data)
-    assert not_message == "broken: a frame holding dict, not a message"
+    def read_blocking(data: bytes) -> tuple | None | str:
+        """The flow process's end: a thread reading its stdin (flows/flow_child.py `read_frame`)."""
+        from flows.flow_child import read_frame
+
+        r, w = os.pipe()
+        with os.fdopen(w, "wb", buffering=0) as out:
+            out.write(data)
+        try:
+            return read_frame(r)
+        except BrokenFrame as exc:
+            return f"broken: {exc}"
+        finally:
+            os.close(r)
+
+    for reader in (read, read_blocking):
+        assert reader(frame(("go", 7))) == ("go", 7)
+        assert reader(b"") is None
+        assert reader(frame(("go", 7))[:6]) is None  # cut short: the other end died mid-frame
+        too_long = reader(FRAME_LENGTH.pack(MAX_FRAME_BYTES + 1) + b"x" * 64)
+        assert isinstance(too_long, str) and too_long.startswith("broken: a frame of 16,777,217 bytes")
+        junk = b"print('hi')\n"
+        not_pickle = reader(FRAME_LENGTH.pack(len(junk)) + junk)
+        assert isinstance(not_pickle, str) and not_pickle.startswith("broken: a frame that is not a message")
+        data = pickle.dumps({"kind": "go"})
+        not_message = reader(FRAME_LENGTH.pack(len(data)) + data)
+        assert not_message == "broken: a frame holding dict, not a message"
 
 
 # ---- flow processes that misbehave (tests/flow_children.py), seen by the CLI's own run code ----------
