@@ -33,13 +33,14 @@ import typer
 from rich.markup import escape
 
 from flows.cli.common import console, err
+from flows.cli.progress import RunBar
 
 if TYPE_CHECKING:
     from flows.early import FlowCall
     from flows.flow_process import FlowProcess
     from flows.pipeline import RunPlan
     from flows.prefect_run import PrefectForRun, TemporaryPrefectServer
-    from pipeline.summary import Progress, RunSummary
+    from pipeline.summary import RunSummary
 
 INTERRUPTED = 130
 STOP_GRACE_S = 1.0  # after a Ctrl-C ended an early run, how long Prefect may still take to record it
@@ -81,51 +82,6 @@ def prepare_prefect(warehouse_path: Path, *, verbose: bool = False, call: FlowCa
     return prefect
 
 
-class _Bar:
-    """A rich progress bar fed by the pipeline's Progress snapshots (stderr, terminals only)."""
-
-    def __init__(self, label: str, *, quiet: bool) -> None:
-        # rich's Progress (the bar) under another name: `Progress` here is the pipeline's snapshot
-        from rich.progress import BarColumn, Progress as ProgressBar, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self.label = label
-        self.show = not quiet and sys.stderr.isatty()
-        self.progress = ProgressBar(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not self.show,
-            transient=True,
-        )
-        self.task = self.progress.add_task(f"{label}: starting Prefect…", total=None)
-        self.last: Progress | None = None
-
-    def say(self, text: str) -> None:
-        self.progress.update(self.task, description=f"{self.label}: {text}")
-
-    def update(self, p: Progress) -> None:
-        self.last = p
-        pages = p.fetched + p.failed
-        parts = [
-            p.phase,
-            f"{pages}/{p.total} pages" if p.total else f"{pages} pages",
-            f"{p.pages_per_s:.0f}/s",
-            f"{p.extracted} extracted",
-            f"{p.failed} failed",
-            f"{p.queued} queued",
-        ]
-        if p.uncommitted:
-            parts.append(f"{p.uncommitted} rows uncommitted")
-        self.progress.update(
-            self.task,
-            description=f"{self.label}: " + " · ".join(parts),
-            total=p.total,
-            completed=pages if p.total else 0,
-        )
-
-
 def run_flow(
     start: Callable[[], Coroutine[Any, Any, Any]],
     prefect: PrefectForRun,
@@ -146,7 +102,7 @@ def run_flow(
 
     global FLOW_RAN
     FLOW_RAN = True
-    bar = _Bar(label, quiet=quiet)
+    bar = RunBar(label, quiet=quiet)
     hooks = RunHooks(progress=bar.update, stop=StopSignal())
     recorded = RECORDED
     try:
@@ -199,7 +155,7 @@ class PrefectUnavailable(RuntimeError):
 
 
 @contextmanager
-def _on_ctrl_c(hooks: Any, bar: _Bar) -> Iterator[None]:
+def _on_ctrl_c(hooks: Any, bar: RunBar) -> Iterator[None]:
     """The first Ctrl-C stops the run (it commits what it has); a second one exits at once."""
     loop = asyncio.get_running_loop()
     presses = 0
@@ -222,7 +178,7 @@ def _on_ctrl_c(hooks: Any, bar: _Bar) -> Iterator[None]:
         loop.remove_signal_handler(signal.SIGINT)
 
 
-async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: _Bar, prefect: PrefectForRun) -> None:
+async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: RunBar, prefect: PrefectForRun) -> None:
     """The flow in this process: import Prefect (in a thread: the bar keeps moving), wait for the
     temporary server, run the flow (it builds its own runs)."""
     from flows.early import run_hooks
@@ -250,7 +206,7 @@ RECORDED, NOT_RECORDED = "recorded", "not recorded"  # and HANDED_OFF, below
 
 
 async def _main_remote(
-    flow: FlowProcess, hooks: Any, bar: _Bar, prefect: PrefectForRun, plan: Callable[..., RunPlan]
+    flow: FlowProcess, hooks: Any, bar: RunBar, prefect: PrefectForRun, plan: Callable[..., RunPlan]
 ) -> str:
     """Start the run now; the flow process's flow run adopts it once Prefect is up. Returns RECORDED;
     NOT_RECORDED when a Ctrl-C ended the run before Prefect was up; HANDED_OFF when the run ended first
