@@ -108,7 +108,7 @@ def run_flow(
     try:
         with bar.progress:
             if FLOW_PROCESS is not None and plan is not None:
-                recorded = asyncio.run(_main_remote(FLOW_PROCESS, hooks, bar, prefect, plan))
+                recorded = asyncio.run(_main_remote(FLOW_PROCESS, hooks, bar, plan))
             else:
                 asyncio.run(_main(start, hooks, bar, prefect))
     except KeyboardInterrupt:  # before the run had started (or a second Ctrl-C came through Python)
@@ -205,9 +205,7 @@ async def _main(start: Callable[[], Coroutine[Any, Any, Any]], hooks: Any, bar: 
 RECORDED, NOT_RECORDED = "recorded", "not recorded"  # and HANDED_OFF, below
 
 
-async def _main_remote(
-    flow: FlowProcess, hooks: Any, bar: RunBar, prefect: PrefectForRun, plan: Callable[..., RunPlan]
-) -> str:
+async def _main_remote(flow: FlowProcess, hooks: Any, bar: RunBar, plan: Callable[..., RunPlan]) -> str:
     """Start the run now; the flow process's flow run adopts it once Prefect is up. Returns RECORDED;
     NOT_RECORDED when a Ctrl-C ended the run before Prefect was up; HANDED_OFF when the run ended first
     and the flow process records it after this process exits."""
