@@ -5,10 +5,11 @@ and a real local server for scheduling.
   `PREFECT_API_URL` of the environment or of the active Prefect profile, else the server `sieve serve`
   started for this warehouse (it writes `<warehouse folder>/prefect/server.json`), so CLI runs show
   in that server's UI. With none, they start Prefect's temporary server themselves
-  (`TemporaryPrefectServer`, the same uvicorn app Prefect would start) at once, in the background,
-  while the CLI imports Prefect and the crawl sets up; it runs in its own session (a Ctrl-C on the
-  terminal reaches sieve only), dies with sieve (even on SIGKILL), and is stopped without waiting
-  once the summary is printed. `apply_quiet_defaults()` keeps it offline, patient and quiet.
+  (`TemporaryPrefectServer` in flows/prefect_run.py, the same uvicorn app Prefect would start) at once,
+  in the background, from the flow process (flows/flow_process.py) while the crawl runs; it runs in its
+  own session (a Ctrl-C on the terminal reaches sieve only), dies with the process that started it (even
+  on SIGKILL), and is stopped without waiting once the run is recorded. `apply_quiet_defaults()` keeps it
+  offline, patient and quiet.
 - `sieve serve` needs a *real* server, because the temporary one cannot schedule ("Cannot schedule
   flows on an ephemeral server"). `LocalPrefectServer` starts `prefect server start` on 127.0.0.1
   with its database under the project's data folder, waits until `/api/health` answers, and stops
