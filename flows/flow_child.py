@@ -238,7 +238,7 @@ def child_main() -> None:
     _, call, server = first
     server = _start(server, out)
 
-    def gone() -> None:  # the CLI is gone and handed nothing over: end as if this process died with it
+    def gone() -> None:  # the CLI is gone and handed nothing over, or Prefect never came up: stop and end
         if server is not None:
             server.stop()
         os._exit(1)
@@ -250,7 +250,9 @@ def child_main() -> None:
         if server is not None:
             server.wait_healthy()
     except Exception as exc:  # noqa: BLE001
-        write_message(out, ("finished", f"Prefect is not available: {error_text(exc)}"))
+        said = f"Prefect is not available: {error_text(exc)}"
+        if not write_message(out, ("finished", said)) or inbox.detached.is_set():  # handed the run: the log says why
+            print(f"sieve flow process: the run was not recorded: {said}", file=sys.stderr, flush=True)
         gone()
     write_message(out, ("ready",))
     code = 1

@@ -38,7 +38,7 @@ from flows.config import load_config
 from flows.early import EndedRun, FlowCall, HandOverCommit
 from flows.flow_process import FlowProcess
 from flows.pipeline import crawl_plan
-from flows.prefect_run import PrefectForRun
+from flows.prefect_run import PrefectForRun, TemporaryPrefectServer
 from pipeline.summary import RunSummary
 from pipeline.write import Window
 from tests.conftest import write_config
@@ -257,13 +257,13 @@ def test_the_pipe_between_the_cli_and_the_flow_process_reads_messages_and_refuse
 
 # ---- flow processes that misbehave (tests/flow_children.py), seen by the CLI's own run code ----------
 def _cli_run(call: FlowCall, tmp_path: Path, server: DemoServer, monkeypatch: pytest.MonkeyPatch,
-             capsys: pytest.CaptureFixture[str], *, may_outlive: bool = False,
-             quiet: bool = True) -> tuple[int, str, FlowProcess, float]:
-    """`runner.run_flow` as `sieve crawl` calls it, with `call` in the flow process; then what
-    `exit_after_flow` does with the flow process. Returns the exit code (0: run_flow returned), stderr,
-    the flow process and how long it took to be gone from then."""
+             capsys: pytest.CaptureFixture[str], *, may_outlive: bool = False, quiet: bool = True,
+             temporary: TemporaryPrefectServer | None = None) -> tuple[int, str, FlowProcess, float]:
+    """`runner.run_flow` as `sieve crawl` calls it, with `call` in the flow process (which starts the
+    `temporary` server, if any); then what `exit_after_flow` does with the flow process. Returns the exit
+    code (0: run_flow returned), stderr, the flow process and how long it took to be gone from then."""
     cfg = load_config(write_config(tmp_path, server.base_url))
-    flow = FlowProcess(call, server=None, relay=print, may_outlive=may_outlive)
+    flow = FlowProcess(call, server=temporary, relay=print, may_outlive=may_outlive)
     monkeypatch.setattr(runner, "FLOW_PROCESS", flow)
     monkeypatch.setattr(runner, "FLOW_RAN", False)
     plan: Callable[..., Any] = lambda **pipeline: crawl_plan(cfg, "demo", 8, **pipeline)  # noqa: E731
@@ -308,6 +308,34 @@ def test_a_run_over_before_its_flow_run_took_it_is_handed_to_the_flow_process_to
     assert got["windows"] == list(range(1, windows + 1)) and got["reported_as_committed"], got
     assert (got["status"], got["summary_windows"]) == ("completed", windows), got
     assert got["stderr"] == "/dev/null" and "said after the hand-off" not in said, "it no longer writes to the CLI"
+
+
+@pytest.mark.timeout(90)
+def test_a_flow_process_handed_the_run_whose_server_never_answers_says_why_in_its_log(
+        tmp_path: Path, demo_server: DemoServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI says "if that fails, LOG says why": after a hand-off, a temporary server that never
+    answers is a failure the CLI can no longer hear, so the flow process writes it to that log, stops the
+    server and exits 1. The run itself stays as the CLI ended it."""
+    import psutil
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    temporary = NeverAnswers(startup_timeout=6.0)
+    code, said, flow, _ = _cli_run(RecordsOnceHandedTheRun("crawl", {"source": "demo", "report": str(tmp_path / "r")}),
+                                   tmp_path, demo_server, monkeypatch, capsys, may_outlive=True, quiet=False,
+                                   temporary=temporary)
+    assert code == 0 and flow.detached, said
+    log = temporary.recording_log(flow.process.pid)
+    assert f"if that fails, {log} says why" in said, said
+    assert flow.process.returncode == 1, "it recorded nothing: it says so in its exit code"
+    written = log.read_text()
+    assert "the run was not recorded: Prefect is not available" in written and "not healthy in time" in written, written
+    assert _run_row(tmp_path)[0] == "completed"
+    assert flow.server_pid is not None
+    try:
+        psutil.Process(flow.server_pid).wait(timeout=5)
+    except psutil.NoSuchProcess:
+        pass  # already gone
 
 
 def test_a_flow_process_not_handed_the_run_ends_as_soon_as_the_cli_is_gone() -> None:

@@ -285,10 +285,10 @@ async def _until_adopted(flow: FlowProcess, early: Any, stop: Any) -> str | None
             await asyncio.wait(waiting, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
             if adopted.done():
                 return None
+            if flow.finished.done():  # first: a flow process that said it failed is not handed the run
+                return flow.finished.result() or "the flow process ended before its flow run took the run"
             if flow.may_outlive and early.task.done() and not stop.requested and not flow.gone:
                 return HANDED_OFF
-            if flow.finished.done():
-                return flow.finished.result() or "the flow process ended before its flow run took the run"
             if giving_up.done() and not flow.ready:
                 return GIVEN_UP
             if (overdue := flow.adoption_overdue()) is not None:
