@@ -71,7 +71,7 @@ class PipelineSettings(BaseModel):
 
     extract_workers: int = Field(0, ge=0, le=256)  # extraction worker processes; 0 = one per core
     extract_budget_seconds: float = Field(10.0, gt=0, le=3600)  # CPU seconds per page; past it: rejection `timeout`
-    commit_rows: int = Field(500, ge=1, le=100_000)  # the writer commits a window at this many rows ...
+    commit_rows: int = Field(2000, ge=1, le=100_000)  # the writer commits a window at this many rows ...
     commit_seconds: float = Field(1.0, gt=0, le=600)  # ... or this long after the window opened, whichever first
 
 

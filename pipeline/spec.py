@@ -40,7 +40,7 @@ class StreamOptions:
     extract_budget_s: float = 10.0  # CPU seconds per page in a worker process; past it: rejection `timeout`
     chunk_pages: int = 16  # most pages handed to a worker at once (fewer when it would wait)
     pages_waiting: int = 0  # fetched pages waiting for a worker, at most; 0: 8 per worker
-    commit_rows: int = 500  # a window commits at this many fetch and extraction rows ...
+    commit_rows: int = 2000  # a window commits at this many fetch and extraction rows ...
     commit_seconds: float = 1.0  # ... or this long after it opened, whichever first
     checkpoint_rows: int = 5000  # committed rows between two checkpoints of the file (flat memory)
     lock_wait_s: float = 10.0  # one attempt to get the DuckDB file; then log who holds it, try again

@@ -117,7 +117,7 @@ class Writer:
         summary: RunSummary,
         *,
         revisit_after: timedelta,
-        commit_rows: int = 500,
+        commit_rows: int = 2000,
         commit_seconds: float = 1.0,
         checkpoint_rows: int = 5000,
         commit: Committer | None = None,
@@ -130,7 +130,8 @@ class Writer:
         self.revisit_after = revisit_after
         self.commit_rows = commit_rows
         self.commit_seconds = commit_seconds
-        self.pending_cap = 4 * commit_rows  # producers wait beyond this many uncommitted rows
+        # producers wait beyond this many uncommitted rows: the window filling and the one committing, both full
+        self.pending_cap = 2 * commit_rows
         # The warehouse's writer keeps the file open between windows and DuckDB holds what it wrote in
         # memory until a checkpoint; letting go of the file every so often checkpoints it, so the
         # writer's memory stays flat however long the crawl (about 0.1-0.3 s each time).

@@ -386,6 +386,48 @@ def test_windows_commit_by_rows_or_seconds_and_count_only_once_committed(tmp_pat
     assert warehouse.query("SELECT count(*) FROM fetches").rows == [(9,)]
 
 
+def test_producers_wait_once_a_full_window_waits_behind_one_committing(tmp_path: Path) -> None:
+    """The memory bound while the file is locked: at most 2 x commit_rows rows wait (a full window and the
+    one stuck committing); `room()` then holds the fetchers until that commit is through."""
+    from datetime import timedelta
+
+    from pipeline.summary import RunSummary
+    from pipeline.write import Writer
+    from tests.test_warehouse_support import fetch
+    from warehouse import Warehouse
+
+    gate = asyncio.Event()
+
+    async def commit(window):   # a commit held up, as by another process holding the file
+        await gate.wait()
+        return await window.commit()
+
+    async def run() -> None:
+        writer = Writer(Warehouse(tmp_path / "w.duckdb"), RunSummary(), revisit_after=timedelta(days=1),
+                        commit_rows=5, commit_seconds=60, commit=commit)
+        task = asyncio.ensure_future(writer.run())
+        admitted = 0
+
+        async def fetcher() -> None:
+            nonlocal admitted
+            for n in range(30):
+                await writer.room()
+                writer.add_fetch(fetch(f"https://demo.example/{n}.html"), [], "fetched")
+                admitted += 1
+                await asyncio.sleep(0)
+
+        producing = asyncio.ensure_future(fetcher())
+        await asyncio.sleep(0.3)
+        assert writer.pending_cap == 10 and admitted == 10 and writer.pending == 10, (admitted, writer.pending)
+        gate.set()
+        await asyncio.wait_for(producing, 10)
+        assert admitted == 30
+        await writer.close()
+        await task
+
+    asyncio.run(run())
+
+
 def test_a_run_never_sleeps_out_a_window_when_nothing_is_in_flight(tmp_path: Path, demo_server,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """When the last fetch or extraction in flight ends, the frontier looks again at once and has the writer
