@@ -294,6 +294,48 @@ def test_a_long_held_lock_makes_the_writer_wait_and_keep_the_fetched_work(tmp_pa
     assert len(article_hits) == len(set(article_hits)), "nothing fetched twice: the waiting window was kept"
 
 
+def test_while_the_file_is_held_fetching_stops_at_twice_commit_rows_uncommitted(tmp_path: Path) -> None:
+    """The writer's memory bound, end to end: a backfill of given URLs needs no commit to know what to
+    fetch next, so only the back-pressure stops it while another process holds the file. Then every
+    fetch adds a row, and at most 2 x commit_rows rows wait (plus the one fetch in flight); unbounded,
+    this paced backfill would fetch about 90 pages while the file is held. Once released, all is stored."""
+    from flows.pipeline import backfill_plan
+
+    site = DemoSite(200)
+    hold_s = 4.0
+    with DemoServer(site) as server:
+        config = write_config(tmp_path, server.base_url,
+                              demo_overrides={"crawl": {"per_host_concurrency": 1, "delay_seconds": 0.03}})
+        db = tmp_path / "sieve.duckdb"
+        options = PipelineOptions(extract_here=True, lock_wait_s=0.5, commit_rows=10, commit_seconds=0.3)
+        urls = [server.base_url + article.path for article in site.articles()]
+
+        def articles_requested() -> int:
+            return sum(1 for p, _ in list(server.requests) if p.startswith("/news/"))
+
+        async def backfill_and_grab() -> tuple[object, int, str]:
+            plan = backfill_plan(load_config(config), "demo", urls=urls, options=options)
+            task = asyncio.ensure_future(plan.run())
+            while articles_requested() < 20:
+                await asyncio.sleep(0.02)
+            holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(hold_s)],
+                                      stdout=subprocess.PIPE, text=True)
+            assert holder.stdout is not None
+            assert (await asyncio.to_thread(holder.stdout.readline)).strip() == "held"
+            before = articles_requested()
+            await asyncio.sleep(hold_s - 1.0)   # still held: nothing can commit meanwhile
+            while_held = articles_requested() - before
+            summary = await task
+            out, _ = holder.communicate(timeout=30)
+            return summary, while_held, out
+
+        summary, while_held, out = asyncio.run(backfill_and_grab())
+    assert out.split() == ["released"]
+    assert while_held <= 2 * options.commit_rows + 1, while_held
+    assert summary.status == "completed" and summary.articles_new == site.n_articles
+    assert _rows(db, "SELECT count(*), count(DISTINCT url) FROM articles") == [(site.n_articles, site.n_articles)]
+
+
 # ---- bugs and terminal errors are not retried -------------------------------------------------------
 def test_a_bug_on_one_page_is_an_internal_error_row_with_its_traceback(tmp_path: Path, demo_server, caplog,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
